@@ -1,0 +1,68 @@
+"""numbanet: a deep-learning engine whose every kernel is readable Numba code.
+
+    import numbanet as nn
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    opt = nn.optim.Adam(model, lr=1e-3)
+    history = nn.fit(model, nn.CrossEntropyLoss(), opt, (x, y), epochs=5)
+"""
+
+from numbanet import data, io, metrics, optim
+from numbanet.backend import BackendError, get_backend
+from numbanet.gradcheck import gradcheck
+from numbanet.layers import (
+    Flatten,
+    Identity,
+    Layer,
+    LayerInputError,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from numbanet.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
+from numbanet.rng import seed
+from numbanet.runtime import set_num_threads
+from numbanet.trace import Event
+from numbanet.train import Evaluation, History, evaluate, fit, predict, train_step
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "BackendError",
+    "CrossEntropyLoss",
+    "Evaluation",
+    "Event",
+    "Flatten",
+    "History",
+    "Identity",
+    "Layer",
+    "LayerInputError",
+    "LeakyReLU",
+    "Linear",
+    "LogSoftmax",
+    "Loss",
+    "MSELoss",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "data",
+    "evaluate",
+    "fit",
+    "get_backend",
+    "gradcheck",
+    "io",
+    "metrics",
+    "optim",
+    "predict",
+    "seed",
+    "set_num_threads",
+    "train_step",
+]

@@ -1,0 +1,149 @@
+"""The ``numbanet`` command: ``numbanet train`` trains a model, ``numbanet info`` describes the setup."""
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+DATASETS = ("digits", "mnist", "fashion-mnist")
+
+
+def build_mlp(in_features, hidden, n_classes, activation):
+    """Flatten, then Linear + activation for each hidden width, then Linear to the classes."""
+    import numbanet as nn
+
+    layers, width = [nn.Flatten()], in_features
+    for h in hidden:
+        layers += [nn.Linear(width, h), activation()]
+        width = h
+    return nn.Sequential(*layers, nn.Linear(width, n_classes))
+
+
+def load_dataset(name, data_dir):
+    """(train, test) for a dataset name of ``DATASETS``."""
+    from numbanet import data
+
+    if name == "digits":
+        return data.digits()
+    loader = data.mnist if name == "mnist" else data.fashion_mnist
+    return loader(root=data_dir)
+
+
+def train(args):
+    import numpy as np
+
+    import numbanet as nn
+
+    if args.threads:
+        nn.set_num_threads(args.threads)
+    nn.seed(args.seed)
+    train_set, test_set = load_dataset(args.dataset, args.data_dir)
+    activations = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leakyrelu": nn.LeakyReLU}
+    in_features = int(np.prod(train_set.x.shape[1:]))
+    n_classes = int(train_set.y.max()) + 1
+    model = build_mlp(in_features, args.hidden, n_classes, activations[args.activation])
+    optimizer_kwargs = {"lr": args.lr}
+    if args.optimizer == "sgd":
+        optimizer_kwargs["momentum"] = args.momentum
+    optimizer = nn.optim.OPTIMIZERS[args.optimizer](model, **optimizer_kwargs)
+    print(f"numbanet {nn.__version__}: {args.dataset} ({len(train_set.x)} train, "
+          f"{len(test_set.x)} test), {model.num_params():,} params, {optimizer!r}")
+    print(model)
+    start = time.perf_counter()
+    nn.fit(model, nn.CrossEntropyLoss(), optimizer, train_set, epochs=args.epochs,
+           batch_size=args.batch_size, val_data=test_set, seed=args.seed,
+           progress=not args.no_progress)
+    seconds = time.perf_counter() - start
+    result = nn.evaluate(model, test_set)
+    print(f"trained {args.epochs} epochs in {seconds:.1f} s "
+          f"({args.epochs * len(train_set.x) / seconds:,.0f} samples/s)")
+    print(f"test: {result}")
+    if args.save:
+        nn.io.save(args.save, model, optimizer)
+        print(f"saved model and optimizer to {args.save}")
+    return 0
+
+
+def info(args):
+    import numba
+    import numpy as np
+
+    import numbanet as nn
+    from numbanet.runtime import thread_info
+
+    try:
+        from importlib.metadata import version
+
+        cuda_version = version("numba-cuda")
+    except Exception:  # not installed: the CPU backend works without it
+        cuda_version = "not installed"
+    try:
+        from numba import cuda
+
+        gpu = f"yes ({cuda.get_current_device().name.decode()})" if cuda.is_available() else "no GPU found"
+    except Exception as exc:  # a broken driver must not break `info`
+        gpu = f"no ({exc})"
+    threads = thread_info()
+    kernels_dir = os.path.join(os.path.dirname(nn.__file__), "kernels", "cpu", "__pycache__")
+    rows = [
+        ("numbanet", nn.__version__),
+        ("python", platform.python_version()),
+        ("numpy", np.__version__),
+        ("numba", numba.__version__),
+        ("numba-cuda", cuda_version),
+        ("numba threads", threads["numba_threads"]),
+        ("numba threading layer", threads["numba_threading_layer"]),
+        ("BLAS", ", ".join(f"{lib} ({n} threads)" for lib, n in threads["blas"]) or "none found"),
+        ("CUDA available", gpu),
+        ("kernel cache", numba.config.CACHE_DIR or kernels_dir),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    return 0
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="numbanet", description=__doc__)
+    commands = p.add_subparsers(dest="command", required=True)
+    t = commands.add_parser("train", help="train an MLP classifier and report its test metrics")
+    t.add_argument("--dataset", choices=DATASETS, default="digits",
+                   help="digits ships with scikit-learn (offline); mnist and fashion-mnist are "
+                        "read from --data-dir, $NUMBANET_DATA or ~/.cache/numbanet (default: digits)")
+    t.add_argument("--model", choices=("mlp",), default="mlp", help="model family (default: mlp)")
+    t.add_argument("--hidden", type=lambda s: [int(h) for h in s.split(",") if h],
+                   default=[128, 256], help="hidden widths, comma-separated (default: 128,256)")
+    t.add_argument("--activation", choices=("relu", "tanh", "sigmoid", "leakyrelu"), default="relu")
+    t.add_argument("--epochs", type=int, default=10, help="default: 10")
+    t.add_argument("--batch-size", type=int, default=64, help="default: 64")
+    t.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default="adam")
+    t.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: 1e-3)")
+    t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
+    t.add_argument("--seed", type=int, default=0, help="default: 0")
+    t.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
+    t.add_argument("--data-dir", default=None, help="folder with the dataset's IDX .gz files")
+    t.add_argument("--save", default=None, help="write the trained model and optimizer to this .npz")
+    t.add_argument("--no-progress", action="store_true", help="no progress bars")
+    t.set_defaults(run=train)
+    i = commands.add_parser("info", help="versions, threads, CUDA and the kernel cache")
+    i.set_defaults(run=info)
+    return p
+
+
+def main(argv=None):
+    """Entry point of the ``numbanet`` console script."""
+    args = parser().parse_args(argv)
+    if getattr(args, "epochs", 1) < 1 or getattr(args, "batch_size", 1) < 1:
+        parser().error("--epochs and --batch-size must be >= 1")
+    from numbanet.data import DataError
+
+    try:
+        return args.run(args)
+    except DataError as exc:
+        print(f"numbanet: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

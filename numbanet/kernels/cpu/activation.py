@@ -1,0 +1,121 @@
+"""Activation functions, forward and backward, on flat views of any-shaped tensors.
+
+Elementwise kernels take 1-D arrays (the layer passes ``x.reshape(-1)``) so one compiled
+version serves every input rank. Softmax kernels work on rows: (R, C), softmax over C.
+"""
+
+import math
+
+from numba import njit, prange
+
+from numbanet.kernels.scalar import leaky_relu, leaky_relu_grad, relu, relu_grad, sigmoid
+
+
+@njit(parallel=True, cache=True)
+def relu_forward(x, y):
+    """y = max(x, 0). x, y: (n,)."""
+    for i in prange(x.shape[0]):
+        y[i] = relu(x[i])
+
+
+@njit(parallel=True, cache=True)
+def relu_backward(x, dy, dx):
+    """dx = dy · [x > 0]. x, dy, dx: (n,)."""
+    for i in prange(x.shape[0]):
+        dx[i] = dy[i] * relu_grad(x[i])
+
+
+@njit(parallel=True, cache=True)
+def leaky_relu_forward(x, slope, y):
+    """y = x if x > 0 else slope · x. x, y: (n,)."""
+    for i in prange(x.shape[0]):
+        y[i] = leaky_relu(x[i], slope)
+
+
+@njit(parallel=True, cache=True)
+def leaky_relu_backward(x, slope, dy, dx):
+    """dx = dy if x > 0 else slope · dy. x, dy, dx: (n,)."""
+    for i in prange(x.shape[0]):
+        dx[i] = dy[i] * leaky_relu_grad(x[i], slope)
+
+
+@njit(parallel=True, cache=True)
+def sigmoid_forward(x, y):
+    """y = σ(x) = 1 / (1 + e^-x). x, y: (n,)."""
+    for i in prange(x.shape[0]):
+        y[i] = sigmoid(x[i])
+
+
+@njit(parallel=True, cache=True)
+def sigmoid_backward(y, dy, dx):
+    """dx = dy · y (1 - y), from the saved output y = σ(x). y, dy, dx: (n,)."""
+    for i in prange(y.shape[0]):
+        dx[i] = dy[i] * y[i] * (1 - y[i])
+
+
+@njit(parallel=True, cache=True)
+def tanh_forward(x, y):
+    """y = tanh(x). x, y: (n,)."""
+    for i in prange(x.shape[0]):
+        y[i] = math.tanh(x[i])
+
+
+@njit(parallel=True, cache=True)
+def tanh_backward(y, dy, dx):
+    """dx = dy · (1 - y²), from the saved output y = tanh(x). y, dy, dx: (n,)."""
+    for i in prange(y.shape[0]):
+        dx[i] = dy[i] * (1 - y[i] * y[i])
+
+
+@njit(parallel=True, cache=True)
+def softmax_forward(x, y):
+    """y[r, c] = e^(x[r, c] - m) / Σₖ e^(x[r, k] - m), m = maxₖ x[r, k] (subtracting the max
+    keeps every exponent <= 0, so nothing overflows). x, y: (R, C); one iteration per row.
+    """
+    for r in prange(x.shape[0]):
+        m = x[r].max()
+        total = x.dtype.type(0)
+        for c in range(x.shape[1]):
+            y[r, c] = math.exp(x[r, c] - m)
+            total += y[r, c]
+        y[r] /= total
+
+
+@njit(parallel=True, cache=True)
+def softmax_backward(y, dy, dx):
+    """dx[r, c] = y[r, c] (dy[r, c] - Σₖ dy[r, k] y[r, k]): the softmax Jacobian times dy.
+    y (the saved output), dy, dx: (R, C); one iteration per row.
+    """
+    for r in prange(y.shape[0]):
+        dot = y.dtype.type(0)
+        for c in range(y.shape[1]):
+            dot += dy[r, c] * y[r, c]
+        for c in range(y.shape[1]):
+            dx[r, c] = y[r, c] * (dy[r, c] - dot)
+
+
+@njit(parallel=True, cache=True)
+def log_softmax_forward(x, y):
+    """y[r, c] = x[r, c] - m - log Σₖ e^(x[r, k] - m), m = maxₖ x[r, k] (the log-sum-exp
+    trick: exact where softmax followed by log would underflow to log 0).
+    x, y: (R, C); one iteration per row.
+    """
+    for r in prange(x.shape[0]):
+        m = x[r].max()
+        total = x.dtype.type(0)
+        for c in range(x.shape[1]):
+            total += math.exp(x[r, c] - m)
+        lse = m + math.log(total)
+        for c in range(x.shape[1]):
+            y[r, c] = x[r, c] - lse
+
+
+@njit(parallel=True, cache=True)
+def log_softmax_backward(y, dy, dx):
+    """dx[r, c] = dy[r, c] - e^y[r, c] Σₖ dy[r, k], from the saved output y = log softmax(x).
+    y, dy, dx: (R, C); one iteration per row.
+    """
+    for r in prange(y.shape[0]):
+        total = dy[r].sum()
+        for c in range(y.shape[1]):
+            dx[r, c] = dy[r, c] - math.exp(y[r, c]) * total

@@ -1,0 +1,22 @@
+"""Layers: the Layer contract (``base``) and one module per family of layers."""
+
+from numbanet.layers.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from numbanet.layers.base import Layer, LayerInputError
+from numbanet.layers.container import Sequential
+from numbanet.layers.dense import Linear
+from numbanet.layers.shape import Flatten, Identity
+
+__all__ = [
+    "Flatten",
+    "Identity",
+    "Layer",
+    "LayerInputError",
+    "LeakyReLU",
+    "Linear",
+    "LogSoftmax",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+]

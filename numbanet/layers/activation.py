@@ -1,0 +1,121 @@
+"""Activation layers: the nonlinearities between the linear maps.
+
+Each layer names the kernels that hold its math (``kernels/cpu/activation.py``) and whether
+backward needs the input x (ReLU: the gradient depends on the sign of x) or the output y
+(sigmoid, tanh, softmax: the derivative is cheapest written in terms of y).
+"""
+
+from numbanet.layers.base import Layer
+
+
+class _Activation(Layer):
+    """Shared plumbing: run ``<kernel>_forward`` / ``<kernel>_backward`` on flat or row views."""
+
+    kernel = ""  # kernel family name, e.g. "relu" -> relu_forward, relu_backward
+    saves = "x"  # "x" or "y": what backward is written in terms of
+    rows = False  # True: the kernel works on rows (R, C) of the last dim (softmax)
+
+    def scalars(self):
+        """Extra scalar arguments of the kernels (LeakyReLU's slope)."""
+        return ()
+
+    def _view(self, a):
+        return a.reshape(-1, a.shape[-1]) if self.rows else a.reshape(-1)
+
+    def forward(self, x):
+        x = self.as_input(x)
+        if self.rows and (x.ndim == 0 or x.shape[-1] == 0):
+            raise self.error(f"expected input with at least one class in its last dim, got {x.shape}")
+        y = self.buffer("y", x.shape)
+        getattr(self.kernels, self.kernel + "_forward")(self._view(x), *self.scalars(), self._view(y))
+        self.saved["x"], self.saved["y"] = x, y
+        return y
+
+    def backward(self, dy, need_dx=True):
+        (kept,) = self.saved_for_backward(self.saves)
+        dy = self.as_grad(dy, kept.shape)
+        dx = self.buffer("dx", kept.shape)
+        getattr(self.kernels, self.kernel + "_backward")(
+            self._view(kept), *self.scalars(), self._view(dy), self._view(dx)
+        )
+        return dx
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class ReLU(_Activation):
+    """Rectified linear unit: y = max(x, 0); ∂y/∂x = 1 if x > 0 else 0.
+    Input: any shape. Output: same shape.
+    """
+
+    kernel, saves = "relu", "x"
+
+
+class LeakyReLU(_Activation):
+    """Leaky ReLU: y = x if x > 0 else slope·x, so negative inputs still pass a gradient.
+    Input: any shape. Output: same shape.
+    """
+
+    kernel, saves = "leaky_relu", "x"
+
+    def __init__(self, negative_slope=0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def scalars(self):
+        return (self.negative_slope,)
+
+    def config(self):
+        return {"negative_slope": self.negative_slope}
+
+    def __repr__(self):
+        return f"LeakyReLU({self.negative_slope:g})"
+
+
+class Sigmoid(_Activation):
+    """Logistic sigmoid: y = 1 / (1 + e^-x); ∂y/∂x = y (1 - y).
+    Input: any shape. Output: same shape, values in (0, 1).
+    """
+
+    kernel, saves = "sigmoid", "y"
+
+
+class Tanh(_Activation):
+    """Hyperbolic tangent: y = tanh(x); ∂y/∂x = 1 - y².
+    Input: any shape. Output: same shape, values in (-1, 1).
+    """
+
+    kernel, saves = "tanh", "y"
+
+
+class _RowActivation(_Activation):
+    rows = True
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        if dim != -1:
+            raise ValueError(
+                f"{type(self).__name__}: only dim=-1 (the last dim) is supported, got {dim}"
+            )
+        self.dim = dim
+
+    def config(self):
+        return {"dim": self.dim}
+
+
+class Softmax(_RowActivation):
+    """Softmax over the last dim: y_c = e^x_c / Σₖ e^x_k; dx = y (dy - Σ dy·y).
+    Input: (..., C). Output: same shape, each row sums to 1.
+    For classification, feed logits to CrossEntropyLoss instead (it fuses the softmax).
+    """
+
+    kernel, saves = "softmax", "y"
+
+
+class LogSoftmax(_RowActivation):
+    """Log-softmax over the last dim: y_c = x_c - log Σₖ e^x_k (stable: no log of 0).
+    Input: (..., C). Output: same shape.
+    """
+
+    kernel, saves = "log_softmax", "y"

@@ -1,0 +1,225 @@
+"""The Layer contract that every layer follows (explicit backprop, as textbooks teach it).
+
+    layer.params : dict name -> array         layer.grads : same keys, same shapes
+    layer.forward(x) -> y                      keeps in ``layer.saved`` what backward needs
+    layer.backward(dy) -> dx                   overwrites ``layer.grads`` (never accumulates)
+
+Outputs and gradients live in buffers the layer owns and reuses every step (no allocation on
+the hot path): ``y = layer(x)`` stays valid until the layer's next forward; copy it to keep it.
+"""
+
+import numpy as np
+
+from numbanet.backend import get_backend
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class LayerInputError(ValueError):
+    """A layer was given an input it cannot take; the message names the layer and the fix."""
+
+
+class Layer:
+    """Base class of every layer and container.
+
+    Subclasses implement ``forward(x)`` and ``backward(dy, need_dx=True)``; ``config()`` returns
+    the constructor arguments so that a saved model can be rebuilt.
+    """
+
+    registry = {}  # class name -> class, used to rebuild saved models
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            Layer.registry[cls.__name__] = cls
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+        self.saved = {}  # tensors forward keeps for backward, by name (the inspector shows them)
+        self.training = True
+        self.backend = get_backend("cpu")
+        self.dtype = np.dtype(np.float32)
+        self.path = ""  # where the layer sits in its model ("2", "1.0"), set by containers
+        self._buffers = {}
+
+    # ----- the contract ---------------------------------------------------------------------
+    def forward(self, x):
+        """y = f(x); keeps what backward needs."""
+        raise NotImplementedError
+
+    def backward(self, dy, need_dx=True):
+        """Given dy = ∂L/∂y, fills ``grads`` and returns dx = ∂L/∂x (None if not need_dx)."""
+        raise NotImplementedError
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def config(self):
+        """Constructor arguments, as a JSON-able dict."""
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # ----- helpers for layer implementations ------------------------------------------------
+    @property
+    def kernels(self):
+        """The compiled kernels of this layer's device."""
+        return self.backend.kernels
+
+    @property
+    def name(self):
+        """The layer as the user sees it in errors and events: "2: Linear(128→256)"."""
+        return f"{self.path}: {self!r}" if self.path else repr(self)
+
+    def error(self, message):
+        """A LayerInputError that names this layer."""
+        return LayerInputError(f"{self.name}: {message}")
+
+    def as_input(self, x, what="input"):
+        """x as a C-contiguous array of the layer's dtype (lists, float64 and views converted)."""
+        if (
+            isinstance(x, np.ndarray)
+            and x.dtype == self.dtype
+            and x.flags.c_contiguous
+            and self.backend.name == "cpu"
+        ):
+            return x
+        try:
+            return self.backend.from_host(x, self.dtype)
+        except (TypeError, ValueError) as exc:
+            raise self.error(f"expected a numeric array as {what}, got {type(x).__name__}") from exc
+
+    def check_ndim(self, x, ndim, layout):
+        """Raise unless x has ``ndim`` dims; ``layout`` reads like "(N, 784)"."""
+        if x.ndim != ndim:
+            raise self.error(f"expected input of shape {layout}, got {x.shape} ({x.ndim}-D)")
+
+    def buffer(self, key, shape):
+        """A reusable array of ``shape`` kept by the layer under ``key``.
+
+        The buffer is allocated once for the largest batch seen and sliced for smaller ones,
+        so a short last batch allocates nothing.
+        """
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape[1:] != shape[1:] or buf.shape[0] < shape[0]:
+            buf = self.backend.empty(shape, self.dtype)
+            self._buffers[key] = buf
+        return buf[: shape[0]] if buf.shape[0] != shape[0] else buf
+
+    def saved_for_backward(self, *names):
+        """The tensors forward saved, or a clear error if forward has not run."""
+        if not all(name in self.saved for name in names):
+            raise self.error("backward called before forward: run forward on a batch first")
+        return [self.saved[name] for name in names]
+
+    def as_grad(self, dy, shape):
+        """dy as an array of the layer's dtype, checked to have the output's shape."""
+        dy = self.as_input(dy, what="gradient dy")
+        if dy.shape != shape:
+            raise self.error(f"expected dy of the output's shape {shape}, got {dy.shape}")
+        return dy
+
+    # ----- structure -------------------------------------------------------------------------
+    def children(self):
+        """Sub-layers (containers override)."""
+        return []
+
+    def set_path(self, path):
+        """Place the layer at ``path`` in its model; children become "path.0", "path.1", …"""
+        self.path = path
+        for index, child in enumerate(self.children()):
+            child.set_path(f"{path}.{index}" if path else str(index))
+
+    def modules(self):
+        """This layer and every layer inside it, depth first."""
+        yield self
+        for child in self.children():
+            yield from child.modules()
+
+    def named_params(self):
+        """(key, array) for every param, with torch's state_dict keys ("0.weight")."""
+        for layer in self.modules():
+            for name, value in layer.params.items():
+                yield (f"{layer.path}.{name}" if layer.path else name), value
+
+    def named_param_layers(self):
+        """(key prefix, layer) for every layer that holds params, in forward order."""
+        for layer in self.modules():
+            if layer.params:
+                yield layer.path, layer
+
+    def num_params(self):
+        """The number of trainable scalars."""
+        return sum(value.size for _, value in self.named_params())
+
+    # ----- modes, devices, state -------------------------------------------------------------
+    def train(self, mode=True):
+        """Training mode (dropout active, batch statistics); returns self."""
+        for layer in self.modules():
+            layer.training = mode
+        return self
+
+    def eval(self):
+        """Evaluation mode; returns self."""
+        return self.train(False)
+
+    def to(self, target):
+        """Move to a device ("cpu", "cuda") or convert to a dtype (np.float32, "float64").
+
+        Params keep their values; grads, saved tensors and buffers are dropped.
+        """
+        if isinstance(target, str) and target in ("cpu", "cuda"):
+            backend, dtype = get_backend(target), self.dtype
+        else:
+            backend, dtype = self.backend, np.dtype(target)
+            if dtype not in FLOAT_DTYPES:
+                raise ValueError(f"to: expected float32 or float64, got {dtype}")
+        for layer in self.modules():
+            for name, value in layer.params.items():
+                layer.params[name] = backend.from_host(self.backend.to_host(value), dtype)
+                layer.grads[name] = backend.zeros(value.shape, dtype)
+            layer.backend, layer.dtype = backend, dtype
+            layer.saved.clear()
+            layer._buffers.clear()
+        return self
+
+    def state_dict(self):
+        """{key: host copy of the param}, keys as torch's ("0.weight", "0.bias")."""
+        return {key: self.backend.to_host(value) for key, value in self.named_params()}
+
+    def grad_dict(self):
+        """{key: host copy of the gradient}, the same keys as ``state_dict``."""
+        return {
+            (f"{layer.path}.{name}" if layer.path else name): self.backend.to_host(grad)
+            for layer in self.modules()
+            for name, grad in layer.grads.items()
+        }
+
+    def load_state_dict(self, state):
+        """Copy params from {key: array} into the model's own buffers.
+
+        Every key and shape is checked before anything is copied, so a bad dict changes nothing.
+        """
+        own = dict(self.named_params())
+        missing = sorted(own.keys() - state.keys())
+        unexpected = sorted(state.keys() - own.keys())
+        if missing or unexpected:
+            raise ValueError(
+                f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
+            )
+        converted = {}
+        for key, value in own.items():
+            try:
+                converted[key] = np.asarray(state[key], dtype=value.dtype)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"load_state_dict: {key!r} is not numeric") from exc
+            if converted[key].shape != value.shape:
+                raise ValueError(
+                    f"load_state_dict: {key!r} expected shape {value.shape}, "
+                    f"got {converted[key].shape}"
+                )
+        for key, value in own.items():
+            value[...] = self.backend.from_host(converted[key], self.dtype)

@@ -1,0 +1,195 @@
+"""Loss functions: how wrong a prediction is (a float) and its gradient ∂L/∂prediction.
+
+    loss = loss_fn(prediction, target)     # a Python float
+    dy = loss_fn.backward()                # ∂L/∂prediction, the prediction's shape
+
+``reduction="mean"`` (default, as torch) averages over the batch (CrossEntropy) or over every
+element (MSE, BCE); ``"sum"`` adds them up. An empty batch has loss 0 and an empty gradient.
+The math is in ``kernels/cpu/loss.py``.
+"""
+
+import numpy as np
+
+from numbanet.backend import get_backend
+from numbanet.layers.base import LayerInputError
+
+REDUCTIONS = ("mean", "sum")
+
+
+class Loss:
+    """Base class: checks inputs, runs the ``<kernel>_forward``/``_backward`` pair, reduces."""
+
+    kernel = ""
+
+    def __init__(self, reduction="mean"):
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"{type(self).__name__}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
+        self.saved = {}
+        self._buffers = {}
+        self.backend = get_backend("cpu")
+
+    def __call__(self, prediction, target):
+        return self.forward(prediction, target)
+
+    def error(self, message):
+        return LayerInputError(f"{self!r}: {message}")
+
+    def _buffer(self, key, shape, dtype):
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self._buffers[key] = self.backend.empty(shape, dtype)
+        return buf
+
+    def _prediction(self, prediction):
+        """The prediction as a float array (float32 unless it is already float64)."""
+        dtype = prediction.dtype if getattr(prediction, "dtype", None) == np.float64 else np.float32
+        try:
+            return np.ascontiguousarray(prediction, dtype)
+        except (TypeError, ValueError) as exc:
+            raise self.error(f"expected a numeric prediction, got {type(prediction).__name__}") from exc
+
+    def forward(self, prediction, target):
+        """The loss of ``prediction`` against ``target``, a float; keeps what backward needs."""
+        prediction = self._prediction(prediction)
+        target = self.check_target(prediction, target)
+        pred2d, target2d = self.rows(prediction, target)
+        row_loss = self._buffer("row_loss", (pred2d.shape[0],), prediction.dtype)
+        self.forward_kernel(self.backend.kernels, pred2d, target2d, row_loss)
+        self.saved = {"prediction": prediction, "target": target}
+        total = float(row_loss.sum())
+        return total / self.count(prediction) if self.reduction == "mean" and prediction.size else total
+
+    def backward(self):
+        """∂L/∂prediction for the last forward, shaped like the prediction."""
+        if not self.saved:
+            raise self.error("backward called before forward: compute the loss first")
+        prediction, target = self.saved["prediction"], self.saved["target"]
+        pred2d, target2d = self.rows(prediction, target)
+        grad = self._buffer("grad", prediction.shape, prediction.dtype)
+        count = self.count(prediction)
+        scale = 1.0 / count if self.reduction == "mean" and count else 1.0
+        self.backward_kernel(self.backend.kernels, pred2d, target2d, scale, grad.reshape(pred2d.shape))
+        return grad
+
+    # ----- what each loss defines -----------------------------------------------------------
+    def check_target(self, prediction, target):
+        """The target as an array the kernels take, or a clear error."""
+        try:
+            target = np.ascontiguousarray(target, prediction.dtype)
+        except (TypeError, ValueError) as exc:
+            raise self.error(f"expected a numeric target, got {type(target).__name__}") from exc
+        if target.shape != prediction.shape:
+            raise self.error(
+                f"expected a target of the prediction's shape {prediction.shape}, got {target.shape}"
+            )
+        return target
+
+    def rows(self, prediction, target):
+        """2-D (N, D) views of prediction and target that the kernels loop over."""
+        n = prediction.shape[0] if prediction.ndim else 1
+        return prediction.reshape(n, -1), target.reshape(n, -1)
+
+    def count(self, prediction):
+        """What "mean" divides by: every element (MSE, BCE) or every row (cross-entropy)."""
+        return prediction.size
+
+    def forward_kernel(self, kernels, prediction, target, row_loss):
+        getattr(kernels, self.kernel + "_forward")(prediction, target, row_loss)
+
+    def backward_kernel(self, kernels, prediction, target, scale, grad):
+        getattr(kernels, self.kernel + "_backward")(prediction, target, scale, grad)
+
+    def predictions(self, output):
+        """Predicted class labels from the model's output, or None for regression losses."""
+        return None
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class MSELoss(Loss):
+    """Mean squared error: L = mean((y - t)²); ∂L/∂y = 2 (y - t) / n.
+    prediction, target: the same shape.
+    """
+
+    kernel = "mse"
+
+
+class BCELoss(Loss):
+    """Binary cross-entropy of probabilities: L = -mean(t log p + (1 - t) log(1 - p)).
+    prediction p in [0, 1] (after a Sigmoid), target t in [0, 1], the same shape.
+    ∂L/∂p = (p - t) / (p (1 - p)) / n. Prefer BCEWithLogitsLoss: it is stable for large logits.
+    """
+
+    kernel = "bce"
+
+    def check_target(self, prediction, target):
+        target = super().check_target(prediction, target)
+        if prediction.size and (prediction.min() < 0 or prediction.max() > 1):
+            raise self.error(
+                f"expected probabilities in [0, 1] (put a Sigmoid before it), got values in "
+                f"[{prediction.min():g}, {prediction.max():g}]"
+            )
+        return target
+
+    def predictions(self, output):
+        return (np.asarray(output) >= 0.5).astype(np.int64).reshape(len(output), -1)
+
+
+class BCEWithLogitsLoss(Loss):
+    """Sigmoid and binary cross-entropy in one: L = mean(max(z, 0) - z t + log(1 + e^-|z|)).
+    prediction z: logits, target t in [0, 1], the same shape. ∂L/∂z = (σ(z) - t) / n.
+    """
+
+    kernel = "bce_with_logits"
+
+    def predictions(self, output):
+        return (np.asarray(output) >= 0).astype(np.int64).reshape(len(output), -1)
+
+
+class CrossEntropyLoss(Loss):
+    """Softmax cross-entropy for classification, fused in one kernel:
+    L = mean over rows of (log Σₖ e^z_k - z_label);   ∂L/∂z = (softmax(z) - onehot(label)) / N.
+    prediction z: logits (N, C); target: integer class labels (N,) in [0, C).
+    """
+
+    kernel = "softmax_cross_entropy"
+
+    def check_target(self, prediction, target):
+        if prediction.ndim != 2 or prediction.shape[1] < 1:
+            raise self.error(f"expected logits of shape (N, C), got {prediction.shape}")
+        target = np.asarray(target)
+        if target.dtype.kind not in "iu":
+            raise self.error(
+                f"expected integer class labels of shape (N,), got dtype {target.dtype} "
+                f"(convert with .astype(np.int64))"
+            )
+        if target.shape != prediction.shape[:1]:
+            raise self.error(
+                f"expected labels of shape ({prediction.shape[0]},) to match the logits' batch "
+                f"of {prediction.shape[0]}, got {target.shape}"
+            )
+        n_classes = prediction.shape[1]
+        if target.size and (target.min() < 0 or target.max() >= n_classes):
+            raise self.error(
+                f"expected labels in [0, {n_classes - 1}] for {n_classes} classes, got labels "
+                f"in [{target.min()}, {target.max()}]"
+            )
+        return np.ascontiguousarray(target, np.int64)
+
+    def rows(self, prediction, target):
+        return prediction, target
+
+    def count(self, prediction):
+        return prediction.shape[0]
+
+    def forward_kernel(self, kernels, logits, labels, row_loss):
+        probs = self._buffer("probs", logits.shape, logits.dtype)
+        kernels.softmax_cross_entropy_forward(logits, labels, probs, row_loss)
+
+    def backward_kernel(self, kernels, logits, labels, scale, grad):
+        kernels.softmax_cross_entropy_backward(self._buffers["probs"], labels, scale, grad)
+
+    def predictions(self, output):
+        return np.asarray(output).argmax(axis=1)

@@ -1,0 +1,176 @@
+"""Optimizers: how each param moves given its gradient (SGD, Adam, AdamW, as torch defines them).
+
+    opt = nn.optim.Adam(model, lr=1e-3)
+    opt.step()              # every param of the model, from its grad
+    opt.update(layer)       # one layer's params: what the training step does layer by layer
+
+``l1=`` and ``l2=`` add a penalty λ₁Σ|w| + λ₂/2 Σw² on the weights (params with 2 or more dims,
+not biases) to the loss: its gradient is added to the weights' grads before the update, so
+``layer.grads`` after an update include it. The update rules live in ``kernels/cpu/optim.py``
+and flush subnormal floats to zero (see there why).
+"""
+
+import numpy as np
+
+from numbanet.layers.base import Layer
+
+
+class Optimizer:
+    """Base class: per-param state keyed like the model's state_dict, one kernel per update."""
+
+    def __init__(self, model, lr, l1=0.0, l2=0.0):
+        if not isinstance(model, Layer):
+            raise TypeError(f"{type(self).__name__}: expected a model (a Layer), got {type(model).__name__}")
+        if lr <= 0 or l1 < 0 or l2 < 0:
+            raise ValueError(f"{type(self).__name__}: expected lr > 0, l1 >= 0, l2 >= 0, got lr={lr}, l1={l1}, l2={l2}")
+        self.model = model
+        self.lr, self.l1, self.l2 = float(lr), float(l1), float(l2)
+        self.state = {}  # param key ("0.weight") -> {"step": int, state arrays}
+
+    def step(self):
+        """Update every param of the model from its current grad."""
+        for _, layer in self.model.named_param_layers():
+            self.update(layer)
+
+    def update(self, layer):
+        """Update one layer's params from its grads (the penalty gradient is added first)."""
+        for name, param in layer.params.items():
+            grad = layer.grads[name]
+            if param.ndim >= 2:
+                if self.l1:
+                    layer.kernels.l1_penalty_backward(param.reshape(-1), self.l1, grad.reshape(-1))
+                if self.l2:
+                    layer.kernels.l2_penalty_backward(param.reshape(-1), self.l2, grad.reshape(-1))
+            key = f"{layer.path}.{name}" if layer.path else name
+            state = self.state.get(key)
+            if state is None:
+                state = self.state[key] = self.init_state(layer, param)
+            state["step"] += 1
+            self.update_param(layer.kernels, param.reshape(-1), grad.reshape(-1), state,
+                              np.finfo(param.dtype).tiny)
+
+    def penalty(self):
+        """The current penalty value λ₁Σ|w| + λ₂/2 Σw² (0.0 without l1/l2)."""
+        weights = [p for _, p in self.model.named_params() if p.ndim >= 2]
+        return float(
+            sum(self.l1 * np.abs(w).sum() + self.l2 / 2 * np.square(w).sum() for w in weights)
+        )
+
+    def state_of(self, key):
+        """{name: host copy} of the state arrays of one param (empty before its first update)."""
+        state = self.state.get(key, {})
+        return {name: np.array(value) for name, value in state.items() if name != "step"}
+
+    # ----- saving and loading ---------------------------------------------------------------
+    def config(self):
+        """Hyperparameters, as constructor keyword arguments."""
+        return {"lr": self.lr, "l1": self.l1, "l2": self.l2}
+
+    def state_dict(self):
+        """{"config": hyperparameters, "state": {param key: {"step": n, name: array}}}."""
+        return {
+            "config": self.config(),
+            "state": {
+                key: {name: (value if name == "step" else np.array(value)) for name, value in s.items()}
+                for key, s in self.state.items()
+            },
+        }
+
+    def load_state_dict(self, saved):
+        """Restore hyperparameters and state; everything is checked before anything changes."""
+        params = dict(self.model.named_params())
+        if set(saved["config"]) != set(self.config()):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: expected config keys {sorted(self.config())}, got {sorted(saved['config'])}")
+        for key, state in saved["state"].items():
+            if key not in params:
+                raise ValueError(f"{type(self).__name__}.load_state_dict: state for unknown param {key!r}")
+            for name, value in state.items():
+                if name != "step" and np.shape(value) != params[key].shape:
+                    raise ValueError(f"{type(self).__name__}.load_state_dict: {key}.{name} expected shape {params[key].shape}, got {np.shape(value)}")
+        for name, value in saved["config"].items():
+            setattr(self, name, tuple(value) if isinstance(value, list) else value)
+        self.state = {
+            key: {name: (int(v) if name == "step" else np.array(v, dtype=params[key].dtype)) for name, v in state.items()}
+            for key, state in saved["state"].items()
+        }
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, as torch.optim.SGD:
+    b ← μ b + (1 - dampening) g;  p ← p - lr · (g + μ b if nesterov else b)   (b = g at step 1)
+    weight_decay adds wd·p to g. With momentum=0 this is plain p ← p - lr·g.
+    """
+
+    def __init__(self, model, lr=0.01, momentum=0.0, dampening=0.0, nesterov=False,
+                 weight_decay=0.0, l1=0.0, l2=0.0):
+        super().__init__(model, lr, l1, l2)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: nesterov needs momentum > 0 and dampening = 0 (as in torch)")
+        self.momentum, self.dampening = float(momentum), float(dampening)
+        self.nesterov, self.weight_decay = bool(nesterov), float(weight_decay)
+
+    def init_state(self, layer, param):
+        state = {"step": 0}
+        if self.momentum:
+            state["momentum_buffer"] = layer.backend.zeros(param.shape, param.dtype)
+        return state
+
+    def update_param(self, kernels, param, grad, state, tiny):
+        buffer = state["momentum_buffer"].reshape(-1) if self.momentum else param
+        kernels.sgd_step(param, grad, buffer, self.lr, self.momentum, self.dampening,
+                         self.nesterov, self.weight_decay, state["step"] == 1, tiny)
+
+    def config(self):
+        return {**super().config(), "momentum": self.momentum, "dampening": self.dampening,
+                "nesterov": self.nesterov, "weight_decay": self.weight_decay}
+
+
+class Adam(Optimizer):
+    """Adam, as torch.optim.Adam: running means of the gradient (m) and of its square (v),
+    bias-corrected; each param moves by about lr in the direction of m / √v.
+    m ← β₁ m + (1 - β₁) g;  v ← β₂ v + (1 - β₂) g²;  p ← p - lr m̂ / (√v̂ + ε)
+    weight_decay adds wd·p to g (L2 through the gradient; see AdamW for decoupled decay).
+    """
+
+    decoupled = False
+
+    def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 l1=0.0, l2=0.0):
+        super().__init__(model, lr, l1, l2)
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps, self.weight_decay = float(eps), float(weight_decay)
+
+    def init_state(self, layer, param):
+        return {
+            "step": 0,
+            "exp_avg": layer.backend.zeros(param.shape, param.dtype),
+            "exp_avg_sq": layer.backend.zeros(param.shape, param.dtype),
+        }
+
+    def update_param(self, kernels, param, grad, state, tiny):
+        kernels.adam_step(param, grad, state["exp_avg"].reshape(-1),
+                          state["exp_avg_sq"].reshape(-1), self.lr, self.betas[0], self.betas[1],
+                          self.eps, self.weight_decay, self.decoupled, state["step"], tiny)
+
+    def config(self):
+        return {**super().config(), "betas": list(self.betas), "eps": self.eps,
+                "weight_decay": self.weight_decay}
+
+
+class AdamW(Adam):
+    """AdamW, as torch.optim.AdamW: Adam with decoupled weight decay p ← p (1 - lr·wd),
+    applied to the param directly instead of through the gradient. Default weight_decay 0.01.
+    """
+
+    decoupled = True
+
+    def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01,
+                 l1=0.0, l2=0.0):
+        super().__init__(model, lr, betas, eps, weight_decay, l1, l2)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}

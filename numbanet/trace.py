@@ -1,0 +1,49 @@
+"""Events: what one training step reports as it runs, for the inspector and for tests.
+
+A step yields, in order: one "forward" event per layer, one "loss" event, one "backward"
+event per layer (last layer first) and one "update" event per layer that has params.
+``event.tensors()`` copies the tensors that event touched to host NumPy arrays; nothing is
+copied unless it is called. Call it before advancing to the next step: later steps overwrite
+the buffers it reads.
+"""
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+PHASES = ("forward", "loss", "backward", "update")
+
+
+@dataclass
+class Event:
+    """One stage of a training step.
+
+    phase: "forward", "loss", "backward" or "update".
+    index: the layer's position in the model (None for the loss).
+    name:  human-readable, e.g. "2: Linear(128→256)" or "CrossEntropyLoss()".
+    layer: the layer (None for the loss); loss: the loss value (loss event only).
+    """
+
+    phase: str
+    index: Optional[int]
+    name: str
+    layer: object = None
+    loss: Optional[float] = None
+    _tensors: Callable[[], dict] = field(default=dict, repr=False)
+
+    def tensors(self):
+        """{name: host NumPy copy} of the tensors this event touched.
+
+        forward:  input, output
+        loss:     prediction, target, grad (∂L/∂prediction)
+        backward: dy (∂L/∂output), dx (∂L/∂input; absent for the first layer, which skips it),
+                  d<param> for each param (e.g. dweight, dbias)
+        update:   for each param p: p.before, p.after, p.grad, and the optimizer state p.<name>
+                  (momentum_buffer, exp_avg, exp_avg_sq)
+        """
+        return {
+            name: np.array(value, copy=True)
+            for name, value in self._tensors().items()
+            if value is not None
+        }

@@ -1,0 +1,235 @@
+"""Training: one step as a generator of events, and fit/evaluate loops on top of it.
+
+``train_step`` is the only code path that trains: ``fit`` drains it at full speed, the
+inspector advances it one event at a time, so what a learner steps through is exactly what
+training does.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from numbanet import metrics
+from numbanet.data import DataLoader, Dataset
+from numbanet.layers import Sequential
+from numbanet.losses import CrossEntropyLoss, MSELoss
+from numbanet.trace import Event
+
+
+def step_layers(model):
+    """The layers a step walks through: a Sequential's layers, or the model itself."""
+    return list(model.layers) if isinstance(model, Sequential) else [model]
+
+
+def train_step(model, loss_fn, optimizer, x, target, snapshot=True):
+    """One training step (forward, loss, backward, update) as a generator of ``Event``.
+
+    x: the batch (N, ...); target: what ``loss_fn`` compares the output with.
+    snapshot: keep a copy of each param before its update (for ``tensors()["weight.before"]``);
+    ``fit`` turns it off. Returns (as the generator's value) the loss.
+    """
+    layers = step_layers(model)
+    inputs = []
+    for index, layer in enumerate(layers):
+        inputs.append(x)
+        x = layer.forward(x)
+        yield Event("forward", index, layer.name, layer,
+                    _tensors=lambda i=inputs[-1], y=x: {"input": i, "output": y})
+
+    loss = loss_fn(x, target)
+    dy = loss_fn.backward()
+    yield Event("loss", None, repr(loss_fn), None, loss,
+                lambda p=x, g=dy: {"prediction": p, "target": loss_fn.saved["target"], "grad": g})
+
+    for index in range(len(layers) - 1, -1, -1):
+        layer = layers[index]
+        dx = layer.backward(dy, need_dx=index > 0)
+        yield Event("backward", index, layer.name, layer,
+                    _tensors=lambda dy=dy, dx=dx, layer=layer: {
+                        "dy": dy, "dx": dx, **{f"d{k}": g for k, g in layer.grads.items()}})
+        dy = dx
+
+    for index, layer in enumerate(layers):
+        for _, leaf in layer.named_param_layers():
+            before = {k: np.array(p) for k, p in leaf.params.items()} if snapshot else {}
+            optimizer.update(leaf)
+            yield Event("update", index, leaf.name, leaf,
+                        _tensors=lambda leaf=leaf, before=before: _update_tensors(
+                            optimizer, leaf, before))
+    return loss
+
+
+def _update_tensors(optimizer, layer, before):
+    tensors = {}
+    for name, param in layer.params.items():
+        key = f"{layer.path}.{name}" if layer.path else name
+        tensors[f"{name}.before"] = before.get(name)
+        tensors[f"{name}.after"] = param
+        tensors[f"{name}.grad"] = layer.grads[name]
+        tensors.update({f"{name}.{s}": v for s, v in optimizer.state_of(key).items()})
+    return tensors
+
+
+def _as_loader(data, batch_size, shuffle, seed, what):
+    """A DataLoader from a DataLoader, a Dataset or an (x, y) pair."""
+    if isinstance(data, DataLoader):
+        return data
+    if isinstance(data, (tuple, list, Dataset)) and len(data) == 2:
+        x, y = data
+        return DataLoader(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed)
+    raise TypeError(f"{what}: expected a DataLoader or an (x, y) pair, got {type(data).__name__}")
+
+
+def _count_correct(loss_fn, output, target):
+    """(correct, total) predictions in a batch, or None when the loss is not a classifier's."""
+    predicted = loss_fn.predictions(output)
+    if predicted is None:
+        return None
+    target = np.asarray(target).reshape(predicted.shape)
+    return int((predicted == target).sum()), predicted.size
+
+
+@dataclass
+class History:
+    """What ``fit`` measured, one entry per epoch (accuracy is None for regression losses)."""
+
+    train_loss: list = field(default_factory=list)
+    train_accuracy: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_accuracy: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+
+    @property
+    def epochs(self):
+        return len(self.train_loss)
+
+    def plot(self):
+        """Loss and accuracy curves, train against validation: where over- and underfitting
+        show. Returns the matplotlib Figure (needs matplotlib: ``pip install "numbanet[widgets]"``).
+        """
+        import matplotlib.pyplot as plt
+
+        fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
+        epochs = range(1, self.epochs + 1)
+        for ax, train, val, label in (
+            (ax_loss, self.train_loss, self.val_loss, "loss"),
+            (ax_acc, self.train_accuracy, self.val_accuracy, "accuracy"),
+        ):
+            if train and train[0] is not None:
+                ax.plot(epochs, train, "o-", label=f"train {label}")
+            if val and val[0] is not None:
+                ax.plot(epochs, val, "s-", label=f"validation {label}")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(label)
+            ax.legend()
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        return fig
+
+
+def fit(model, loss_fn, optimizer, train_data, epochs=1, batch_size=64, val_data=None,
+        shuffle=True, seed=None, progress=True):
+    """Train ``model`` for ``epochs`` passes over ``train_data``; returns a ``History``.
+
+    train_data / val_data: a DataLoader, a Dataset or an (x, y) pair (batched here with
+    ``batch_size``; shuffled every epoch if ``shuffle``, reproducibly with ``seed``).
+    progress: show a tqdm progress bar per epoch with the running loss and accuracy.
+    """
+    loader = _as_loader(train_data, batch_size, shuffle, seed, "fit train_data")
+    history = History()
+    for epoch in range(epochs):
+        model.train()
+        start = time.perf_counter()
+        total_loss, seen, correct, counted = 0.0, 0, 0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress,
+                   leave=True, unit="batch")
+        for xb, yb in bar:
+            if len(xb) == 0:
+                continue
+            for event in train_step(model, loss_fn, optimizer, xb, yb, snapshot=False):
+                if event.phase == "loss":
+                    total_loss += event.loss * len(xb)
+                    seen += len(xb)
+                    hits = _count_correct(loss_fn, loss_fn.saved["prediction"], yb)
+            if hits is not None:
+                correct, counted = correct + hits[0], counted + hits[1]
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}",
+                            **({"acc": f"{correct / counted:.4f}"} if counted else {}))
+        history.train_loss.append(total_loss / max(seen, 1))
+        history.train_accuracy.append(correct / counted if counted else None)
+        if val_data is not None:
+            result = evaluate(model, val_data, loss_fn)
+            history.val_loss.append(result.loss)
+            history.val_accuracy.append(result.accuracy)
+            bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", val_loss=f"{result.loss:.4f}",
+                            **({"val_acc": f"{result.accuracy:.4f}"} if result.accuracy is not None else {}))
+        history.seconds.append(time.perf_counter() - start)
+        bar.close()
+    return history
+
+
+@dataclass
+class Evaluation:
+    """What ``evaluate`` measured. The classification metrics are None for regression losses."""
+
+    loss: float
+    accuracy: float = None
+    precision: float = None
+    recall: float = None
+    f1: float = None
+    confusion: np.ndarray = None
+    n_samples: int = 0
+
+    def __str__(self):
+        if self.accuracy is None:
+            return f"loss {self.loss:.4f} on {self.n_samples} samples"
+        return (f"loss {self.loss:.4f}  accuracy {self.accuracy:.4f}  precision {self.precision:.4f}"
+                f"  recall {self.recall:.4f}  F1 {self.f1:.4f}  ({self.n_samples} samples)")
+
+
+def evaluate(model, data, loss_fn=None, batch_size=1024):
+    """Loss, accuracy, macro precision/recall/F1 and the confusion matrix of ``model`` on ``data``.
+
+    data: a DataLoader, a Dataset or an (x, y) pair. loss_fn: default CrossEntropyLoss for
+    integer labels, else MSELoss. Runs in eval mode and restores the model's mode after.
+    """
+    loader = _as_loader(data, batch_size, False, None, "evaluate data")
+    if loss_fn is None:
+        loss_fn = CrossEntropyLoss() if np.asarray(loader.y).dtype.kind in "iu" else MSELoss()
+    was_training = model.training
+    model.eval()
+    try:
+        total_loss, seen, predicted, targets = 0.0, 0, [], []
+        for xb, yb in loader:
+            output = model.forward(xb)
+            total_loss += loss_fn(output, yb) * len(xb)
+            seen += len(xb)
+            labels = loss_fn.predictions(output)
+            n_classes = output.shape[1] if isinstance(loss_fn, CrossEntropyLoss) else 2
+            if labels is not None:
+                predicted.append(labels.reshape(-1))
+                targets.append(np.asarray(yb).reshape(-1).astype(np.int64))
+    finally:
+        model.train(was_training)
+    result = Evaluation(loss=total_loss / max(seen, 1), n_samples=seen)
+    if predicted:
+        y_true, y_pred = np.concatenate(targets), np.concatenate(predicted)
+        result.accuracy = metrics.accuracy(y_true, y_pred)
+        result.precision, result.recall, result.f1 = metrics.precision_recall_f1(
+            y_true, y_pred, n_classes
+        )
+        result.confusion = metrics.confusion_matrix(y_true, y_pred, n_classes)
+    return result
+
+
+def predict(model, x, batch_size=1024):
+    """The model's outputs for x in eval mode, as a new array (not a reused buffer)."""
+    was_training = model.training
+    model.eval()
+    try:
+        outputs = [np.array(model.forward(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+    finally:
+        model.train(was_training)
+    return np.concatenate(outputs) if outputs else np.asarray(model.forward(np.asarray(x)))
