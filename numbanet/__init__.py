@@ -6,6 +6,7 @@
     history = nn.fit(model, nn.CrossEntropyLoss(), opt, (x, y), epochs=5)
 """
 
+from numbanet import runtime  # first: sets the float mode and threads before any pool starts
 from numbanet import data, io, metrics, optim
 from numbanet.backend import BackendError, get_backend
 from numbanet.gradcheck import gradcheck
@@ -25,7 +26,7 @@ from numbanet.layers import (
 )
 from numbanet.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
 from numbanet.rng import seed
-from numbanet.runtime import set_num_threads
+from numbanet.runtime import set_flush_denormal, set_num_threads
 from numbanet.trace import Event
 from numbanet.train import Evaluation, History, evaluate, fit, predict, train_step
 
@@ -63,6 +64,7 @@ __all__ = [
     "optim",
     "predict",
     "seed",
+    "set_flush_denormal",
     "set_num_threads",
     "train_step",
 ]

@@ -70,7 +70,7 @@ def info(args):
     import numpy as np
 
     import numbanet as nn
-    from numbanet.runtime import thread_info
+    from numbanet.runtime import flush_denormal_enabled, thread_info
 
     try:
         from importlib.metadata import version
@@ -95,6 +95,7 @@ def info(args):
         ("numba threads", threads["numba_threads"]),
         ("numba threading layer", threads["numba_threading_layer"]),
         ("BLAS", ", ".join(f"{lib} ({n} threads)" for lib, n in threads["blas"]) or "none found"),
+        ("flush denormals", "on" if flush_denormal_enabled() else "off"),
         ("CUDA available", gpu),
         ("kernel cache", numba.config.CACHE_DIR or kernels_dir),
     ]

@@ -8,6 +8,8 @@ element (MSE, BCE); ``"sum"`` adds them up. An empty batch has loss 0 and an emp
 The math is in ``kernels/cpu/loss.py``.
 """
 
+import math
+
 import numpy as np
 
 from numbanet.backend import get_backend
@@ -88,7 +90,8 @@ class Loss:
     def rows(self, prediction, target):
         """2-D (N, D) views of prediction and target that the kernels loop over."""
         n = prediction.shape[0] if prediction.ndim else 1
-        return prediction.reshape(n, -1), target.reshape(n, -1)
+        shape = (n, prediction.size // n if n else math.prod(prediction.shape[1:]))
+        return prediction.reshape(shape), target.reshape(shape)
 
     def count(self, prediction):
         """What "mean" divides by: every element (MSE, BCE) or every row (cross-entropy)."""

@@ -6,9 +6,10 @@
 
 ``l1=`` and ``l2=`` add a penalty λ₁Σ|w| + λ₂/2 Σw² on the weights (params with 2 or more dims,
 not biases) to the loss: its gradient is added to the weights' grads before the update, so
-``layer.grads`` after an update include it. The update rules live in ``kernels/cpu/optim.py``
-and flush subnormal floats to zero (see there why).
+``layer.grads`` after an update include it. The update rules live in ``kernels/cpu/optim.py``.
 """
+
+import math
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class Optimizer:
                 state = self.state[key] = self.init_state(layer, param)
             state["step"] += 1
             self.update_param(layer.kernels, param.reshape(-1), grad.reshape(-1), state,
-                              np.finfo(param.dtype).tiny)
+                              param.dtype.type)
 
     def penalty(self):
         """The current penalty value λ₁Σ|w| + λ₂/2 Σw² (0.0 without l1/l2)."""
@@ -119,10 +120,11 @@ class SGD(Optimizer):
             state["momentum_buffer"] = layer.backend.zeros(param.shape, param.dtype)
         return state
 
-    def update_param(self, kernels, param, grad, state, tiny):
+    def update_param(self, kernels, param, grad, state, scalar):
         buffer = state["momentum_buffer"].reshape(-1) if self.momentum else param
-        kernels.sgd_step(param, grad, buffer, self.lr, self.momentum, self.dampening,
-                         self.nesterov, self.weight_decay, state["step"] == 1, tiny)
+        kernels.sgd_step(param, grad, buffer, scalar(self.lr), scalar(self.momentum),
+                         scalar(self.dampening), self.nesterov, scalar(self.weight_decay),
+                         state["step"] == 1)
 
     def config(self):
         return {**super().config(), "momentum": self.momentum, "dampening": self.dampening,
@@ -151,10 +153,15 @@ class Adam(Optimizer):
             "exp_avg_sq": layer.backend.zeros(param.shape, param.dtype),
         }
 
-    def update_param(self, kernels, param, grad, state, tiny):
+    def update_param(self, kernels, param, grad, state, scalar):
+        beta1, beta2 = self.betas
+        # the bias corrections in double precision, as torch computes them
+        step_size = self.lr / (1 - beta1 ** state["step"])
+        bias_correction2_sqrt = math.sqrt(1 - beta2 ** state["step"])
         kernels.adam_step(param, grad, state["exp_avg"].reshape(-1),
-                          state["exp_avg_sq"].reshape(-1), self.lr, self.betas[0], self.betas[1],
-                          self.eps, self.weight_decay, self.decoupled, state["step"], tiny)
+                          state["exp_avg_sq"].reshape(-1), scalar(self.lr), scalar(beta1),
+                          scalar(beta2), scalar(self.eps), scalar(self.weight_decay),
+                          self.decoupled, scalar(step_size), scalar(bias_correction2_sqrt))
 
     def config(self):
         return {**super().config(), "betas": list(self.betas), "eps": self.eps,

@@ -155,7 +155,7 @@ def fit(model, loss_fn, optimizer, train_data, epochs=1, batch_size=64, val_data
                     hits = _count_correct(loss_fn, loss_fn.saved["prediction"], yb)
             if hits is not None:
                 correct, counted = correct + hits[0], counted + hits[1]
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}",
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", refresh=False,
                             **({"acc": f"{correct / counted:.4f}"} if counted else {}))
         history.train_loss.append(total_loss / max(seen, 1))
         history.train_accuracy.append(correct / counted if counted else None)

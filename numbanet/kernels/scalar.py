@@ -49,12 +49,3 @@ def softplus_neg_abs(x):
     """log(1 + e^-|x|): the stable tail of log-sigmoid and of BCE with logits."""
     return math.log1p(math.exp(-abs(x)))
 
-
-@scalar
-def flush_subnormal(x, tiny):
-    """0 if |x| < tiny (the smallest normal number of x's type) else x.
-
-    Subnormal floats make every later multiply ~100x slower on x86; the optimizer kernels
-    flush them so that params and optimizer state never hold any.
-    """
-    return x if abs(x) >= tiny else 0.0

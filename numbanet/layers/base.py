@@ -171,7 +171,7 @@ class Layer:
 
         Params keep their values; grads, saved tensors and buffers are dropped.
         """
-        if isinstance(target, str) and target in ("cpu", "cuda"):
+        if isinstance(target, str) and target not in ("float32", "float64"):
             backend, dtype = get_backend(target), self.dtype
         else:
             backend, dtype = self.backend, np.dtype(target)

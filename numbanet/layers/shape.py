@@ -15,7 +15,7 @@ class Flatten(Layer):
         if x.ndim < 1:
             raise self.error(f"expected input of shape (N, ...), got a scalar {x.shape}")
         self.saved["x_shape"] = x.shape
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
     def backward(self, dy, need_dx=True):
         (shape,) = self.saved_for_backward("x_shape")

@@ -1,0 +1,169 @@
+"""Training speed of the seed MLP (784-128-256-10, ReLU, cross-entropy, Adam): numbanet against a
+plain NumPy implementation and PyTorch CPU (when installed), same run, same thread count.
+
+    python benchmarks/mlp.py                      # batch 64, 256, 1024 with 2 threads
+    python benchmarks/mlp.py --record             # also append the table to RESULTS.md
+
+One step = forward + loss + backward + Adam update, on synthetic data. Engines are timed in
+interleaved rounds (the host's speed drifts between runs) and the median round is reported.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+LAYERS = (784, 128, 256, 10)
+
+
+def numbanet_step(batch, threads):
+    import numbanet as nn
+
+    nn.set_num_threads(threads)
+    nn.seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 256),
+                          nn.ReLU(), nn.Linear(256, 10))
+    loss, opt = nn.CrossEntropyLoss(), nn.optim.Adam(model, lr=1e-3)
+    x, y = synthetic(batch)
+    x = x.reshape(batch, 1, 28, 28)
+
+    def step():
+        for _ in nn.train_step(model, loss, opt, x, y, snapshot=False):
+            pass
+
+    return step
+
+
+def numpy_step(batch, threads):
+    """The textbook NumPy MLP: np.dot forward/backward, fresh arrays every op, Adam by formula."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads, user_api="blas")
+    rng = np.random.default_rng(0)
+    params = []
+    for fan_in, fan_out in zip(LAYERS[:-1], LAYERS[1:]):
+        bound = 1 / np.sqrt(fan_in)
+        params += [rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32),
+                   rng.uniform(-bound, bound, fan_out).astype(np.float32)]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    x, y = synthetic(batch)
+    t = [0]
+
+    def step():
+        acts = [x]
+        for i in range(0, len(params), 2):
+            z = acts[-1] @ params[i].T + params[i + 1]
+            acts.append(np.maximum(z, 0) if i < len(params) - 2 else z)
+        logits = acts[-1]
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        p[np.arange(batch), y] -= 1
+        dz = p / batch
+        grads = [None] * len(params)
+        for i in range(len(params) - 2, -1, -2):
+            a = acts[i // 2]
+            grads[i], grads[i + 1] = dz.T @ a, dz.sum(axis=0)
+            if i:
+                dz = (dz @ params[i]) * (a > 0)
+        t[0] += 1
+        for p_, g, m_, v_ in zip(params, grads, m, v):
+            m_ *= 0.9
+            m_ += 0.1 * g
+            v_ *= 0.999
+            v_ += 0.001 * g * g
+            p_ -= 1e-3 / (1 - 0.9 ** t[0]) * m_ / (np.sqrt(v_ / (1 - 0.999 ** t[0])) + 1e-8)
+
+    return step
+
+
+def torch_step(batch, threads):
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 128), torch.nn.ReLU(),
+                                torch.nn.Linear(128, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = synthetic(batch)
+    x, y = torch.from_numpy(x.reshape(batch, 1, 28, 28)), torch.from_numpy(y)
+
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return step
+
+
+def synthetic(batch):
+    rng = np.random.default_rng(1)
+    return rng.random((batch, 784), dtype=np.float32), rng.integers(0, 10, batch)
+
+
+def samples_per_second(step, batch, seconds):
+    """Run ``step`` for about ``seconds`` and return samples/s."""
+    n, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        step()
+        n += 1
+    return n * batch / elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch-sizes", default="64,256,1024")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=1.0, help="per engine per round")
+    parser.add_argument("--record", action="store_true", help="append the table to RESULTS.md")
+    args = parser.parse_args()
+
+    engines = {"numbanet": numbanet_step, "numpy": numpy_step}
+    try:
+        import torch  # noqa: F401
+
+        engines["pytorch"] = torch_step
+    except ImportError:
+        print("PyTorch not installed: comparing with NumPy only", file=sys.stderr)
+
+    rows = []
+    for batch in (int(b) for b in args.batch_sizes.split(",")):
+        steps = {name: make(batch, args.threads) for name, make in engines.items()}
+        for step in steps.values():  # warm up: compile, fill caches, grow buffers
+            for _ in range(20):
+                step()
+        rounds = {name: [] for name in steps}
+        for _ in range(args.rounds):
+            for name, step in steps.items():
+                rounds[name].append(samples_per_second(step, batch, args.seconds))
+        median = {name: statistics.median(r) for name, r in rounds.items()}
+        rows.append((batch, median))
+        line = "  ".join(f"{name} {rate:>10,.0f}" for name, rate in median.items())
+        print(f"batch {batch:>5}: {line} samples/s", flush=True)
+
+    header = "| batch | " + " | ".join(f"{n} samples/s" for n in engines) + " | vs NumPy |" + (
+        " vs PyTorch |" if "pytorch" in engines else "")
+    table = [header, "|" + "---:|" * (header.count("|") - 1)]
+    for batch, median in rows:
+        cells = [f"{median[n]:,.0f}" for n in engines] + [f"{median['numbanet'] / median['numpy']:.2f}×"]
+        if "pytorch" in engines:
+            cells.append(f"{median['numbanet'] / median['pytorch']:.2f}×")
+        table.append(f"| {batch} | " + " | ".join(cells) + " |")
+    print("\n".join(table))
+    if args.record:
+        machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        with open(Path(__file__).with_name("RESULTS.md"), "a") as f:
+            f.write(f"\n### Seed MLP training speed — {date.today()} — {machine}, {args.threads} threads\n\n")
+            f.write("\n".join(table) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""Start-up cost: `import numbanet`, and the first training step in a new process with a cold
+kernel cache (everything compiled) and with a warm one (compiled kernels loaded from disk).
+
+    python benchmarks/startup.py [--record]
+"""
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+FIRST_STEP = """
+import time
+t0 = time.perf_counter()
+import numpy as np
+import numbanet as nn
+t1 = time.perf_counter()
+model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 256), nn.ReLU(),
+                      nn.Linear(256, 10))
+opt = nn.optim.Adam(model)
+x, y = np.random.rand(64, 1, 28, 28).astype(np.float32), np.arange(64) % 10
+for _ in nn.train_step(model, nn.CrossEntropyLoss(), opt, x, y, snapshot=False):
+    pass
+t2 = time.perf_counter()
+print(t1 - t0, t2 - t1)
+"""
+
+
+def run(cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    out = subprocess.run([sys.executable, "-c", FIRST_STEP], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--record", action="store_true", help="append the figures to RESULTS.md")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as cache:
+        cold_import, cold_step = run(cache)
+        warm = [run(cache) for _ in range(3)]
+    warm_import = min(w[0] for w in warm)
+    warm_step = min(w[1] for w in warm)
+    lines = [
+        f"| `import numbanet` | {warm_import:.2f} s |",
+        f"| first training step, cold kernel cache (compiles) | {cold_step:.2f} s |",
+        f"| first training step, warm kernel cache | {warm_step:.2f} s |",
+    ]
+    print("\n".join(lines))
+    if args.record:
+        machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        with open(Path(__file__).with_name("RESULTS.md"), "a") as f:
+            f.write(f"\n### Start-up — {date.today()} — {machine}\n\n| what | time |\n|---|---:|\n")
+            f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

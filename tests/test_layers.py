@@ -1,0 +1,118 @@
+"""Every layer: the contract, a float64 gradient check, and its own behaviour."""
+
+import numpy as np
+import pytest
+
+import numbanet as nn
+from layer_contract import check_layer_contract
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("layer, x_shape, y_shape", [
+    (lambda: nn.Linear(5, 3), (4, 5), (4, 3)),
+    (lambda: nn.Linear(1, 1), (1, 1), (1, 1)),
+    (lambda: nn.Linear(7, 2, bias=False), (3, 7), (3, 2)),
+    (lambda: nn.ReLU(), (4, 3, 2), (4, 3, 2)),
+    (lambda: nn.LeakyReLU(0.1), (5, 6), (5, 6)),
+    (lambda: nn.Sigmoid(), (3, 4), (3, 4)),
+    (lambda: nn.Tanh(), (2, 3, 5), (2, 3, 5)),
+    (lambda: nn.Softmax(), (4, 6), (4, 6)),
+    (lambda: nn.Softmax(), (2, 3, 4), (2, 3, 4)),
+    (lambda: nn.LogSoftmax(), (4, 6), (4, 6)),
+    (lambda: nn.Flatten(), (2, 1, 3, 3), (2, 9)),
+    (lambda: nn.Identity(), (3, 2), (3, 2)),
+    (lambda: nn.Sequential(nn.Flatten(), nn.Linear(6, 4), nn.Tanh(), nn.Linear(4, 3)), (5, 2, 3), (5, 3)),
+], ids=lambda v: v if isinstance(v, tuple) else repr(v()))
+def test_layer_contract_and_gradients_match_finite_differences(layer, x_shape, y_shape):
+    # ReLU-family kinks at 0 would fool finite differences: keep inputs away from them
+    x = RNG.uniform(0.1, 1.0, x_shape) * RNG.choice([-1.0, 1.0], x_shape)
+    check_layer_contract(layer(), x, y_shape)
+
+
+def test_linear_init_follows_torch_default_bounds():
+    nn.seed(0)
+    layer = nn.Linear(100, 50)
+    bound = 1 / np.sqrt(100)
+    for name in ("weight", "bias"):
+        p = layer.params[name]
+        assert p.dtype == np.float32 and np.abs(p).max() <= bound
+        assert np.abs(p).max() > 0.9 * bound  # uniform over the whole range, not a narrower one
+    assert layer.params["weight"].shape == (50, 100)
+
+
+def test_xavier_and_kaiming_init_have_the_documented_scale():
+    nn.seed(1)
+    xavier = nn.Linear(300, 200, init="xavier")
+    np.testing.assert_allclose(xavier.params["weight"].std(), np.sqrt(2 / 500), rtol=0.05)
+    kaiming = nn.Linear(300, 200, init="kaiming")
+    np.testing.assert_allclose(kaiming.params["weight"].std(), np.sqrt(2 / 300), rtol=0.05)
+    assert (xavier.params["bias"] == 0).all() and (kaiming.params["bias"] == 0).all()
+    with pytest.raises(ValueError, match="unknown init"):
+        nn.Linear(3, 3, init="orthogonal")
+
+
+def test_seed_makes_initialisation_reproducible():
+    nn.seed(42)
+    a = nn.Linear(4, 3).params["weight"].copy()
+    nn.seed(42)
+    np.testing.assert_array_equal(nn.Linear(4, 3).params["weight"], a)
+
+
+def test_sequential_uses_torch_state_dict_keys_and_layer_names():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU(), nn.Sequential(nn.Linear(3, 2)))
+    assert list(model.state_dict()) == ["1.weight", "1.bias", "3.0.weight", "3.0.bias"]
+    assert list(model.grad_dict()) == list(model.state_dict())
+    assert model[1].name == "1: Linear(4→3)"
+    assert model[3][0].name == "3.0: Linear(3→2)"
+    assert model.num_params() == 4 * 3 + 3 + 3 * 2 + 2
+
+
+def test_state_dict_round_trip_copies_into_own_buffers():
+    a, b = nn.Sequential(nn.Linear(3, 2)), nn.Sequential(nn.Linear(3, 2))
+    weight_buffer = b[0].params["weight"]
+    b.load_state_dict(a.state_dict())
+    assert b[0].params["weight"] is weight_buffer
+    np.testing.assert_array_equal(b[0].params["weight"], a[0].params["weight"])
+    state = a.state_dict()
+    state["0.weight"][:] = 99  # a host copy: changing it leaves the model alone
+    assert (a[0].params["weight"] != 99).all()
+
+
+def test_to_float64_keeps_values_and_computes_in_float64():
+    model = nn.Sequential(nn.Linear(3, 2), nn.Sigmoid())
+    before = model.state_dict()
+    model.to(np.float64)
+    assert model[0].params["weight"].dtype == np.float64
+    np.testing.assert_array_equal(model.state_dict()["0.weight"], before["0.weight"])
+    assert model.forward(np.ones((2, 3))).dtype == np.float64
+
+
+def test_train_and_eval_set_the_mode_of_every_layer():
+    model = nn.Sequential(nn.Linear(3, 2), nn.Sequential(nn.ReLU()))
+    model.eval()
+    assert not any(layer.training for layer in model.modules())
+    model.train()
+    assert all(layer.training for layer in model.modules())
+
+
+def test_linear_matches_torch():
+    torch = pytest.importorskip("torch")
+    layer = nn.Linear(6, 4)
+    twin = torch.nn.Linear(6, 4)
+    twin.load_state_dict({k: torch.from_numpy(v) for k, v in layer.state_dict().items()})
+    x = RNG.standard_normal((5, 6)).astype(np.float32)
+    dy = RNG.standard_normal((5, 4)).astype(np.float32)
+    tx = torch.from_numpy(x).requires_grad_()
+    ty = twin(tx)
+    ty.backward(torch.from_numpy(dy))
+    np.testing.assert_allclose(layer.forward(x), ty.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.backward(dy), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.grads["weight"], twin.weight.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.grads["bias"], twin.bias.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_reprs_are_short():
+    assert repr(nn.Linear(784, 128)) == "Linear(784→128)"
+    assert repr(nn.LeakyReLU(0.2)) == "LeakyReLU(0.2)"
+    assert "(1): ReLU()" in repr(nn.Sequential(nn.Linear(2, 2), nn.ReLU()))

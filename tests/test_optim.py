@@ -1,0 +1,93 @@
+"""Optimizers through the model API: torch as the oracle, penalties, state, bad arguments."""
+
+import numpy as np
+import pytest
+
+import numbanet as nn
+
+
+def run_steps(optimizer_factory, steps=5, seed=0):
+    """Train a small model for a few steps on fixed data; returns (model, optimizer)."""
+    nn.seed(seed)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+    optimizer = optimizer_factory(model)
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((16, 4)).astype(np.float32), rng.integers(0, 3, 16)
+    loss = nn.CrossEntropyLoss()
+    for _ in range(steps):
+        loss(model(x), y)
+        model.backward(loss.backward())
+        optimizer.step()
+    return model, optimizer, (x, y)
+
+
+TORCH_CASES = {
+    "sgd": (lambda m: nn.optim.SGD(m, lr=0.1), "SGD", dict(lr=0.1)),
+    "sgd_momentum_wd": (lambda m: nn.optim.SGD(m, lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-2),
+                        "SGD", dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-2)),
+    "sgd_nesterov": (lambda m: nn.optim.SGD(m, lr=0.1, momentum=0.9, nesterov=True),
+                     "SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+    "adam": (lambda m: nn.optim.Adam(m, lr=1e-2), "Adam", dict(lr=1e-2)),
+    "adam_wd": (lambda m: nn.optim.Adam(m, lr=1e-2, weight_decay=0.1), "Adam", dict(lr=1e-2, weight_decay=0.1)),
+    "adamw": (lambda m: nn.optim.AdamW(m, lr=1e-2, weight_decay=0.1), "AdamW", dict(lr=1e-2, weight_decay=0.1)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TORCH_CASES))
+def test_optimizer_matches_torch_over_several_steps(case):
+    torch = pytest.importorskip("torch")
+    factory, torch_name, kwargs = TORCH_CASES[case]
+    nn.seed(0)
+    initial = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3)).state_dict()
+    model, _, (x, y) = run_steps(factory)
+    twin = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3))
+    twin.load_state_dict({k: torch.from_numpy(v) for k, v in initial.items()})
+    opt = getattr(torch.optim, torch_name)(twin.parameters(), **kwargs)
+    for _ in range(5):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(twin(torch.from_numpy(x)), torch.from_numpy(y)).backward()
+        opt.step()
+    for key, value in twin.state_dict().items():
+        np.testing.assert_allclose(model.state_dict()[key], value.numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def test_adam_state_is_keyed_like_the_state_dict():
+    model, optimizer, _ = run_steps(lambda m: nn.optim.Adam(m), steps=3)
+    assert set(optimizer.state) == set(model.state_dict())
+    assert optimizer.state["0.weight"]["step"] == 3
+    assert set(optimizer.state_of("0.weight")) == {"exp_avg", "exp_avg_sq"}
+
+
+def test_l2_penalty_equals_sgd_weight_decay_on_weights():
+    # λ/2 Σw² has gradient λw: one step of plain SGD with l2=λ moves the weights exactly as
+    # weight_decay=λ (which also decays biases, so later steps differ)
+    with_penalty, _, _ = run_steps(lambda m: nn.optim.SGD(m, lr=0.1, l2=0.01), steps=1)
+    with_decay, _, _ = run_steps(lambda m: nn.optim.SGD(m, lr=0.1, weight_decay=0.01), steps=1)
+    np.testing.assert_allclose(with_penalty[0].params["weight"], with_decay[0].params["weight"], rtol=1e-6)
+
+
+def test_l1_penalty_adds_sign_of_weights_to_their_gradient_only():
+    nn.seed(0)
+    model = nn.Sequential(nn.Linear(3, 2))
+    model(np.ones((1, 3)))
+    model.backward(np.zeros((1, 2), np.float32))
+    weight = model[0].params["weight"].copy()
+    optimizer = nn.optim.SGD(model, lr=1.0, l1=0.5)
+    assert optimizer.penalty() == pytest.approx(0.5 * np.abs(weight).sum(), rel=1e-6)
+    optimizer.step()
+    np.testing.assert_allclose(model[0].params["weight"], weight - 0.5 * np.sign(weight), rtol=1e-6)
+    np.testing.assert_allclose(model[0].grads["bias"], 0)  # biases are not penalised
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: nn.optim.SGD(m, lr=-1), lambda m: nn.optim.Adam(m, lr=0),
+    lambda m: nn.optim.SGD(m, lr=0.1, nesterov=True), lambda m: nn.optim.SGD(m, l1=-1),
+])
+def test_bad_hyperparameters_are_rejected(make):
+    with pytest.raises(ValueError):
+        make(nn.Sequential(nn.Linear(2, 2)))
+
+
+def test_optimizer_needs_a_model():
+    with pytest.raises(TypeError, match="expected a model"):
+        nn.optim.Adam([np.zeros(3)])
