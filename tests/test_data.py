@@ -1,0 +1,107 @@
+"""Datasets and the DataLoader: shapes, values, checksums, clear errors, batching."""
+
+import gzip
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from numbanet import data
+from numbanet.data.datasets import IDX_FILES, _read_idx
+
+DATA = os.environ["NUMBANET_DATA"]
+
+
+def test_xor_is_the_truth_table():
+    x, y = data.xor()
+    assert x.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
+    assert y.ravel().tolist() == [0, 1, 1, 0] and y.dtype == np.float32
+
+
+def test_spirals_are_seeded_and_balanced():
+    a, b = data.spirals(50, 3, seed=1), data.spirals(50, 3, seed=1)
+    np.testing.assert_array_equal(a.x, b.x)
+    assert a.x.shape == (150, 2) and np.bincount(a.y).tolist() == [50, 50, 50]
+    assert not np.array_equal(a.x, data.spirals(50, 3, seed=2).x)
+
+
+def test_digits_offline_default():
+    train, test = data.digits()
+    assert train.x.shape == (1438, 1, 8, 8) and test.x.shape == (359, 1, 8, 8)
+    assert train.x.dtype == np.float32 and 0 <= train.x.min() and train.x.max() == 1
+    assert set(np.unique(train.y)) == set(range(10)) and train.y.dtype == np.int64
+    again, _ = data.digits()
+    np.testing.assert_array_equal(again.y, train.y)
+
+
+@pytest.mark.parametrize("loader, mean", [(data.mnist, 0.1307), (data.fashion_mnist, 0.2860)])
+def test_idx_datasets_load_with_their_known_statistics(loader, mean):
+    train, test = loader()
+    assert train.x.shape == (60000, 1, 28, 28) and test.x.shape == (10000, 1, 28, 28)
+    assert train.y.shape == (60000,) and train.y.dtype == np.int64
+    assert train.y.min() == 0 and train.y.max() == 9
+    assert abs(float(train.x.mean()) - mean) < 1e-3
+    assert not train.x.flags.writeable  # shared in memory: callers copy before changing it
+    assert loader()[0].x is train.x  # the second call is served from memory
+
+
+def copy_mnist(tmp_path):
+    for file in IDX_FILES:
+        shutil.copy(os.path.join(DATA, "mnist", file), tmp_path / file)
+    return tmp_path
+
+
+def test_corrupt_file_is_caught_by_checksum(tmp_path):
+    root = copy_mnist(tmp_path)
+    path = root / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(data.DataError, match=r"t10k-labels-idx1-ubyte.gz: MD5 .* expected ec29112d"):
+        data.mnist(root=root, download=False)
+
+
+def test_missing_file_names_the_folder_and_the_fix(tmp_path):
+    with pytest.raises(data.DataError, match=rf"train-images-idx3-ubyte.gz not found in .*{tmp_path.name}.*NUMBANET_DATA"):
+        data.mnist(root=tmp_path, download=False)
+
+
+def test_idx_reader_checks_the_magic_number(tmp_path):
+    path = tmp_path / "fake.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(np.array([2049, 3], ">i4").tobytes() + bytes([1, 2, 3]))
+    assert _read_idx(path, 2049).tolist() == [1, 2, 3]
+    with pytest.raises(data.DataError, match="magic number 2049, expected 2051"):
+        _read_idx(path, 2051)
+
+
+def test_dataloader_batches_cover_every_sample_once():
+    x, y = np.arange(10)[:, None], np.arange(10)
+    loader = data.DataLoader(x, y, batch_size=4)
+    assert len(loader) == 3 and [len(b) for b, _ in loader] == [4, 4, 2]
+    assert len(data.DataLoader(x, y, batch_size=4, drop_last=True)) == 2
+    shuffled = data.DataLoader(x, y, batch_size=3, shuffle=True, seed=0)
+    first = np.concatenate([b for _, b in shuffled])
+    second = np.concatenate([b for _, b in shuffled])
+    assert sorted(first) == list(range(10)) and not np.array_equal(first, second)
+    again = np.concatenate([b for _, b in data.DataLoader(x, y, batch_size=3, shuffle=True, seed=0)])
+    np.testing.assert_array_equal(first, again)
+    for xb, yb in shuffled:
+        np.testing.assert_array_equal(xb[:, 0], yb)
+
+
+def test_dataloader_rejects_mismatched_lengths_and_bad_batch_size():
+    with pytest.raises(ValueError, match="x has 3 samples but y has 2"):
+        data.DataLoader(np.zeros(3), np.zeros(2))
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        data.DataLoader(np.zeros(3), np.zeros(3), batch_size=0)
+
+
+def test_plot_images_draws_a_labelled_grid():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    train, _ = data.digits()
+    fig = data.plot_images(train.x[:10], train.y[:10], predictions=train.y[:10], ncols=5)
+    visible = [ax for ax in fig.axes if ax.images]
+    assert len(visible) == 10 and visible[0].get_title() == f"{train.y[0]} →{train.y[0]}"
