@@ -4,14 +4,17 @@ plain NumPy implementation and PyTorch CPU (when installed), same run, same thre
     python benchmarks/mlp.py                      # batch 64, 256, 1024 with 2 threads
     python benchmarks/mlp.py --record             # also append the table to RESULTS.md
 
-One step = forward + loss + backward + Adam update, on synthetic data. Engines are timed in
-interleaved rounds (the host's speed drifts between runs) and the median round is reported.
+One step = forward + loss + backward + Adam update, on synthetic data. Each engine runs in a
+process of its own (thread pools of two engines in one process fight over the cores), in
+interleaved rounds (the host's speed drifts between runs); the median round is reported.
 """
 
 import argparse
+import importlib.util
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from datetime import date
@@ -117,33 +120,51 @@ def samples_per_second(step, batch, seconds):
     return n * batch / elapsed
 
 
+def worker(engine, batch, threads, seconds):
+    """Measure one engine in this process (each engine gets a process of its own, so no
+    engine's thread pools or floating-point mode can slow another down)."""
+    step = ENGINES[engine](batch, threads)
+    for _ in range(20):  # warm up: compile or load kernels, grow buffers, fill caches
+        step()
+    print(samples_per_second(step, batch, seconds))
+
+
+ENGINES = {"numbanet": numbanet_step, "numpy": numpy_step, "pytorch": torch_step}
+
+
+def measure(engine, batch, threads, seconds):
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", engine, "--batch-sizes", str(batch),
+         "--threads", str(threads), "--seconds", str(seconds)],
+        capture_output=True, text=True, check=True,
+    )
+    return float(out.stdout.split()[-1])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch-sizes", default="64,256,1024")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=1.0, help="per engine per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=2.0, help="per engine per round")
     parser.add_argument("--record", action="store_true", help="append the table to RESULTS.md")
+    parser.add_argument("--worker", choices=sorted(ENGINES), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        return worker(args.worker, int(args.batch_sizes), args.threads, args.seconds)
 
-    engines = {"numbanet": numbanet_step, "numpy": numpy_step}
-    try:
-        import torch  # noqa: F401
-
-        engines["pytorch"] = torch_step
-    except ImportError:
+    engines = ["numbanet", "numpy"]
+    if importlib.util.find_spec("torch"):
+        engines.append("pytorch")
+    else:
         print("PyTorch not installed: comparing with NumPy only", file=sys.stderr)
 
     rows = []
     for batch in (int(b) for b in args.batch_sizes.split(",")):
-        steps = {name: make(batch, args.threads) for name, make in engines.items()}
-        for step in steps.values():  # warm up: compile, fill caches, grow buffers
-            for _ in range(20):
-                step()
-        rounds = {name: [] for name in steps}
+        rounds = {name: [] for name in engines}
         for _ in range(args.rounds):
-            for name, step in steps.items():
-                rounds[name].append(samples_per_second(step, batch, args.seconds))
+            for name in engines:
+                rounds[name].append(measure(name, batch, args.threads, args.seconds))
         median = {name: statistics.median(r) for name, r in rounds.items()}
         rows.append((batch, median))
         line = "  ".join(f"{name} {rate:>10,.0f}" for name, rate in median.items())
