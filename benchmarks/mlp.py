@@ -11,16 +11,14 @@ interleaved rounds (the host's speed drifts between runs); the median round is r
 
 import argparse
 import importlib.util
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
-from datetime import date
-from pathlib import Path
 
 import numpy as np
+
+from results import record
 
 LAYERS = (784, 128, 256, 10)
 
@@ -30,8 +28,14 @@ def numbanet_step(batch, threads):
 
     nn.set_num_threads(threads)
     nn.seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 256),
-                          nn.ReLU(), nn.Linear(256, 10))
+    model = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(784, 128),
+        nn.ReLU(),
+        nn.Linear(128, 256),
+        nn.ReLU(),
+        nn.Linear(256, 10),
+    )
     loss, opt = nn.CrossEntropyLoss(), nn.optim.Adam(model, lr=1e-3)
     x, y = synthetic(batch)
     x = x.reshape(batch, 1, 28, 28)
@@ -52,8 +56,10 @@ def numpy_step(batch, threads):
     params = []
     for fan_in, fan_out in zip(LAYERS[:-1], LAYERS[1:]):
         bound = 1 / np.sqrt(fan_in)
-        params += [rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32),
-                   rng.uniform(-bound, bound, fan_out).astype(np.float32)]
+        params += [
+            rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32),
+            rng.uniform(-bound, bound, fan_out).astype(np.float32),
+        ]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
     x, y = synthetic(batch)
@@ -92,8 +98,14 @@ def torch_step(batch, threads):
     torch.set_num_threads(threads)
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 128), torch.nn.ReLU(),
-                                torch.nn.Linear(128, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(),
+        torch.nn.Linear(784, 128),
+        torch.nn.ReLU(),
+        torch.nn.Linear(128, 256),
+        torch.nn.ReLU(),
+        torch.nn.Linear(256, 10),
+    )
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = synthetic(batch)
     x, y = torch.from_numpy(x.reshape(batch, 1, 28, 28)), torch.from_numpy(y)
@@ -134,9 +146,21 @@ ENGINES = {"numbanet": numbanet_step, "numpy": numpy_step, "pytorch": torch_step
 
 def measure(engine, batch, threads, seconds):
     out = subprocess.run(
-        [sys.executable, __file__, "--worker", engine, "--batch-sizes", str(batch),
-         "--threads", str(threads), "--seconds", str(seconds)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            __file__,
+            "--worker",
+            engine,
+            "--batch-sizes",
+            str(batch),
+            "--threads",
+            str(threads),
+            "--seconds",
+            str(seconds),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return float(out.stdout.split()[-1])
 
@@ -170,20 +194,23 @@ def main():
         line = "  ".join(f"{name} {rate:>10,.0f}" for name, rate in median.items())
         print(f"batch {batch:>5}: {line} samples/s", flush=True)
 
-    header = "| batch | " + " | ".join(f"{n} samples/s" for n in engines) + " | vs NumPy |" + (
-        " vs PyTorch |" if "pytorch" in engines else "")
+    header = (
+        "| batch | "
+        + " | ".join(f"{n} samples/s" for n in engines)
+        + " | vs NumPy |"
+        + (" vs PyTorch |" if "pytorch" in engines else "")
+    )
     table = [header, "|" + "---:|" * (header.count("|") - 1)]
     for batch, median in rows:
-        cells = [f"{median[n]:,.0f}" for n in engines] + [f"{median['numbanet'] / median['numpy']:.2f}×"]
+        cells = [f"{median[n]:,.0f}" for n in engines] + [
+            f"{median['numbanet'] / median['numpy']:.2f}×"
+        ]
         if "pytorch" in engines:
             cells.append(f"{median['numbanet'] / median['pytorch']:.2f}×")
         table.append(f"| {batch} | " + " | ".join(cells) + " |")
     print("\n".join(table))
     if args.record:
-        machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-        with open(Path(__file__).with_name("RESULTS.md"), "a") as f:
-            f.write(f"\n### Seed MLP training speed — {date.today()} — {machine}, {args.threads} threads\n\n")
-            f.write("\n".join(table) + "\n")
+        record(f"Seed MLP training speed, {args.threads} threads", "\n".join(table))
 
 
 if __name__ == "__main__":

@@ -6,12 +6,11 @@ kernel cache (everything compiled) and with a warm one (compiled kernels loaded 
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
-from datetime import date
-from pathlib import Path
+
+from results import record
 
 FIRST_STEP = """
 import time
@@ -32,8 +31,9 @@ print(t1 - t0, t2 - t1)
 
 def run(cache_dir):
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-    out = subprocess.run([sys.executable, "-c", FIRST_STEP], env=env, capture_output=True,
-                         text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", FIRST_STEP], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     return float(out[0]), float(out[1])
 
 
@@ -53,10 +53,7 @@ def main():
     ]
     print("\n".join(lines))
     if args.record:
-        machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-        with open(Path(__file__).with_name("RESULTS.md"), "a") as f:
-            f.write(f"\n### Start-up — {date.today()} — {machine}\n\n| what | time |\n|---|---:|\n")
-            f.write("\n".join(lines) + "\n")
+        record("Start-up", "| what | time |\n|---|---:|\n" + "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 """numbanet: a deep-learning engine whose every kernel is readable Numba code.
 
-    import numbanet as nn
-    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
-    opt = nn.optim.Adam(model, lr=1e-3)
-    history = nn.fit(model, nn.CrossEntropyLoss(), opt, (x, y), epochs=5)
+import numbanet as nn
+model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+opt = nn.optim.Adam(model, lr=1e-3)
+history = nn.fit(model, nn.CrossEntropyLoss(), opt, (x, y), epochs=5)
 """
 
-from numbanet import runtime  # first: sets the float mode and threads before any pool starts
+from numbanet import runtime  # noqa: F401  (first: sets the float mode and threads before any pool starts)
 from numbanet import data, io, metrics, optim
 from numbanet.backend import BackendError, get_backend
 from numbanet.gradcheck import gradcheck

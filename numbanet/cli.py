@@ -1,4 +1,5 @@
-"""The ``numbanet`` command: ``numbanet train`` trains a model, ``numbanet info`` describes the setup."""
+"""The ``numbanet`` command: ``numbanet train`` trains a model, ``numbanet info`` describes
+the setup (versions, threads, CUDA, the kernel cache)."""
 
 import argparse
 import os
@@ -39,7 +40,12 @@ def train(args):
         nn.set_num_threads(args.threads)
     nn.seed(args.seed)
     train_set, test_set = load_dataset(args.dataset, args.data_dir)
-    activations = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "leakyrelu": nn.LeakyReLU}
+    activations = {
+        "relu": nn.ReLU,
+        "tanh": nn.Tanh,
+        "sigmoid": nn.Sigmoid,
+        "leakyrelu": nn.LeakyReLU,
+    }
     in_features = int(np.prod(train_set.x.shape[1:]))
     n_classes = int(train_set.y.max()) + 1
     model = build_mlp(in_features, args.hidden, n_classes, activations[args.activation])
@@ -47,17 +53,29 @@ def train(args):
     if args.optimizer == "sgd":
         optimizer_kwargs["momentum"] = args.momentum
     optimizer = nn.optim.OPTIMIZERS[args.optimizer](model, **optimizer_kwargs)
-    print(f"numbanet {nn.__version__}: {args.dataset} ({len(train_set.x)} train, "
-          f"{len(test_set.x)} test), {model.num_params():,} params, {optimizer!r}")
+    print(
+        f"numbanet {nn.__version__}: {args.dataset} ({len(train_set.x)} train, "
+        f"{len(test_set.x)} test), {model.num_params():,} params, {optimizer!r}"
+    )
     print(model)
     start = time.perf_counter()
-    nn.fit(model, nn.CrossEntropyLoss(), optimizer, train_set, epochs=args.epochs,
-           batch_size=args.batch_size, val_data=test_set, seed=args.seed,
-           progress=not args.no_progress)
+    nn.fit(
+        model,
+        nn.CrossEntropyLoss(),
+        optimizer,
+        train_set,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        val_data=test_set,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
     seconds = time.perf_counter() - start
     result = nn.evaluate(model, test_set)
-    print(f"trained {args.epochs} epochs in {seconds:.1f} s "
-          f"({args.epochs * len(train_set.x) / seconds:,.0f} samples/s)")
+    print(
+        f"trained {args.epochs} epochs in {seconds:.1f} s "
+        f"({args.epochs * len(train_set.x) / seconds:,.0f} samples/s)"
+    )
     print(f"test: {result}")
     if args.save:
         nn.io.save(args.save, model, optimizer)
@@ -81,7 +99,11 @@ def info(args):
     try:
         from numba import cuda
 
-        gpu = f"yes ({cuda.get_current_device().name.decode()})" if cuda.is_available() else "no GPU found"
+        gpu = (
+            f"yes ({cuda.get_current_device().name.decode()})"
+            if cuda.is_available()
+            else "no GPU found"
+        )
     except Exception as exc:  # a broken driver must not break `info`
         gpu = f"no ({exc})"
     threads = thread_info()
@@ -109,12 +131,20 @@ def parser():
     p = argparse.ArgumentParser(prog="numbanet", description=__doc__)
     commands = p.add_subparsers(dest="command", required=True)
     t = commands.add_parser("train", help="train an MLP classifier and report its test metrics")
-    t.add_argument("--dataset", choices=DATASETS, default="digits",
-                   help="digits ships with scikit-learn (offline); mnist and fashion-mnist are "
-                        "read from --data-dir, $NUMBANET_DATA or ~/.cache/numbanet (default: digits)")
+    t.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default="digits",
+        help="digits ships with scikit-learn (offline); mnist and fashion-mnist are "
+        "read from --data-dir, $NUMBANET_DATA or ~/.cache/numbanet (default: digits)",
+    )
     t.add_argument("--model", choices=("mlp",), default="mlp", help="model family (default: mlp)")
-    t.add_argument("--hidden", type=lambda s: [int(h) for h in s.split(",") if h],
-                   default=[128, 256], help="hidden widths, comma-separated (default: 128,256)")
+    t.add_argument(
+        "--hidden",
+        type=lambda s: [int(h) for h in s.split(",") if h],
+        default=[128, 256],
+        help="hidden widths, comma-separated (default: 128,256)",
+    )
     t.add_argument("--activation", choices=("relu", "tanh", "sigmoid", "leakyrelu"), default="relu")
     t.add_argument("--epochs", type=int, default=10, help="default: 10")
     t.add_argument("--batch-size", type=int, default=64, help="default: 64")
@@ -124,7 +154,9 @@ def parser():
     t.add_argument("--seed", type=int, default=0, help="default: 0")
     t.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     t.add_argument("--data-dir", default=None, help="folder with the dataset's IDX .gz files")
-    t.add_argument("--save", default=None, help="write the trained model and optimizer to this .npz")
+    t.add_argument(
+        "--save", default=None, help="write the trained model and optimizer to this .npz"
+    )
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.set_defaults(run=train)
     i = commands.add_parser("info", help="versions, threads, CUDA and the kernel cache")

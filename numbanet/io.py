@@ -26,7 +26,11 @@ def save(path, model, optimizer=None):
     path = os.fspath(path)
     header = {
         "format": FORMAT_VERSION,
-        "model": {"type": type(model).__name__, "config": model.config(), "dtype": str(model.dtype)},
+        "model": {
+            "type": type(model).__name__,
+            "config": model.config(),
+            "dtype": str(model.dtype),
+        },
         "optimizer": None,
     }
     arrays = {f"param/{key}": value for key, value in model.state_dict().items()}
@@ -64,13 +68,17 @@ def load(path):
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: not a numbanet checkpoint or corrupt ({exc})") from exc
     if header.get("format") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format {header.get('format')}, expected {FORMAT_VERSION}")
+        raise CheckpointError(
+            f"{path}: checkpoint format {header.get('format')}, expected {FORMAT_VERSION}"
+        )
     spec = header["model"]
     if spec["type"] not in Layer.registry:
         raise CheckpointError(f"{path}: unknown layer type {spec['type']!r}")
     try:
         model = Layer.registry[spec["type"]].from_config(spec["config"]).to(spec["dtype"])
-        model.load_state_dict({k[len("param/"):]: v for k, v in arrays.items() if k.startswith("param/")})
+        model.load_state_dict(
+            {k[len("param/") :]: v for k, v in arrays.items() if k.startswith("param/")}
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: the model does not match its saved params ({exc})") from exc
     optimizer = None
@@ -88,7 +96,7 @@ def load_optimizer(path, spec, arrays, model):
     state = {key: {"step": step} for key, step in spec["steps"].items()}
     for name, value in arrays.items():
         if name.startswith("optim/"):
-            key, state_name = name[len("optim/"):].rsplit("/", 1)
+            key, state_name = name[len("optim/") :].rsplit("/", 1)
             state.setdefault(key, {"step": 0})[state_name] = value
     try:
         optimizer.load_state_dict({"config": spec["config"], "state": state})

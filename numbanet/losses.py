@@ -25,7 +25,9 @@ class Loss:
 
     def __init__(self, reduction="mean"):
         if reduction not in REDUCTIONS:
-            raise ValueError(f"{type(self).__name__}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+            raise ValueError(
+                f"{type(self).__name__}: reduction must be one of {REDUCTIONS}, got {reduction!r}"
+            )
         self.reduction = reduction
         self.saved = {}
         self._buffers = {}
@@ -49,7 +51,9 @@ class Loss:
         try:
             return np.ascontiguousarray(prediction, dtype)
         except (TypeError, ValueError) as exc:
-            raise self.error(f"expected a numeric prediction, got {type(prediction).__name__}") from exc
+            raise self.error(
+                f"expected a numeric prediction, got {type(prediction).__name__}"
+            ) from exc
 
     def forward(self, prediction, target):
         """The loss of ``prediction`` against ``target``, a float; keeps what backward needs."""
@@ -60,7 +64,11 @@ class Loss:
         self.forward_kernel(self.backend.kernels, pred2d, target2d, row_loss)
         self.saved = {"prediction": prediction, "target": target}
         total = float(row_loss.sum())
-        return total / self.count(prediction) if self.reduction == "mean" and prediction.size else total
+        return (
+            total / self.count(prediction)
+            if self.reduction == "mean" and prediction.size
+            else total
+        )
 
     def backward(self):
         """∂L/∂prediction for the last forward, shaped like the prediction."""
@@ -71,7 +79,9 @@ class Loss:
         grad = self._buffer("grad", prediction.shape, prediction.dtype)
         count = self.count(prediction)
         scale = 1.0 / count if self.reduction == "mean" and count else 1.0
-        self.backward_kernel(self.backend.kernels, pred2d, target2d, scale, grad.reshape(pred2d.shape))
+        self.backward_kernel(
+            self.backend.kernels, pred2d, target2d, scale, grad.reshape(pred2d.shape)
+        )
         return grad
 
     # ----- what each loss defines -----------------------------------------------------------
@@ -83,7 +93,8 @@ class Loss:
             raise self.error(f"expected a numeric target, got {type(target).__name__}") from exc
         if target.shape != prediction.shape:
             raise self.error(
-                f"expected a target of the prediction's shape {prediction.shape}, got {target.shape}"
+                f"expected a target of the prediction's shape {prediction.shape}, "
+                f"got {target.shape}"
             )
         return target
 

@@ -18,7 +18,11 @@ def predicted_labels(output):
 def _labels(y_true, y_pred):
     y_true = np.asarray(y_true).reshape(-1).astype(np.int64)
     y_pred = np.asarray(y_pred)
-    y_pred = (predicted_labels(y_pred) if y_pred.dtype.kind == "f" else y_pred).reshape(-1).astype(np.int64)
+    y_pred = (
+        (predicted_labels(y_pred) if y_pred.dtype.kind == "f" else y_pred)
+        .reshape(-1)
+        .astype(np.int64)
+    )
     if y_true.shape != y_pred.shape:
         raise ValueError(f"metrics: {len(y_true)} true labels but {len(y_pred)} predictions")
     if (y_true < 0).any() or (y_pred < 0).any():
@@ -41,8 +45,9 @@ def accuracy(y_true, y_pred):
 
 def precision_recall_f1(y_true, y_pred, n_classes=None, average="macro"):
     """Precision TP/(TP+FP), recall TP/(TP+FN) and F1 = 2PR/(P+R) per class, macro-averaged
-    (the plain mean over the classes that occur) unless ``average="none"``. A class never predicted (or never
-    present) scores 0 where its denominator is 0, as scikit-learn's ``zero_division=0``.
+    (the plain mean over the classes that occur) unless ``average="none"``. A class never
+    predicted (or never present) scores 0 where its denominator is 0, as scikit-learn's
+    ``zero_division=0``.
     """
     cm = confusion_matrix(y_true, y_pred, n_classes)
     tp = np.diag(cm).astype(np.float64)
@@ -50,10 +55,14 @@ def precision_recall_f1(y_true, y_pred, n_classes=None, average="macro"):
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
     recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
     denominator = precision + recall
-    f1 = np.divide(2 * precision * recall, denominator, out=np.zeros_like(tp), where=denominator > 0)
+    f1 = np.divide(
+        2 * precision * recall, denominator, out=np.zeros_like(tp), where=denominator > 0
+    )
     if average == "none":
         return precision, recall, f1
     if average != "macro":
         raise ValueError(f"precision_recall_f1: average must be 'macro' or 'none', got {average!r}")
     present = (predicted + actual) > 0  # as scikit-learn: classes absent from both are left out
-    return tuple(float(m[present].mean()) if present.any() else 0.0 for m in (precision, recall, f1))
+    return tuple(
+        float(m[present].mean()) if present.any() else 0.0 for m in (precision, recall, f1)
+    )

@@ -21,9 +21,14 @@ class Optimizer:
 
     def __init__(self, model, lr, l1=0.0, l2=0.0):
         if not isinstance(model, Layer):
-            raise TypeError(f"{type(self).__name__}: expected a model (a Layer), got {type(model).__name__}")
+            raise TypeError(
+                f"{type(self).__name__}: expected a model (a Layer), got {type(model).__name__}"
+            )
         if lr <= 0 or l1 < 0 or l2 < 0:
-            raise ValueError(f"{type(self).__name__}: expected lr > 0, l1 >= 0, l2 >= 0, got lr={lr}, l1={l1}, l2={l2}")
+            raise ValueError(
+                f"{type(self).__name__}: expected lr > 0, l1 >= 0, l2 >= 0, "
+                f"got lr={lr}, l1={l1}, l2={l2}"
+            )
         self.model = model
         self.lr, self.l1, self.l2 = float(lr), float(l1), float(l2)
         self.state = {}  # param key ("0.weight") -> {"step": int, state arrays}
@@ -47,8 +52,9 @@ class Optimizer:
             if state is None:
                 state = self.state[key] = self.init_state(layer, param)
             state["step"] += 1
-            self.update_param(layer.kernels, param.reshape(-1), grad.reshape(-1), state,
-                              param.dtype.type)
+            self.update_param(
+                layer.kernels, param.reshape(-1), grad.reshape(-1), state, param.dtype.type
+            )
 
     def penalty(self):
         """The current penalty value λ₁Σ|w| + λ₂/2 Σw² (0.0 without l1/l2)."""
@@ -72,7 +78,10 @@ class Optimizer:
         return {
             "config": self.config(),
             "state": {
-                key: {name: (value if name == "step" else np.array(value)) for name, value in s.items()}
+                key: {
+                    name: (value if name == "step" else np.array(value))
+                    for name, value in s.items()
+                }
                 for key, s in self.state.items()
             },
         }
@@ -80,23 +89,33 @@ class Optimizer:
     def load_state_dict(self, saved):
         """Restore hyperparameters and state; everything is checked before anything changes."""
         params = dict(self.model.named_params())
+        where = f"{type(self).__name__}.load_state_dict"
         if set(saved["config"]) != set(self.config()):
-            raise ValueError(f"{type(self).__name__}.load_state_dict: expected config keys {sorted(self.config())}, got {sorted(saved['config'])}")
+            expected, got = sorted(self.config()), sorted(saved["config"])
+            raise ValueError(f"{where}: expected config keys {expected}, got {got}")
         for key, state in saved["state"].items():
             if key not in params:
-                raise ValueError(f"{type(self).__name__}.load_state_dict: state for unknown param {key!r}")
+                raise ValueError(f"{where}: state for unknown param {key!r}")
             for name, value in state.items():
                 if name != "step" and np.shape(value) != params[key].shape:
-                    raise ValueError(f"{type(self).__name__}.load_state_dict: {key}.{name} expected shape {params[key].shape}, got {np.shape(value)}")
+                    raise ValueError(
+                        f"{where}: {key}.{name} expected shape {params[key].shape}, "
+                        f"got {np.shape(value)}"
+                    )
         for name, value in saved["config"].items():
             setattr(self, name, tuple(value) if isinstance(value, list) else value)
         self.state = {
-            key: {name: (int(v) if name == "step" else np.array(v, dtype=params[key].dtype)) for name, v in state.items()}
+            key: {
+                name: (int(v) if name == "step" else np.array(v, dtype=params[key].dtype))
+                for name, v in state.items()
+            }
             for key, state in saved["state"].items()
         }
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.config().items())
+        args = ", ".join(
+            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.config().items()
+        )
         return f"{type(self).__name__}({args})"
 
 
@@ -106,8 +125,17 @@ class SGD(Optimizer):
     weight_decay adds wd·p to g. With momentum=0 this is plain p ← p - lr·g.
     """
 
-    def __init__(self, model, lr=0.01, momentum=0.0, dampening=0.0, nesterov=False,
-                 weight_decay=0.0, l1=0.0, l2=0.0):
+    def __init__(
+        self,
+        model,
+        lr=0.01,
+        momentum=0.0,
+        dampening=0.0,
+        nesterov=False,
+        weight_decay=0.0,
+        l1=0.0,
+        l2=0.0,
+    ):
         super().__init__(model, lr, l1, l2)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: nesterov needs momentum > 0 and dampening = 0 (as in torch)")
@@ -122,13 +150,26 @@ class SGD(Optimizer):
 
     def update_param(self, kernels, param, grad, state, scalar):
         buffer = state["momentum_buffer"].reshape(-1) if self.momentum else param
-        kernels.sgd_step(param, grad, buffer, scalar(self.lr), scalar(self.momentum),
-                         scalar(self.dampening), self.nesterov, scalar(self.weight_decay),
-                         state["step"] == 1)
+        kernels.sgd_step(
+            param,
+            grad,
+            buffer,
+            scalar(self.lr),
+            scalar(self.momentum),
+            scalar(self.dampening),
+            self.nesterov,
+            scalar(self.weight_decay),
+            state["step"] == 1,
+        )
 
     def config(self):
-        return {**super().config(), "momentum": self.momentum, "dampening": self.dampening,
-                "nesterov": self.nesterov, "weight_decay": self.weight_decay}
+        return {
+            **super().config(),
+            "momentum": self.momentum,
+            "dampening": self.dampening,
+            "nesterov": self.nesterov,
+            "weight_decay": self.weight_decay,
+        }
 
 
 class Adam(Optimizer):
@@ -140,8 +181,9 @@ class Adam(Optimizer):
 
     decoupled = False
 
-    def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 l1=0.0, l2=0.0):
+    def __init__(
+        self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, l1=0.0, l2=0.0
+    ):
         super().__init__(model, lr, l1, l2)
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps, self.weight_decay = float(eps), float(weight_decay)
@@ -158,14 +200,28 @@ class Adam(Optimizer):
         # the bias corrections in double precision, as torch computes them
         step_size = self.lr / (1 - beta1 ** state["step"])
         bias_correction2_sqrt = math.sqrt(1 - beta2 ** state["step"])
-        kernels.adam_step(param, grad, state["exp_avg"].reshape(-1),
-                          state["exp_avg_sq"].reshape(-1), scalar(self.lr), scalar(beta1),
-                          scalar(beta2), scalar(self.eps), scalar(self.weight_decay),
-                          self.decoupled, scalar(step_size), scalar(bias_correction2_sqrt))
+        kernels.adam_step(
+            param,
+            grad,
+            state["exp_avg"].reshape(-1),
+            state["exp_avg_sq"].reshape(-1),
+            scalar(self.lr),
+            scalar(beta1),
+            scalar(beta2),
+            scalar(self.eps),
+            scalar(self.weight_decay),
+            self.decoupled,
+            scalar(step_size),
+            scalar(bias_correction2_sqrt),
+        )
 
     def config(self):
-        return {**super().config(), "betas": list(self.betas), "eps": self.eps,
-                "weight_decay": self.weight_decay}
+        return {
+            **super().config(),
+            "betas": list(self.betas),
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+        }
 
 
 class AdamW(Adam):
@@ -175,8 +231,9 @@ class AdamW(Adam):
 
     decoupled = True
 
-    def __init__(self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01,
-                 l1=0.0, l2=0.0):
+    def __init__(
+        self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, l1=0.0, l2=0.0
+    ):
         super().__init__(model, lr, betas, eps, weight_decay, l1, l2)
 
 

@@ -71,8 +71,11 @@ def thread_info():
     return {
         "numba_threads": numba.get_num_threads(),
         "numba_threading_layer": layer,
-        "blas": [(pool["internal_api"], pool["num_threads"]) for pool in threadpool_info()
-                 if pool["user_api"] == "blas"],
+        "blas": [
+            (pool["internal_api"], pool["num_threads"])
+            for pool in threadpool_info()
+            if pool["user_api"] == "blas"
+        ],
     }
 
 

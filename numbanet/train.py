@@ -35,29 +35,52 @@ def train_step(model, loss_fn, optimizer, x, target, snapshot=True):
     for index, layer in enumerate(layers):
         inputs.append(x)
         x = layer.forward(x)
-        yield Event("forward", index, layer.name, layer,
-                    _tensors=lambda i=inputs[-1], y=x: {"input": i, "output": y})
+        yield Event(
+            "forward",
+            index,
+            layer.name,
+            layer,
+            _tensors=lambda i=inputs[-1], y=x: {"input": i, "output": y},
+        )
 
     loss = loss_fn(x, target)
     dy = loss_fn.backward()
-    yield Event("loss", None, repr(loss_fn), None, loss,
-                lambda p=x, g=dy: {"prediction": p, "target": loss_fn.saved["target"], "grad": g})
+    yield Event(
+        "loss",
+        None,
+        repr(loss_fn),
+        None,
+        loss,
+        lambda p=x, g=dy: {"prediction": p, "target": loss_fn.saved["target"], "grad": g},
+    )
 
     for index in range(len(layers) - 1, -1, -1):
         layer = layers[index]
         dx = layer.backward(dy, need_dx=index > 0)
-        yield Event("backward", index, layer.name, layer,
-                    _tensors=lambda dy=dy, dx=dx, layer=layer: {
-                        "dy": dy, "dx": dx, **{f"d{k}": g for k, g in layer.grads.items()}})
+        yield Event(
+            "backward",
+            index,
+            layer.name,
+            layer,
+            _tensors=lambda dy=dy, dx=dx, layer=layer: {
+                "dy": dy,
+                "dx": dx,
+                **{f"d{k}": g for k, g in layer.grads.items()},
+            },
+        )
         dy = dx
 
     for index, layer in enumerate(layers):
         for _, leaf in layer.named_param_layers():
             before = {k: np.array(p) for k, p in leaf.params.items()} if snapshot else {}
             optimizer.update(leaf)
-            yield Event("update", index, leaf.name, leaf,
-                        _tensors=lambda leaf=leaf, before=before: _update_tensors(
-                            optimizer, leaf, before))
+            yield Event(
+                "update",
+                index,
+                leaf.name,
+                leaf,
+                _tensors=lambda leaf=leaf, before=before: _update_tensors(optimizer, leaf, before),
+            )
     return loss
 
 
@@ -129,8 +152,18 @@ class History:
         return fig
 
 
-def fit(model, loss_fn, optimizer, train_data, epochs=1, batch_size=64, val_data=None,
-        shuffle=True, seed=None, progress=True):
+def fit(
+    model,
+    loss_fn,
+    optimizer,
+    train_data,
+    epochs=1,
+    batch_size=64,
+    val_data=None,
+    shuffle=True,
+    seed=None,
+    progress=True,
+):
     """Train ``model`` for ``epochs`` passes over ``train_data``; returns a ``History``.
 
     train_data / val_data: a DataLoader, a Dataset or an (x, y) pair (batched here with
@@ -143,8 +176,13 @@ def fit(model, loss_fn, optimizer, train_data, epochs=1, batch_size=64, val_data
         model.train()
         start = time.perf_counter()
         total_loss, seen, correct, counted = 0.0, 0, 0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress,
-                   leave=True, unit="batch")
+        bar = tqdm(
+            loader,
+            desc=f"epoch {epoch + 1}/{epochs}",
+            disable=not progress,
+            leave=True,
+            unit="batch",
+        )
         for xb, yb in bar:
             if len(xb) == 0:
                 continue
@@ -155,16 +193,22 @@ def fit(model, loss_fn, optimizer, train_data, epochs=1, batch_size=64, val_data
                     hits = _count_correct(loss_fn, loss_fn.saved["prediction"], yb)
             if hits is not None:
                 correct, counted = correct + hits[0], counted + hits[1]
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", refresh=False,
-                            **({"acc": f"{correct / counted:.4f}"} if counted else {}))
+            bar.set_postfix(
+                loss=f"{total_loss / seen:.4f}",
+                refresh=False,
+                **({"acc": f"{correct / counted:.4f}"} if counted else {}),
+            )
         history.train_loss.append(total_loss / max(seen, 1))
         history.train_accuracy.append(correct / counted if counted else None)
         if val_data is not None:
             result = evaluate(model, val_data, loss_fn)
             history.val_loss.append(result.loss)
             history.val_accuracy.append(result.accuracy)
-            bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}", val_loss=f"{result.loss:.4f}",
-                            **({"val_acc": f"{result.accuracy:.4f}"} if result.accuracy is not None else {}))
+            bar.set_postfix(
+                loss=f"{history.train_loss[-1]:.4f}",
+                val_loss=f"{result.loss:.4f}",
+                **({"val_acc": f"{result.accuracy:.4f}"} if result.accuracy is not None else {}),
+            )
         history.seconds.append(time.perf_counter() - start)
         bar.close()
     return history
@@ -185,8 +229,10 @@ class Evaluation:
     def __str__(self):
         if self.accuracy is None:
             return f"loss {self.loss:.4f} on {self.n_samples} samples"
-        return (f"loss {self.loss:.4f}  accuracy {self.accuracy:.4f}  precision {self.precision:.4f}"
-                f"  recall {self.recall:.4f}  F1 {self.f1:.4f}  ({self.n_samples} samples)")
+        return (
+            f"loss {self.loss:.4f}  accuracy {self.accuracy:.4f}  precision {self.precision:.4f}"
+            f"  recall {self.recall:.4f}  F1 {self.f1:.4f}  ({self.n_samples} samples)"
+        )
 
 
 def evaluate(model, data, loss_fn=None, batch_size=1024):
@@ -229,7 +275,9 @@ def predict(model, x, batch_size=1024):
     was_training = model.training
     model.eval()
     try:
-        outputs = [np.array(model.forward(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+        outputs = [
+            np.array(model.forward(x[i : i + batch_size])) for i in range(0, len(x), batch_size)
+        ]
     finally:
         model.train(was_training)
     return np.concatenate(outputs) if outputs else np.asarray(model.forward(np.asarray(x)))

@@ -29,10 +29,14 @@ def check_layer_contract(layer, x, expected_output_shape):
     layer.forward(x)
     np.testing.assert_allclose(layer.backward(dy), dx, rtol=1e-6)
     for name, grad in layer.grads.items():
-        np.testing.assert_allclose(grad, first_grads[name], rtol=1e-6, err_msg=f"{name} accumulated")
+        np.testing.assert_allclose(
+            grad, first_grads[name], rtol=1e-6, err_msg=f"{name} accumulated"
+        )
     np.testing.assert_array_equal(x, x_before, err_msg="forward/backward modified the input")
 
     errors = gradcheck(layer, x.astype(np.float64))
     worst = max(errors, key=errors.get)
-    assert errors[worst] < GRADCHECK_TOL, f"{layer!r}: gradient of {worst} off by {errors[worst]:.2e}"
+    assert errors[worst] < GRADCHECK_TOL, (
+        f"{layer!r}: gradient of {worst} off by {errors[worst]:.2e}"
+    )
     return y

@@ -19,18 +19,32 @@ def test_train_on_digits_reports_test_metrics_and_saves(tmp_path, capsys):
 
 
 def test_train_reads_mnist_from_the_data_folder(capsys):
-    assert cli.main(["train", "--dataset", "mnist", "--epochs", "1", "--hidden", "16", "--no-progress"]) == 0
+    assert (
+        cli.main(
+            ["train", "--dataset", "mnist", "--epochs", "1", "--hidden", "16", "--no-progress"]
+        )
+        == 0
+    )
     assert "mnist (60000 train, 10000 test)" in capsys.readouterr().out
 
 
 def test_info_names_versions_threads_cuda_and_cache(capsys):
     assert cli.main(["info"]) == 0
     out = capsys.readouterr().out
-    for field in ("numba ", "numba threading layer", "CUDA available", "kernel cache", "flush denormals"):
+    for field in (
+        "numba ",
+        "numba threading layer",
+        "CUDA available",
+        "kernel cache",
+        "flush denormals",
+    ):
         assert field in out
 
 
 def test_console_script_rejects_bad_arguments():
-    run = subprocess.run([sys.executable, "-m", "numbanet.cli", "train", "--epochs", "0"],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "numbanet.cli", "train", "--epochs", "0"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2 and "--epochs" in run.stderr

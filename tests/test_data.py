@@ -58,12 +58,17 @@ def test_corrupt_file_is_caught_by_checksum(tmp_path):
     raw = bytearray(path.read_bytes())
     raw[-1] ^= 0xFF
     path.write_bytes(bytes(raw))
-    with pytest.raises(data.DataError, match=r"t10k-labels-idx1-ubyte.gz: MD5 .* expected ec29112d"):
+    with pytest.raises(
+        data.DataError, match=r"t10k-labels-idx1-ubyte.gz: MD5 .* expected ec29112d"
+    ):
         data.mnist(root=root, download=False)
 
 
 def test_missing_file_names_the_folder_and_the_fix(tmp_path):
-    with pytest.raises(data.DataError, match=rf"train-images-idx3-ubyte.gz not found in .*{tmp_path.name}.*NUMBANET_DATA"):
+    with pytest.raises(
+        data.DataError,
+        match=rf"train-images-idx3-ubyte.gz not found in .*{tmp_path.name}.*NUMBANET_DATA",
+    ):
         data.mnist(root=tmp_path, download=False)
 
 
@@ -85,7 +90,9 @@ def test_dataloader_batches_cover_every_sample_once():
     first = np.concatenate([b for _, b in shuffled])
     second = np.concatenate([b for _, b in shuffled])
     assert sorted(first) == list(range(10)) and not np.array_equal(first, second)
-    again = np.concatenate([b for _, b in data.DataLoader(x, y, batch_size=3, shuffle=True, seed=0)])
+    again = np.concatenate(
+        [b for _, b in data.DataLoader(x, y, batch_size=3, shuffle=True, seed=0)]
+    )
     np.testing.assert_array_equal(first, again)
     for xb, yb in shuffled:
         np.testing.assert_array_equal(xb[:, 0], yb)

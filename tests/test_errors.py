@@ -38,8 +38,13 @@ def test_mismatched_batch_sizes():
     with pytest.raises(nn.LayerInputError, match=r"prediction's shape \(3, 1\), got \(4, 1\)"):
         nn.MSELoss()(np.zeros((3, 1)), np.zeros((4, 1)))
     with pytest.raises(ValueError, match="4.*3|3.*4"):
-        nn.fit(seed_model(), nn.CrossEntropyLoss(), nn.optim.SGD(seed_model()), (np.zeros((4, 784)), np.zeros(3, np.int64)),
-               progress=False)
+        nn.fit(
+            seed_model(),
+            nn.CrossEntropyLoss(),
+            nn.optim.SGD(seed_model()),
+            (np.zeros((4, 784)), np.zeros(3, np.int64)),
+            progress=False,
+        )
 
 
 def test_backward_before_forward():
@@ -52,7 +57,9 @@ def test_backward_before_forward():
 def test_gradient_of_the_wrong_shape():
     layer = nn.Linear(3, 2)
     layer.forward(np.zeros((4, 3)))
-    with pytest.raises(nn.LayerInputError, match=r"dy of the output's shape \(4, 2\), got \(4, 3\)"):
+    with pytest.raises(
+        nn.LayerInputError, match=r"dy of the output's shape \(4, 2\), got \(4, 3\)"
+    ):
         layer.backward(np.zeros((4, 3)))
 
 

@@ -5,9 +5,13 @@ import sys
 
 
 def test_import_loads_neither_ipywidgets_nor_matplotlib():
-    code = ("import sys, numbanet; bad = [m for m in ('ipywidgets', 'matplotlib', 'sklearn', 'torch') "
-            "if m in sys.modules]; print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys, numbanet; bad = [m for m in ('ipywidgets', 'matplotlib', 'sklearn', 'torch') "
+        "if m in sys.modules]; print(bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 

@@ -24,7 +24,12 @@ def log_softmax_ref(x):
 @pytest.mark.parametrize("n, i, j", [(1, 1, 1), (4, 3, 5), (31, 17, 13), (64, 784, 128)])
 def test_dense_forward_and_backward_match_numpy(dtype, n, i, j):
     rng = np.random.default_rng(0)
-    x, W, b, dy = rand(rng, (n, i), dtype), rand(rng, (j, i), dtype), rand(rng, j, dtype), rand(rng, (n, j), dtype)
+    x, W, b, dy = (
+        rand(rng, (n, i), dtype),
+        rand(rng, (j, i), dtype),
+        rand(rng, j, dtype),
+        rand(rng, (n, j), dtype),
+    )
     y = np.empty((n, j), dtype)
     # float32 sums of i products carry rounding errors that grow with i: compare with atol
     tol = TOL[dtype] | ({"atol": 1e-5 * max(1, i) ** 0.5} if dtype == np.float32 else {})
@@ -39,7 +44,11 @@ def test_dense_forward_and_backward_match_numpy(dtype, n, i, j):
 
 def test_dense_backward_skips_dx_when_not_needed():
     rng = np.random.default_rng(1)
-    x, W, dy = rand(rng, (4, 3), np.float32), rand(rng, (2, 3), np.float32), rand(rng, (4, 2), np.float32)
+    x, W, dy = (
+        rand(rng, (4, 3), np.float32),
+        rand(rng, (2, 3), np.float32),
+        rand(rng, (4, 2), np.float32),
+    )
     dx = np.full_like(x, 7.0)
     K.dense_backward(x, W, dy, dx, np.empty_like(W), np.empty(2, np.float32), False)
     assert (dx == 7.0).all()
@@ -129,13 +138,17 @@ def test_loss_kernels_match_numpy(dtype, shape):
     np.testing.assert_allclose(grad, 2 * (y64 - t64) * 0.5, **TOL[dtype])
 
     K.bce_forward(p, bits, rows)
-    np.testing.assert_allclose(rows, -(bits * np.log(p64) + (1 - bits) * np.log(1 - p64)).sum(axis=1), **TOL[dtype])
+    np.testing.assert_allclose(
+        rows, -(bits * np.log(p64) + (1 - bits) * np.log(1 - p64)).sum(axis=1), **TOL[dtype]
+    )
     K.bce_backward(p, bits, 0.5, grad)
     np.testing.assert_allclose(grad, (p64 - bits) / (p64 * (1 - p64)) * 0.5, **TOL[dtype])
 
     K.bce_with_logits_forward(y, bits, rows)
     sig = 1 / (1 + np.exp(-z64))
-    np.testing.assert_allclose(rows, -(bits * np.log(sig) + (1 - bits) * np.log(1 - sig)).sum(axis=1), **TOL[dtype])
+    np.testing.assert_allclose(
+        rows, -(bits * np.log(sig) + (1 - bits) * np.log(1 - sig)).sum(axis=1), **TOL[dtype]
+    )
     K.bce_with_logits_backward(y, bits, 0.5, grad)
     np.testing.assert_allclose(grad, (sig - bits) * 0.5, **TOL[dtype])
 
@@ -183,17 +196,27 @@ def sgd_reference(p, g, buf, lr, momentum, dampening, nesterov, wd, first):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("momentum, dampening, nesterov, wd", [
-    (0.0, 0.0, False, 0.0), (0.9, 0.0, False, 0.0), (0.9, 0.1, False, 1e-2), (0.9, 0.0, True, 1e-3),
-])
+@pytest.mark.parametrize(
+    "momentum, dampening, nesterov, wd",
+    [
+        (0.0, 0.0, False, 0.0),
+        (0.9, 0.0, False, 0.0),
+        (0.9, 0.1, False, 1e-2),
+        (0.9, 0.0, True, 1e-3),
+    ],
+)
 def test_sgd_step_matches_reference(dtype, momentum, dampening, nesterov, wd):
     rng = np.random.default_rng(8)
     p, buf = rand(rng, 50, dtype), np.zeros(50, dtype)
     ref_p, ref_buf = p.astype(np.float64), buf.astype(np.float64)
     for step in range(1, 4):
         g = rand(rng, 50, dtype)
-        K.sgd_step(p, g, buf, dtype(0.1), dtype(momentum), dtype(dampening), nesterov, dtype(wd), step == 1)
-        ref_p, ref_buf = sgd_reference(ref_p, g, ref_buf, 0.1, momentum, dampening, nesterov, wd, step == 1)
+        K.sgd_step(
+            p, g, buf, dtype(0.1), dtype(momentum), dtype(dampening), nesterov, dtype(wd), step == 1
+        )
+        ref_p, ref_buf = sgd_reference(
+            ref_p, g, ref_buf, 0.1, momentum, dampening, nesterov, wd, step == 1
+        )
     np.testing.assert_allclose(p, ref_p, **TOL[dtype])
 
 
@@ -206,8 +229,20 @@ def test_adam_step_matches_reference(dtype, decoupled, wd):
     ref_p, ref_m, ref_v = p.astype(np.float64), np.zeros(50), np.zeros(50)
     for t in range(1, 6):
         g = rand(rng, 50, dtype)
-        K.adam_step(p, g, m, v, dtype(lr), dtype(b1), dtype(b2), dtype(eps), dtype(wd), decoupled,
-                    dtype(lr / (1 - b1**t)), dtype(np.sqrt(1 - b2**t)))
+        K.adam_step(
+            p,
+            g,
+            m,
+            v,
+            dtype(lr),
+            dtype(b1),
+            dtype(b2),
+            dtype(eps),
+            dtype(wd),
+            decoupled,
+            dtype(lr / (1 - b1**t)),
+            dtype(np.sqrt(1 - b2**t)),
+        )
         g = g.astype(np.float64)
         if decoupled:
             ref_p = ref_p * (1 - lr * wd)
@@ -217,6 +252,11 @@ def test_adam_step_matches_reference(dtype, decoupled, wd):
         ref_v = b2 * ref_v + (1 - b2) * g * g
         m_hat, v_hat = ref_m / (1 - b1**t), ref_v / (1 - b2**t)
         ref_p = ref_p - lr * m_hat / (np.sqrt(v_hat) + eps)
-    np.testing.assert_allclose(p, ref_p, rtol=1e-5 if dtype == np.float32 else 1e-11, atol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(
+        p,
+        ref_p,
+        rtol=1e-5 if dtype == np.float32 else 1e-11,
+        atol=1e-6 if dtype == np.float32 else 1e-12,
+    )
     np.testing.assert_allclose(m, ref_m, **TOL[dtype])
     np.testing.assert_allclose(v, ref_v, **TOL[dtype])

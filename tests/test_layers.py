@@ -9,21 +9,29 @@ from layer_contract import check_layer_contract
 RNG = np.random.default_rng(0)
 
 
-@pytest.mark.parametrize("layer, x_shape, y_shape", [
-    (lambda: nn.Linear(5, 3), (4, 5), (4, 3)),
-    (lambda: nn.Linear(1, 1), (1, 1), (1, 1)),
-    (lambda: nn.Linear(7, 2, bias=False), (3, 7), (3, 2)),
-    (lambda: nn.ReLU(), (4, 3, 2), (4, 3, 2)),
-    (lambda: nn.LeakyReLU(0.1), (5, 6), (5, 6)),
-    (lambda: nn.Sigmoid(), (3, 4), (3, 4)),
-    (lambda: nn.Tanh(), (2, 3, 5), (2, 3, 5)),
-    (lambda: nn.Softmax(), (4, 6), (4, 6)),
-    (lambda: nn.Softmax(), (2, 3, 4), (2, 3, 4)),
-    (lambda: nn.LogSoftmax(), (4, 6), (4, 6)),
-    (lambda: nn.Flatten(), (2, 1, 3, 3), (2, 9)),
-    (lambda: nn.Identity(), (3, 2), (3, 2)),
-    (lambda: nn.Sequential(nn.Flatten(), nn.Linear(6, 4), nn.Tanh(), nn.Linear(4, 3)), (5, 2, 3), (5, 3)),
-], ids=lambda v: v if isinstance(v, tuple) else repr(v()))
+@pytest.mark.parametrize(
+    "layer, x_shape, y_shape",
+    [
+        (lambda: nn.Linear(5, 3), (4, 5), (4, 3)),
+        (lambda: nn.Linear(1, 1), (1, 1), (1, 1)),
+        (lambda: nn.Linear(7, 2, bias=False), (3, 7), (3, 2)),
+        (lambda: nn.ReLU(), (4, 3, 2), (4, 3, 2)),
+        (lambda: nn.LeakyReLU(0.1), (5, 6), (5, 6)),
+        (lambda: nn.Sigmoid(), (3, 4), (3, 4)),
+        (lambda: nn.Tanh(), (2, 3, 5), (2, 3, 5)),
+        (lambda: nn.Softmax(), (4, 6), (4, 6)),
+        (lambda: nn.Softmax(), (2, 3, 4), (2, 3, 4)),
+        (lambda: nn.LogSoftmax(), (4, 6), (4, 6)),
+        (lambda: nn.Flatten(), (2, 1, 3, 3), (2, 9)),
+        (lambda: nn.Identity(), (3, 2), (3, 2)),
+        (
+            lambda: nn.Sequential(nn.Flatten(), nn.Linear(6, 4), nn.Tanh(), nn.Linear(4, 3)),
+            (5, 2, 3),
+            (5, 3),
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, tuple) else repr(v()),
+)
 def test_layer_contract_and_gradients_match_finite_differences(layer, x_shape, y_shape):
     # ReLU-family kinks at 0 would fool finite differences: keep inputs away from them
     x = RNG.uniform(0.1, 1.0, x_shape) * RNG.choice([-1.0, 1.0], x_shape)
@@ -108,7 +116,9 @@ def test_linear_matches_torch():
     ty.backward(torch.from_numpy(dy))
     np.testing.assert_allclose(layer.forward(x), ty.detach().numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(layer.backward(dy), tx.grad.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(layer.grads["weight"], twin.weight.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        layer.grads["weight"], twin.weight.grad.numpy(), rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(layer.grads["bias"], twin.bias.grad.numpy(), rtol=1e-5, atol=1e-6)
 
 

@@ -8,13 +8,30 @@ import numbanet as nn
 RNG = np.random.default_rng(0)
 LOSS_CASES = [
     ("mse", lambda: nn.MSELoss(), RNG.standard_normal((4, 3)), RNG.standard_normal((4, 3))),
-    ("bce", lambda: nn.BCELoss(), RNG.uniform(0.1, 0.9, (4, 3)), RNG.integers(0, 2, (4, 3)).astype(float)),
-    ("bce_logits", lambda: nn.BCEWithLogitsLoss(), RNG.standard_normal((4, 3)) * 3, RNG.uniform(0, 1, (4, 3))),
-    ("cross_entropy", lambda: nn.CrossEntropyLoss(), RNG.standard_normal((5, 4)) * 3, RNG.integers(0, 4, 5)),
+    (
+        "bce",
+        lambda: nn.BCELoss(),
+        RNG.uniform(0.1, 0.9, (4, 3)),
+        RNG.integers(0, 2, (4, 3)).astype(float),
+    ),
+    (
+        "bce_logits",
+        lambda: nn.BCEWithLogitsLoss(),
+        RNG.standard_normal((4, 3)) * 3,
+        RNG.uniform(0, 1, (4, 3)),
+    ),
+    (
+        "cross_entropy",
+        lambda: nn.CrossEntropyLoss(),
+        RNG.standard_normal((5, 4)) * 3,
+        RNG.integers(0, 4, 5),
+    ),
 ]
 
 
-@pytest.mark.parametrize("name, loss, prediction, target", LOSS_CASES, ids=[c[0] for c in LOSS_CASES])
+@pytest.mark.parametrize(
+    "name, loss, prediction, target", LOSS_CASES, ids=[c[0] for c in LOSS_CASES]
+)
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_loss_gradient_matches_finite_differences(name, loss, prediction, target, reduction):
     loss_fn = loss()
@@ -48,16 +65,26 @@ def test_empty_batch_has_zero_loss_and_empty_gradient():
     assert nn.MSELoss()(np.zeros((0, 3)), np.zeros((0, 3))) == 0.0
 
 
-@pytest.mark.parametrize("name, loss, prediction, target", LOSS_CASES, ids=[c[0] for c in LOSS_CASES])
+@pytest.mark.parametrize(
+    "name, loss, prediction, target", LOSS_CASES, ids=[c[0] for c in LOSS_CASES]
+)
 def test_losses_match_torch(name, loss, prediction, target):
     torch = pytest.importorskip("torch")
-    twin = {"mse": torch.nn.MSELoss(), "bce": torch.nn.BCELoss(),
-            "bce_logits": torch.nn.BCEWithLogitsLoss(), "cross_entropy": torch.nn.CrossEntropyLoss()}[name]
+    twin = {
+        "mse": torch.nn.MSELoss(),
+        "bce": torch.nn.BCELoss(),
+        "bce_logits": torch.nn.BCEWithLogitsLoss(),
+        "cross_entropy": torch.nn.CrossEntropyLoss(),
+    }[name]
     loss_fn = loss()
     value = loss_fn(prediction, target)
     grad = np.array(loss_fn.backward())
     tp = torch.tensor(prediction, dtype=torch.float32, requires_grad=True)
-    tt = torch.tensor(target) if name == "cross_entropy" else torch.tensor(target, dtype=torch.float32)
+    tt = (
+        torch.tensor(target)
+        if name == "cross_entropy"
+        else torch.tensor(target, dtype=torch.float32)
+    )
     tv = twin(tp, tt)
     tv.backward()
     assert value == pytest.approx(tv.item(), rel=1e-5)

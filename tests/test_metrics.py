@@ -28,8 +28,12 @@ def test_metrics_match_scikit_learn(seed):
     sk = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(seed)
     y_true = rng.integers(0, 5, 200)
-    y_pred = np.where(rng.random(200) < 0.6, y_true, rng.integers(0, 4, 200))  # class 4 rarely predicted
-    np.testing.assert_array_equal(metrics.confusion_matrix(y_true, y_pred), sk.confusion_matrix(y_true, y_pred))
+    y_pred = np.where(
+        rng.random(200) < 0.6, y_true, rng.integers(0, 4, 200)
+    )  # class 4 rarely predicted
+    np.testing.assert_array_equal(
+        metrics.confusion_matrix(y_true, y_pred), sk.confusion_matrix(y_true, y_pred)
+    )
     assert metrics.accuracy(y_true, y_pred) == pytest.approx(sk.accuracy_score(y_true, y_pred))
     p, r, f = metrics.precision_recall_f1(y_true, y_pred)
     assert p == pytest.approx(sk.precision_score(y_true, y_pred, average="macro", zero_division=0))

@@ -23,13 +23,27 @@ def run_steps(optimizer_factory, steps=5, seed=0):
 
 TORCH_CASES = {
     "sgd": (lambda m: nn.optim.SGD(m, lr=0.1), "SGD", dict(lr=0.1)),
-    "sgd_momentum_wd": (lambda m: nn.optim.SGD(m, lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-2),
-                        "SGD", dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-2)),
-    "sgd_nesterov": (lambda m: nn.optim.SGD(m, lr=0.1, momentum=0.9, nesterov=True),
-                     "SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+    "sgd_momentum_wd": (
+        lambda m: nn.optim.SGD(m, lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-2),
+        "SGD",
+        dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-2),
+    ),
+    "sgd_nesterov": (
+        lambda m: nn.optim.SGD(m, lr=0.1, momentum=0.9, nesterov=True),
+        "SGD",
+        dict(lr=0.1, momentum=0.9, nesterov=True),
+    ),
     "adam": (lambda m: nn.optim.Adam(m, lr=1e-2), "Adam", dict(lr=1e-2)),
-    "adam_wd": (lambda m: nn.optim.Adam(m, lr=1e-2, weight_decay=0.1), "Adam", dict(lr=1e-2, weight_decay=0.1)),
-    "adamw": (lambda m: nn.optim.AdamW(m, lr=1e-2, weight_decay=0.1), "AdamW", dict(lr=1e-2, weight_decay=0.1)),
+    "adam_wd": (
+        lambda m: nn.optim.Adam(m, lr=1e-2, weight_decay=0.1),
+        "Adam",
+        dict(lr=1e-2, weight_decay=0.1),
+    ),
+    "adamw": (
+        lambda m: nn.optim.AdamW(m, lr=1e-2, weight_decay=0.1),
+        "AdamW",
+        dict(lr=1e-2, weight_decay=0.1),
+    ),
 }
 
 
@@ -48,7 +62,9 @@ def test_optimizer_matches_torch_over_several_steps(case):
         torch.nn.functional.cross_entropy(twin(torch.from_numpy(x)), torch.from_numpy(y)).backward()
         opt.step()
     for key, value in twin.state_dict().items():
-        np.testing.assert_allclose(model.state_dict()[key], value.numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(
+            model.state_dict()[key], value.numpy(), rtol=1e-5, atol=1e-6, err_msg=key
+        )
 
 
 def test_adam_state_is_keyed_like_the_state_dict():
@@ -63,7 +79,9 @@ def test_l2_penalty_equals_sgd_weight_decay_on_weights():
     # weight_decay=λ (which also decays biases, so later steps differ)
     with_penalty, _, _ = run_steps(lambda m: nn.optim.SGD(m, lr=0.1, l2=0.01), steps=1)
     with_decay, _, _ = run_steps(lambda m: nn.optim.SGD(m, lr=0.1, weight_decay=0.01), steps=1)
-    np.testing.assert_allclose(with_penalty[0].params["weight"], with_decay[0].params["weight"], rtol=1e-6)
+    np.testing.assert_allclose(
+        with_penalty[0].params["weight"], with_decay[0].params["weight"], rtol=1e-6
+    )
 
 
 def test_l1_penalty_adds_sign_of_weights_to_their_gradient_only():
@@ -79,10 +97,15 @@ def test_l1_penalty_adds_sign_of_weights_to_their_gradient_only():
     np.testing.assert_allclose(model[0].grads["bias"], 0)  # biases are not penalised
 
 
-@pytest.mark.parametrize("make", [
-    lambda m: nn.optim.SGD(m, lr=-1), lambda m: nn.optim.Adam(m, lr=0),
-    lambda m: nn.optim.SGD(m, lr=0.1, nesterov=True), lambda m: nn.optim.SGD(m, l1=-1),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m: nn.optim.SGD(m, lr=-1),
+        lambda m: nn.optim.Adam(m, lr=0),
+        lambda m: nn.optim.SGD(m, lr=0.1, nesterov=True),
+        lambda m: nn.optim.SGD(m, l1=-1),
+    ],
+)
 def test_bad_hyperparameters_are_rejected(make):
     with pytest.raises(ValueError):
         make(nn.Sequential(nn.Linear(2, 2)))

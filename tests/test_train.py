@@ -15,8 +15,16 @@ def xor_model():
 def test_xor_mlp_reaches_100_percent_with_gradient_descent():
     x, y = data.xor()
     model, loss = xor_model(), nn.BCELoss()
-    history = nn.fit(model, loss, nn.optim.SGD(model, lr=2.0), (x, y), epochs=2000, batch_size=4,
-                     shuffle=False, progress=False)
+    history = nn.fit(
+        model,
+        loss,
+        nn.optim.SGD(model, lr=2.0),
+        (x, y),
+        epochs=2000,
+        batch_size=4,
+        shuffle=False,
+        progress=False,
+    )
     result = nn.evaluate(model, (x, y), loss)
     assert result.accuracy == 1.0
     assert history.train_loss[-1] < 0.05 < history.train_loss[0]
@@ -29,8 +37,10 @@ def test_train_step_yields_every_phase_in_order_with_names():
     x, y = np.random.default_rng(0).standard_normal((5, 2, 2)), np.array([0, 1, 1, 0, 1])
     events = list(nn.train_step(model, nn.CrossEntropyLoss(), opt, x, y))
     assert [(e.phase, e.index) for e in events] == (
-        [("forward", i) for i in range(4)] + [("loss", None)]
-        + [("backward", i) for i in (3, 2, 1, 0)] + [("update", 1), ("update", 3)]
+        [("forward", i) for i in range(4)]
+        + [("loss", None)]
+        + [("backward", i) for i in (3, 2, 1, 0)]
+        + [("update", 1), ("update", 3)]
     )
     assert events[1].name == "1: Linear(4→3)"
     assert events[4].name == "CrossEntropyLoss()" and events[4].loss > 0
@@ -41,18 +51,25 @@ def test_event_tensors_are_host_copies_of_what_the_step_touched():
     model = nn.Sequential(nn.Linear(3, 2), nn.Tanh())
     opt = nn.optim.SGD(model, lr=0.5, momentum=0.9)
     x, t = np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32)
-    events = {(e.phase, e.index): e.tensors() for e in nn.train_step(model, nn.MSELoss(), opt, x, t)}
+    events = {
+        (e.phase, e.index): e.tensors() for e in nn.train_step(model, nn.MSELoss(), opt, x, t)
+    }
     forward = events["forward", 0]
     np.testing.assert_array_equal(forward["input"], x)
-    np.testing.assert_allclose(events["forward", 1]["output"], np.tanh(forward["output"]), rtol=1e-6)
+    np.testing.assert_allclose(
+        events["forward", 1]["output"], np.tanh(forward["output"]), rtol=1e-6
+    )
     loss = events["loss", None]
     np.testing.assert_allclose(loss["grad"], 2 * loss["prediction"] / 8, rtol=1e-6)
     backward = events["backward", 0]
     assert "dx" not in backward  # the first layer skips the unused input gradient
     np.testing.assert_allclose(backward["dweight"], backward["dy"].T @ x, rtol=1e-5)
     update = events["update", 0]
-    np.testing.assert_allclose(update["weight.after"],
-                               update["weight.before"] - 0.5 * update["weight.momentum_buffer"], rtol=1e-6)
+    np.testing.assert_allclose(
+        update["weight.after"],
+        update["weight.before"] - 0.5 * update["weight.momentum_buffer"],
+        rtol=1e-6,
+    )
     np.testing.assert_array_equal(update["weight.after"], model[0].params["weight"])
     update["weight.after"][:] = 0  # a copy: the model keeps its weights
     assert (model[0].params["weight"] != 0).any()
@@ -81,8 +98,16 @@ def test_fit_returns_history_and_evaluate_reports_every_metric():
     train, test = data.digits()
     nn.seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
-    history = nn.fit(model, nn.CrossEntropyLoss(), nn.optim.Adam(model, lr=3e-3), train, epochs=8,
-                     val_data=test, seed=0, progress=False)
+    history = nn.fit(
+        model,
+        nn.CrossEntropyLoss(),
+        nn.optim.Adam(model, lr=3e-3),
+        train,
+        epochs=8,
+        val_data=test,
+        seed=0,
+        progress=False,
+    )
     assert history.epochs == 8 and len(history.val_accuracy) == 8
     assert history.train_loss[-1] < history.train_loss[0]
     result = nn.evaluate(model, test)
@@ -96,11 +121,24 @@ def test_fit_returns_history_and_evaluate_reports_every_metric():
 def test_mnist_mlp_on_a_subset_learns_real_accuracy():
     train, test = data.mnist()
     nn.seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 256), nn.ReLU(),
-                          nn.Linear(256, 10))
+    model = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(784, 128),
+        nn.ReLU(),
+        nn.Linear(128, 256),
+        nn.ReLU(),
+        nn.Linear(256, 10),
+    )
     opt = nn.optim.Adam(model, lr=1e-3)
-    nn.fit(model, nn.CrossEntropyLoss(), opt, (train.x[:20000], train.y[:20000]), epochs=2, seed=0,
-           progress=False)
+    nn.fit(
+        model,
+        nn.CrossEntropyLoss(),
+        opt,
+        (train.x[:20000], train.y[:20000]),
+        epochs=2,
+        seed=0,
+        progress=False,
+    )
     result = nn.evaluate(model, test)
     assert result.accuracy > 0.93, result  # PyTorch, same recipe: 0.94–0.95
 
@@ -117,7 +155,11 @@ def test_fit_accepts_a_dataloader_and_shows_a_progress_bar(capsys):
 def test_history_plot_draws_loss_and_accuracy():
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
-    history = nn.History(train_loss=[1.0, 0.5], train_accuracy=[0.5, 0.8], val_loss=[1.1, 0.7],
-                         val_accuracy=[0.4, 0.7])
+    history = nn.History(
+        train_loss=[1.0, 0.5],
+        train_accuracy=[0.5, 0.8],
+        val_loss=[1.1, 0.7],
+        val_accuracy=[0.4, 0.7],
+    )
     fig = history.plot()
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2

@@ -42,8 +42,11 @@ def spirals(n_per_class=100, n_classes=3, noise=0.2, seed=0):
     rng = np.random.default_rng(seed)
     radius = np.tile(np.linspace(0.0, 1.0, n_per_class), n_classes)
     labels = np.repeat(np.arange(n_classes), n_per_class)
-    angle = (np.tile(np.linspace(0.0, 4.0, n_per_class), n_classes) + labels * 4.0
-             + rng.standard_normal(n_per_class * n_classes) * noise)
+    angle = (
+        np.tile(np.linspace(0.0, 4.0, n_per_class), n_classes)
+        + labels * 4.0
+        + rng.standard_normal(n_per_class * n_classes) * noise
+    )
     x = np.stack([radius * np.sin(angle), radius * np.cos(angle)], axis=1)
     return Dataset(x.astype(np.float32), labels.astype(np.int64))
 
@@ -76,21 +79,45 @@ def _digits_arrays():
 
 
 # ----- MNIST and Fashion-MNIST ---------------------------------------------------------------
-IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+IDX_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
 IDX_SOURCES = {
     "mnist": {
         "folder": "mnist",
-        "mirrors": ("https://ossci-datasets.s3.amazonaws.com/mnist/",
-                    "https://storage.googleapis.com/cvdf-datasets/mnist/"),
-        "md5": dict(zip(IDX_FILES, ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
-                                    "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"))),
+        "mirrors": (
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ),
+        "md5": dict(
+            zip(
+                IDX_FILES,
+                (
+                    "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                    "d53e105ee54ea40749a09fcbcd1e9432",
+                    "9fb629c4189551a2d022fa330f9573f3",
+                    "ec29112dd5afa0611ce80d1b7f02629c",
+                ),
+            )
+        ),
     },
     "fashion-mnist": {
         "folder": "fashion-mnist",
         "mirrors": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        "md5": dict(zip(IDX_FILES, ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
-                                    "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"))),
+        "md5": dict(
+            zip(
+                IDX_FILES,
+                (
+                    "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                    "25c81989df183df01b3e8a0aad5dffbe",
+                    "bef4ecab320f06d8554ea6380940ec79",
+                    "bb300cfdad3c16e7a12a480ee83cd310",
+                ),
+            )
+        ),
     },
 }
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
@@ -163,8 +190,10 @@ def _ensure_file(name, directory, file, download):
         _download(name, directory, file, expected)
     actual = _md5(path)
     if actual != expected:
-        raise DataError(f"{path}: MD5 {actual}, expected {expected}: the file is corrupt or not "
-                        f"{name}'s; delete it to download it again")
+        raise DataError(
+            f"{path}: MD5 {actual}, expected {expected}: the file is corrupt or not "
+            f"{name}'s; delete it to download it again"
+        )
 
 
 def _download(name, directory, file, expected):
@@ -176,7 +205,10 @@ def _download(name, directory, file, expected):
     for mirror in IDX_SOURCES[name]["mirrors"]:
         fd, tmp = tempfile.mkstemp(prefix=f".{file}.", dir=directory)
         try:
-            with urllib.request.urlopen(mirror + file, timeout=30) as response, os.fdopen(fd, "wb") as out:
+            with (
+                urllib.request.urlopen(mirror + file, timeout=30) as response,
+                os.fdopen(fd, "wb") as out,
+            ):
                 total = int(response.headers.get("Content-Length") or 0) or None
                 with tqdm(total=total, unit="B", unit_scale=True, desc=f"{name} {file}") as bar:
                     for block in iter(lambda: response.read(1 << 16), b""):
@@ -191,8 +223,10 @@ def _download(name, directory, file, expected):
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    raise DataError(f"{name}: could not download {file} into {directory} ({'; '.join(errors)}). "
-                    f"Copy the IDX .gz files there by hand, pass root=, or set NUMBANET_DATA.")
+    raise DataError(
+        f"{name}: could not download {file} into {directory} ({'; '.join(errors)}). "
+        f"Copy the IDX .gz files there by hand, pass root=, or set NUMBANET_DATA."
+    )
 
 
 def _read_idx(path, magic):

@@ -35,11 +35,16 @@ class DataLoader:
         for batch in range(len(self)):
             start = batch * self.batch_size
             if order is None:
-                yield self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
+                yield (
+                    self.x[start : start + self.batch_size],
+                    self.y[start : start + self.batch_size],
+                )
             else:
                 rows = order[start : start + self.batch_size]
                 yield self.x[rows], self.y[rows]
 
     def __repr__(self):
-        return (f"DataLoader({self.n_samples} samples, batch_size={self.batch_size}, "
-                f"shuffle={self.shuffle}, drop_last={self.drop_last})")
+        return (
+            f"DataLoader({self.n_samples} samples, batch_size={self.batch_size}, "
+            f"shuffle={self.shuffle}, drop_last={self.drop_last})"
+        )

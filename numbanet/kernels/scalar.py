@@ -48,4 +48,3 @@ def sigmoid(x):
 def softplus_neg_abs(x):
     """log(1 + e^-|x|): the stable tail of log-sigmoid and of BCE with logits."""
     return math.log1p(math.exp(-abs(x)))
-

@@ -25,9 +25,13 @@ class _Activation(Layer):
     def forward(self, x):
         x = self.as_input(x)
         if self.rows and (x.ndim == 0 or x.shape[-1] == 0):
-            raise self.error(f"expected input with at least one class in its last dim, got {x.shape}")
+            raise self.error(
+                f"expected input with at least one class in its last dim, got {x.shape}"
+            )
         y = self.buffer("y", x.shape)
-        getattr(self.kernels, self.kernel + "_forward")(self._view(x), *self.scalars(), self._view(y))
+        getattr(self.kernels, self.kernel + "_forward")(
+            self._view(x), *self.scalars(), self._view(y)
+        )
         self.saved["x"], self.saved["y"] = x, y
         return y
 

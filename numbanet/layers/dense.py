@@ -61,7 +61,12 @@ class Linear(Layer):
         dy = self.as_grad(dy, (x.shape[0], self.out_features))
         dx = self.buffer("dx", x.shape)
         self.kernels.dense_backward(
-            x, self.params["weight"], dy, dx, self.grads["weight"], self._bias_and_grad()[1],
+            x,
+            self.params["weight"],
+            dy,
+            dx,
+            self.grads["weight"],
+            self._bias_and_grad()[1],
             need_dx,
         )
         return dx if need_dx else None

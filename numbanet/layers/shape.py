@@ -40,4 +40,3 @@ class Identity(Layer):
 
     def __repr__(self):
         return "Identity()"
-

@@ -67,18 +67,25 @@ def tanh_backward(y, dy, dx):
         dx[i] = dy[i] * (1 - y[i] * y[i])
 
 
+@njit(inline="always", cache=True)
+def softmax_row(x, y):
+    """y = softmax(x) for one row, returning log Σₖ e^x_k. Subtracting m = max x first keeps
+    every exponent <= 0, so nothing overflows: log Σ e^x = m + log Σ e^(x - m).
+    """
+    m = x.max()
+    total = x.dtype.type(0)
+    for c in range(x.shape[0]):
+        y[c] = math.exp(x[c] - m)
+        total += y[c]
+    y /= total
+    return m + math.log(total)
+
+
 @njit(parallel=True, cache=True)
 def softmax_forward(x, y):
-    """y[r, c] = e^(x[r, c] - m) / Σₖ e^(x[r, k] - m), m = maxₖ x[r, k] (subtracting the max
-    keeps every exponent <= 0, so nothing overflows). x, y: (R, C); one iteration per row.
-    """
+    """y[r, c] = e^x[r, c] / Σₖ e^x[r, k]. x, y: (R, C); one iteration per row."""
     for r in prange(x.shape[0]):
-        m = x[r].max()
-        total = x.dtype.type(0)
-        for c in range(x.shape[1]):
-            y[r, c] = math.exp(x[r, c] - m)
-            total += y[r, c]
-        y[r] /= total
+        softmax_row(x[r], y[r])
 
 
 @njit(parallel=True, cache=True)
@@ -96,18 +103,13 @@ def softmax_backward(y, dy, dx):
 
 @njit(parallel=True, cache=True)
 def log_softmax_forward(x, y):
-    """y[r, c] = x[r, c] - m - log Σₖ e^(x[r, k] - m), m = maxₖ x[r, k] (the log-sum-exp
-    trick: exact where softmax followed by log would underflow to log 0).
-    x, y: (R, C); one iteration per row.
+    """y[r, c] = x[r, c] - log Σₖ e^x[r, k], with the log-sum-exp of ``softmax_row``: exact where
+    softmax followed by log would underflow to log 0. x, y: (R, C); one iteration per row.
     """
     for r in prange(x.shape[0]):
-        m = x[r].max()
-        total = x.dtype.type(0)
+        log_sum_exp = softmax_row(x[r], y[r])
         for c in range(x.shape[1]):
-            total += math.exp(x[r, c] - m)
-        lse = m + math.log(total)
-        for c in range(x.shape[1]):
-            y[r, c] = x[r, c] - lse
+            y[r, c] = x[r, c] - log_sum_exp
 
 
 @njit(parallel=True, cache=True)

@@ -8,6 +8,7 @@ import math
 
 from numba import njit, prange
 
+from numbanet.kernels.cpu.activation import softmax_row
 from numbanet.kernels.scalar import sigmoid, softplus_neg_abs
 
 # torch clamps log(p) at -100 in BCE, so a confident wrong answer costs 100, not inf.
@@ -85,13 +86,7 @@ def softmax_cross_entropy_forward(z, labels, probs, row_loss):
     z: (N, C), labels: (N,) ints in [0, C); writes probs: (N, C), row_loss: (N,).
     """
     for n in prange(z.shape[0]):
-        m = z[n].max()
-        total = z.dtype.type(0)
-        for c in range(z.shape[1]):
-            probs[n, c] = math.exp(z[n, c] - m)
-            total += probs[n, c]
-        probs[n] /= total
-        row_loss[n] = m + math.log(total) - z[n, labels[n]]
+        row_loss[n] = softmax_row(z[n], probs[n]) - z[n, labels[n]]
 
 
 @njit(parallel=True, cache=True)

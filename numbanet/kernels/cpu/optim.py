@@ -11,8 +11,9 @@ from numba import njit, prange
 
 
 @njit(parallel=True, cache=True)
-def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, nesterov, weight_decay,
-             first_step):
+def sgd_step(
+    param, grad, momentum_buffer, lr, momentum, dampening, nesterov, weight_decay, first_step
+):
     """SGD with momentum, dampening, Nesterov and weight decay (torch.optim.SGD):
     g = grad + wd·p
     b = g on the first step, else μ·b + (1 - dampening)·g      (only if μ != 0)
@@ -29,8 +30,20 @@ def sgd_step(param, grad, momentum_buffer, lr, momentum, dampening, nesterov, we
 
 
 @njit(parallel=True, cache=True)
-def adam_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
-              decoupled, step_size, bias_correction2_sqrt):
+def adam_step(
+    param,
+    grad,
+    exp_avg,
+    exp_avg_sq,
+    lr,
+    beta1,
+    beta2,
+    eps,
+    weight_decay,
+    decoupled,
+    step_size,
+    bias_correction2_sqrt,
+):
     """Adam (decoupled=False) and AdamW (decoupled=True), as torch.optim.Adam/AdamW:
     AdamW: p ← p (1 - lr·wd)           Adam: g = grad + wd·p
     m ← m + (1 - β₁)(g - m)             v ← β₂ v + (1 - β₂) g²

@@ -1,0 +1,15 @@
+"""Appending measured figures to RESULTS.md, each under a heading with the date and the machine."""
+
+import os
+import platform
+from datetime import date
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def record(title, body):
+    """Append ``body`` (markdown) under "### <title> — <date> — <machine>" to RESULTS.md."""
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    with open(RESULTS, "a") as f:
+        f.write(f"\n### {title} — {date.today()} — {machine}\n\n{body.rstrip()}\n")
