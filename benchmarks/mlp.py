@@ -24,9 +24,12 @@ LAYERS = (784, 128, 256, 10)
 
 
 def numbanet_step(batch, threads):
+    from threadpoolctl import threadpool_limits
+
     import numbanet as nn
 
-    nn.set_num_threads(threads)
+    # numbanet's default: kernels on one thread, BLAS on `threads` (see numbanet/runtime.py)
+    threadpool_limits(threads, user_api="blas")
     nn.seed(0)
     model = nn.Sequential(
         nn.Flatten(),

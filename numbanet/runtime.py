@@ -1,4 +1,4 @@
-"""How numbanet runs on the CPU: floating-point mode and threads. Set up once, at import.
+"""How numbanet runs on the CPU: floating-point mode and threads, set up once at import.
 
 Two decisions, made here so that training is fast by default (``numbanet info`` shows them):
 
@@ -9,10 +9,14 @@ Two decisions, made here so that training is fast by default (``numbanet info`` 
   that small. The mode is per thread and inherited by threads started later, so it is set at
   import, before Numba and BLAS start their thread pools. ``set_flush_denormal(False)`` undoes
   it for the calling thread.
-* **Idle threads sleep instead of spinning** (``OMP_WAIT_POLICY=PASSIVE`` unless you set it).
-  Numba's parallel loops and the BLAS library's matrix products are two thread pools; a pool
-  whose threads spin while waiting for work takes the cores the other pool needs, and on a
-  2-core machine that made a training step 80× slower. ``set_num_threads(n)`` sets both pools.
+* **Numba's parallel kernels start on one thread; BLAS keeps its own pool.** Numba's parallel
+  loops and the BLAS library's matrix products are two thread pools. On a 2-core machine the
+  seed MLP trains fastest with the kernels on one thread and BLAS free to use both cores
+  (89,000 samples/s at batch 64 against 70,000 with both pools on 2 threads; see
+  benchmarks/RESULTS.md): waking a second thread for each small elementwise kernel costs more
+  than the work it takes over. ``set_num_threads(n)`` sets both pools to n, for kernels big
+  enough to share. Idle OpenMP threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``
+  unless you set it): spinning threads took the cores BLAS needed and made a step 80× slower.
 """
 
 import ctypes
@@ -80,3 +84,4 @@ def thread_info():
 
 
 set_flush_denormal(True)
+numba.set_num_threads(1)
