@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
+import numbanet as nn
 from numbanet import data
 from numbanet.data.datasets import IDX_FILES, _read_idx
 
@@ -96,6 +97,16 @@ def test_dataloader_batches_cover_every_sample_once():
     np.testing.assert_array_equal(first, again)
     for xb, yb in shuffled:
         np.testing.assert_array_equal(xb[:, 0], yb)
+
+
+def test_dataloader_order_follows_numbanet_seed():
+    x = np.arange(20)
+
+    def first_epoch():
+        nn.seed(5)
+        return np.concatenate([b for b, _ in data.DataLoader(x, x, batch_size=8, shuffle=True)])
+
+    np.testing.assert_array_equal(first_epoch(), first_epoch())
 
 
 def test_dataloader_rejects_mismatched_lengths_and_bad_batch_size():

@@ -2,13 +2,15 @@
 
 import numpy as np
 
+from numbanet import rng
+
 
 class DataLoader:
     """Mini-batches (x[i:j], y[i:j]) of a dataset, optionally shuffled every epoch.
 
     DataLoader(x, y, batch_size=64, shuffle=False, seed=None, drop_last=False), or
-    DataLoader(dataset, batch_size=...) with a Dataset / (x, y) pair. With ``seed`` the order of
-    every epoch is reproducible; ``drop_last`` drops a final batch smaller than ``batch_size``.
+    DataLoader(dataset, batch_size=...) with a Dataset / (x, y) pair. With ``seed`` (or after
+    ``numbanet.seed(n)``) the order of every epoch is reproducible; ``drop_last`` drops a final batch smaller than ``batch_size``.
     """
 
     def __init__(self, x, y=None, batch_size=64, shuffle=False, seed=None, drop_last=False):
@@ -20,7 +22,10 @@ class DataLoader:
             raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), shuffle, drop_last
-        self._rng = np.random.default_rng(seed)
+        # without a seed, draw one from numbanet's generator so that nn.seed(n) fixes the order
+        self._rng = np.random.default_rng(
+            seed if seed is not None else rng.generator().integers(2**63)
+        )
 
     @property
     def n_samples(self):
