@@ -31,14 +31,7 @@ def numbanet_step(batch, threads):
     # numbanet's default: kernels on one thread, BLAS on `threads` (see numbanet/runtime.py)
     threadpool_limits(threads, user_api="blas")
     nn.seed(0)
-    model = nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(784, 128),
-        nn.ReLU(),
-        nn.Linear(128, 256),
-        nn.ReLU(),
-        nn.Linear(256, 10),
-    )
+    model = nn.models.mlp()
     loss, opt = nn.CrossEntropyLoss(), nn.optim.Adam(model, lr=1e-3)
     x, y = synthetic(batch)
     x = x.reshape(batch, 1, 28, 28)

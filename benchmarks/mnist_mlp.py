@@ -20,14 +20,7 @@ def main():
 
     train, test = (data.mnist if args.dataset == "mnist" else data.fashion_mnist)()
     nn.seed(args.seed)
-    model = nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(784, 128),
-        nn.ReLU(),
-        nn.Linear(128, 256),
-        nn.ReLU(),
-        nn.Linear(256, 10),
-    )
+    model = nn.models.mlp()  # the seed MLP: 784-128-256-10, ReLU
     history = nn.fit(
         model,
         nn.CrossEntropyLoss(),

@@ -18,8 +18,7 @@ t0 = time.perf_counter()
 import numpy as np
 import numbanet as nn
 t1 = time.perf_counter()
-model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 256), nn.ReLU(),
-                      nn.Linear(256, 10))
+model = nn.models.mlp()
 opt = nn.optim.Adam(model)
 x, y = np.random.rand(64, 1, 28, 28).astype(np.float32), np.arange(64) % 10
 for _ in nn.train_step(model, nn.CrossEntropyLoss(), opt, x, y, snapshot=False):

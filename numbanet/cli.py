@@ -10,17 +10,6 @@ import time
 DATASETS = ("digits", "mnist", "fashion-mnist")
 
 
-def build_mlp(in_features, hidden, n_classes, activation):
-    """Flatten, then Linear + activation for each hidden width, then Linear to the classes."""
-    import numbanet as nn
-
-    layers, width = [nn.Flatten()], in_features
-    for h in hidden:
-        layers += [nn.Linear(width, h), activation()]
-        width = h
-    return nn.Sequential(*layers, nn.Linear(width, n_classes))
-
-
 def load_dataset(name, data_dir):
     """(train, test) for a dataset name of ``DATASETS``."""
     from numbanet import data
@@ -48,7 +37,7 @@ def train(args):
     }
     in_features = int(np.prod(train_set.x.shape[1:]))
     n_classes = int(train_set.y.max()) + 1
-    model = build_mlp(in_features, args.hidden, n_classes, activations[args.activation])
+    model = nn.models.mlp(in_features, args.hidden, n_classes, activations[args.activation])
     optimizer_kwargs = {"lr": args.lr}
     if args.optimizer == "sgd":
         optimizer_kwargs["momentum"] = args.momentum

@@ -126,3 +126,16 @@ def test_reprs_are_short():
     assert repr(nn.Linear(784, 128)) == "Linear(784→128)"
     assert repr(nn.LeakyReLU(0.2)) == "LeakyReLU(0.2)"
     assert "(1): ReLU()" in repr(nn.Sequential(nn.Linear(2, 2), nn.ReLU()))
+
+
+def test_mlp_builds_the_seed_architecture():
+    model = nn.models.mlp()
+    assert [repr(layer) for layer in model] == [
+        "Flatten()",
+        "Linear(784→128)",
+        "ReLU()",
+        "Linear(128→256)",
+        "ReLU()",
+        "Linear(256→10)",
+    ]
+    assert model.forward(np.zeros((2, 1, 28, 28))).shape == (2, 10)

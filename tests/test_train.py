@@ -121,14 +121,7 @@ def test_fit_returns_history_and_evaluate_reports_every_metric():
 def test_mnist_mlp_on_a_subset_learns_real_accuracy():
     train, test = data.mnist()
     nn.seed(0)
-    model = nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(784, 128),
-        nn.ReLU(),
-        nn.Linear(128, 256),
-        nn.ReLU(),
-        nn.Linear(256, 10),
-    )
+    model = nn.models.mlp()  # the seed MLP: 784-128-256-10, ReLU
     opt = nn.optim.Adam(model, lr=1e-3)
     nn.fit(
         model,

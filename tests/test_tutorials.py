@@ -1,6 +1,5 @@
 """Every tutorial notebook runs from top to bottom (on small data); its asserts are the checks."""
 
-import os
 from pathlib import Path
 
 import nbformat

@@ -10,7 +10,8 @@ class DataLoader:
 
     DataLoader(x, y, batch_size=64, shuffle=False, seed=None, drop_last=False), or
     DataLoader(dataset, batch_size=...) with a Dataset / (x, y) pair. With ``seed`` (or after
-    ``numbanet.seed(n)``) the order of every epoch is reproducible; ``drop_last`` drops a final batch smaller than ``batch_size``.
+    ``numbanet.seed(n)``) the order of every epoch is reproducible; ``drop_last`` drops a final
+    batch smaller than ``batch_size``.
     """
 
     def __init__(self, x, y=None, batch_size=64, shuffle=False, seed=None, drop_last=False):
