@@ -31,16 +31,14 @@ def train_step(model, loss_fn, optimizer, x, target, snapshot=True):
     ``fit`` turns it off. Returns (as the generator's value) the loss.
     """
     layers = step_layers(model)
-    inputs = []
     for index, layer in enumerate(layers):
-        inputs.append(x)
-        x = layer.forward(x)
+        layer_input, x = x, layer.forward(x)
         yield Event(
             "forward",
             index,
             layer.name,
             layer,
-            _tensors=lambda i=inputs[-1], y=x: {"input": i, "output": y},
+            _tensors=lambda i=layer_input, y=x: {"input": i, "output": y},
         )
 
     loss = loss_fn(x, target)
@@ -51,7 +49,7 @@ def train_step(model, loss_fn, optimizer, x, target, snapshot=True):
         repr(loss_fn),
         None,
         loss,
-        lambda p=x, g=dy: {"prediction": p, "target": loss_fn.saved["target"], "grad": g},
+        lambda p=x, t=loss_fn.saved["target"], g=dy: {"prediction": p, "target": t, "grad": g},
     )
 
     for index in range(len(layers) - 1, -1, -1):
@@ -184,8 +182,6 @@ def fit(
             unit="batch",
         )
         for xb, yb in bar:
-            if len(xb) == 0:
-                continue
             for event in train_step(model, loss_fn, optimizer, xb, yb, snapshot=False):
                 if event.phase == "loss":
                     total_loss += event.loss * len(xb)
