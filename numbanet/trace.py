@@ -37,7 +37,8 @@ class Event:
 
         forward:  input, output
         loss:     prediction, target, grad (∂L/∂prediction)
-        backward: dy (∂L/∂output), dx (∂L/∂input; absent for the first layer, which skips it),
+        backward: dy (∂L/∂output), dx (∂L/∂input; absent where no earlier layer has params,
+                  so nothing needs it; layers before the first with params skip backward),
                   d<param> for each param (e.g. dweight, dbias)
         update:   for each param p: p.before, p.after, p.grad, and the optimizer state p.<name>
                   (momentum_buffer, exp_avg, exp_avg_sq)

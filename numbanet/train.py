@@ -52,9 +52,11 @@ def train_step(model, loss_fn, optimizer, x, target, snapshot=True):
         lambda p=x, t=loss_fn.saved["target"], g=dy: {"prediction": p, "target": t, "grad": g},
     )
 
+    # dL/dx is only needed down to the first layer with params: below it nothing learns
+    first_learning = next((i for i, layer in enumerate(layers) if layer.num_params()), len(layers))
     for index in range(len(layers) - 1, -1, -1):
         layer = layers[index]
-        dx = layer.backward(dy, need_dx=index > 0)
+        dx = layer.backward(dy, need_dx=index > first_learning) if index >= first_learning else None
         yield Event(
             "backward",
             index,
