@@ -70,6 +70,7 @@ class Stepper:
             + sum(1 for layer in self.layers for _ in layer.named_param_layers())
         )
         self._initial = self._capture()
+        self._initial_order = copy.deepcopy(self.loader.rng.bit_generator.state)
         self.reset()
 
     # ----- where we are ---------------------------------------------------------------------
@@ -104,10 +105,9 @@ class Stepper:
         return event
 
     def run_to_phase_end(self):
-        """Take events until the current phase (forward, loss, backward, update) is over."""
-        phase = self.event.phase if self.event and not self.step_done else None
+        """Take events until the phase of the next event (forward, loss, backward, update) ends."""
+        phase = "forward" if self.step_done else self._next_phase()
         self.step()
-        phase = phase or self.event.phase
         while not self.anomaly and not self.step_done and self._next_phase() == phase:
             self.step()
         return self.event
@@ -154,6 +154,7 @@ class Stepper:
     def reset(self):
         """Back to the model, optimizer and batch order as they were when the stepper was made."""
         self._restore(self._initial)
+        self.loader.rng.bit_generator.state = copy.deepcopy(self._initial_order)
         self._batches = iter(())
         self._completed_losses, self.step_count = [], 0
         self.batch = self._next_batch()

@@ -24,7 +24,7 @@ class DataLoader:
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), shuffle, drop_last
         # without a seed, draw one from numbanet's generator so that nn.seed(n) fixes the order
-        self._rng = np.random.default_rng(
+        self.rng = np.random.default_rng(  # orders the batches; public so a run can be replayed
             seed if seed is not None else rng.generator().integers(2**63)
         )
 
@@ -37,7 +37,7 @@ class DataLoader:
         return full + (1 if rest and not self.drop_last else 0)
 
     def __iter__(self):
-        order = self._rng.permutation(self.n_samples) if self.shuffle else None
+        order = self.rng.permutation(self.n_samples) if self.shuffle else None
         for batch in range(len(self)):
             start = batch * self.batch_size
             if order is None:

@@ -1,0 +1,158 @@
+"""The Stepper: event order, exact rewind, phase runs, anomaly stops."""
+
+import numpy as np
+import pytest
+
+import numbanet as nn
+from numbanet import data
+
+
+def make_stepper(**kwargs):
+    nn.seed(0)
+    model = nn.models.mlp(64, (32, 16), 10)
+    optimizer = nn.optim.Adam(model, lr=1e-2, weight_decay=1e-3, l2=1e-3)
+    train, _ = data.digits()
+    stepper = nn.debug.Stepper(
+        model, nn.CrossEntropyLoss(), optimizer, train, batch_size=16, **kwargs
+    )
+    return stepper, model, optimizer
+
+
+def test_one_step_walks_every_layer_forward_then_back_then_updates():
+    stepper, model, _ = make_stepper()
+    assert stepper.n_events == 6 + 1 + 6 + 3 and stepper.position == -1
+    events = [stepper.step() for _ in range(stepper.n_events)]
+    assert [e.phase for e in events] == ["forward"] * 6 + ["loss"] + ["backward"] * 6 + [
+        "update"
+    ] * 3
+    assert [e.index for e in events if e.phase == "backward"] == [5, 4, 3, 2, 1, 0]
+    assert stepper.step_done and len(stepper.losses) == 1
+    stepper.step()  # the next step begins on the next batch
+    assert stepper.position == 0 and stepper.step_count == 1
+
+
+def test_back_restores_params_and_optimizer_state_bit_for_bit():
+    stepper, model, optimizer = make_stepper()
+    stepper.run_steps(2)  # optimizer state is non-trivial now
+    stepper.next_batch()
+    before = {}
+    while not stepper.step_done:
+        before[stepper.position + 1] = (
+            model.state_dict(),
+            {k: optimizer.state_of(k) for k in optimizer.state},
+            {k: s["step"] for k, s in optimizer.state.items()},
+        )
+        stepper.step()
+    after_step = model.state_dict()
+    for position in sorted(before, reverse=True):  # rewind through every update, one by one
+        stepper.goto(position - 1)
+        params, state, steps = before[position]
+        for key, value in model.state_dict().items():
+            np.testing.assert_array_equal(value, params[key], err_msg=f"{key} at {position}")
+        for key in optimizer.state:
+            assert optimizer.state[key]["step"] == steps[key]
+            for name, value in optimizer.state_of(key).items():
+                np.testing.assert_array_equal(value, state[key][name])
+    stepper.run_step()  # replaying gives exactly the same step
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, after_step[key])
+
+
+def test_replayed_events_show_the_same_tensors():
+    stepper, _, _ = make_stepper()
+    stepper.run_step()
+    first = {i: e.tensors() for i, e in enumerate(stepper.events)}
+    stepper.goto(3)
+    stepper.run_step()
+    for i, event in enumerate(stepper.events):
+        for name, value in event.tensors().items():
+            np.testing.assert_array_equal(value, first[i][name], err_msg=f"event {i} {name}")
+
+
+def test_run_to_phase_end_stops_at_each_phase_boundary():
+    stepper, _, _ = make_stepper()
+    phases = []
+    while True:
+        event = stepper.run_to_phase_end()
+        phases.append((event.phase, stepper.position))
+        if stepper.step_done:
+            break
+    assert phases == [("forward", 5), ("loss", 6), ("backward", 12), ("update", 15)]
+
+
+def test_reset_returns_to_the_first_batch_and_initial_params():
+    stepper, model, _ = make_stepper()
+    initial = model.state_dict()
+    first_batch = stepper.batch[0].copy()
+    stepper.run_steps(3)
+    stepper.reset()
+    np.testing.assert_array_equal(stepper.batch[0], first_batch)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, initial[key])
+    assert stepper.losses == [] and stepper.step_count == 0
+
+
+def test_a_planted_nan_stops_at_the_layer_whose_output_it_spoils():
+    stepper, model, _ = make_stepper()
+    model[3].params["weight"][0, 0] = np.nan
+    stepper.run_step()
+    anomaly = stepper.anomaly
+    assert (anomaly.phase, anomaly.index, anomaly.tensor, anomaly.kind) == (
+        "forward",
+        3,
+        "output",
+        "NaN",
+    )
+    assert str(anomaly) == "NaN in output at the forward of 3: Linear(32→16)"
+    assert stepper.position == 3
+
+
+def test_a_planted_exploding_gradient_stops_at_the_right_layer():
+    stepper, model, _ = make_stepper()
+    model[5].params["weight"] *= 1e5  # dx = dy W explodes at this layer's backward
+    stepper.run_step()
+    anomaly = stepper.anomaly
+    assert (anomaly.phase, anomaly.index, anomaly.tensor, anomaly.kind) == (
+        "backward",
+        5,
+        "dx",
+        "exploding gradient",
+    )
+    assert anomaly.value > 1e3
+
+
+def test_anomaly_checks_can_be_turned_off():
+    stepper, model, _ = make_stepper(check_anomalies=False)
+    model[3].params["weight"][0, 0] = np.nan
+    stepper.run_step()
+    assert stepper.anomaly is None and stepper.step_done
+
+
+def test_update_terms_take_adam_apart():
+    stepper, model, optimizer = make_stepper()
+    stepper.run_step()
+    terms = nn.debug.update_terms(optimizer, stepper.event)
+    weight = terms["weight"]
+    assert set(weight) == {
+        "gradient (incl. penalty)",
+        "L1/L2 penalty term",
+        "weight decay term",
+        "m̂ = m / (1 - β₁ᵗ)",
+        "v̂ = v / (1 - β₂ᵗ)",
+        "step applied (after - before)",
+    }
+    m_hat, v_hat = weight["m̂ = m / (1 - β₁ᵗ)"], weight["v̂ = v / (1 - β₂ᵗ)"]
+    # the step Adam applies is -lr m̂ / (√v̂ + ε), up to float32 rounding
+    np.testing.assert_allclose(
+        weight["step applied (after - before)"],
+        -1e-2 * m_hat / (np.sqrt(v_hat) + 1e-8),
+        rtol=1e-3,
+        atol=1e-7,
+    )
+    assert "L1/L2 penalty term" not in terms["bias"]
+
+
+def test_goto_out_of_range():
+    stepper, _, _ = make_stepper()
+    with pytest.raises(IndexError, match=r"\[-1, 15\]"):
+        stepper.goto(16)
