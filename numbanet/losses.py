@@ -22,6 +22,7 @@ class Loss:
     """Base class: checks inputs, runs the ``<kernel>_forward``/``_backward`` pair, reduces."""
 
     kernel = ""
+    formula = ""  # the loss and its gradient in one line, for the inspector
 
     def __init__(self, reduction="mean"):
         if reduction not in REDUCTIONS:
@@ -128,6 +129,7 @@ class MSELoss(Loss):
     """
 
     kernel = "mse"
+    formula = "L = mean((y − t)²),  ∂L/∂y = 2(y − t)/n"
 
 
 class BCELoss(Loss):
@@ -137,6 +139,7 @@ class BCELoss(Loss):
     """
 
     kernel = "bce"
+    formula = "L = −mean(t·log p + (1−t)·log(1−p)),  ∂L/∂p = (p − t) / (p(1−p)·n)"
 
     def check_target(self, prediction, target):
         target = super().check_target(prediction, target)
@@ -157,6 +160,7 @@ class BCEWithLogitsLoss(Loss):
     """
 
     kernel = "bce_with_logits"
+    formula = "L = mean(max(z,0) − z·t + log(1 + e^−|z|)),  ∂L/∂z = (σ(z) − t)/n"
 
     def predictions(self, output):
         return (np.asarray(output) >= 0).astype(np.int64).reshape(len(output), -1)
@@ -169,6 +173,7 @@ class CrossEntropyLoss(Loss):
     """
 
     kernel = "softmax_cross_entropy"
+    formula = "L = mean(log Σₖ e^z_k − z_label),  ∂L/∂z = (softmax(z) − onehot)/N"
 
     def check_target(self, prediction, target):
         if prediction.ndim != 2 or prediction.shape[1] < 1:

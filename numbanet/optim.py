@@ -19,6 +19,8 @@ from numbanet.layers.base import Layer
 class Optimizer:
     """Base class: per-param state keyed like the model's state_dict, one kernel per update."""
 
+    formula = ""  # the update rule in one line, for the inspector
+
     def __init__(self, model, lr, l1=0.0, l2=0.0):
         if not isinstance(model, Layer):
             raise TypeError(
@@ -125,6 +127,8 @@ class SGD(Optimizer):
     weight_decay adds wd·p to g. With momentum=0 this is plain p ← p - lr·g.
     """
 
+    formula = "b ← μ·b + (1−d)·g;  p ← p − lr·(g + μ·b if nesterov else b)"
+
     def __init__(
         self,
         model,
@@ -180,6 +184,7 @@ class Adam(Optimizer):
     """
 
     decoupled = False
+    formula = "m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  p ← p − lr·m̂ / (√v̂ + ε)"
 
     def __init__(
         self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, l1=0.0, l2=0.0
@@ -230,6 +235,7 @@ class AdamW(Adam):
     """
 
     decoupled = True
+    formula = "p ← p(1 − lr·wd);  m, v as Adam;  p ← p − lr·m̂ / (√v̂ + ε)"
 
     def __init__(
         self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, l1=0.0, l2=0.0

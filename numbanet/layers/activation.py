@@ -54,6 +54,7 @@ class ReLU(_Activation):
     """
 
     kernel, saves = "relu", "x"
+    formula = {"forward": "y = max(x, 0)", "backward": "dx = dy · [x > 0]"}
 
 
 class LeakyReLU(_Activation):
@@ -62,6 +63,7 @@ class LeakyReLU(_Activation):
     """
 
     kernel, saves = "leaky_relu", "x"
+    formula = {"forward": "y = x if x > 0 else α·x", "backward": "dx = dy if x > 0 else α·dy"}
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
@@ -83,6 +85,7 @@ class Sigmoid(_Activation):
     """
 
     kernel, saves = "sigmoid", "y"
+    formula = {"forward": "y = 1 / (1 + e⁻ˣ)", "backward": "dx = dy · y·(1 − y)"}
 
 
 class Tanh(_Activation):
@@ -91,6 +94,7 @@ class Tanh(_Activation):
     """
 
     kernel, saves = "tanh", "y"
+    formula = {"forward": "y = tanh(x)", "backward": "dx = dy · (1 − y²)"}
 
 
 class _RowActivation(_Activation):
@@ -115,6 +119,7 @@ class Softmax(_RowActivation):
     """
 
     kernel, saves = "softmax", "y"
+    formula = {"forward": "y_c = e^x_c / Σₖ e^x_k", "backward": "dx = y · (dy − Σ dy·y)"}
 
 
 class LogSoftmax(_RowActivation):
@@ -123,3 +128,4 @@ class LogSoftmax(_RowActivation):
     """
 
     kernel, saves = "log_softmax", "y"
+    formula = {"forward": "y_c = x_c − log Σₖ e^x_k", "backward": "dx = dy − e^y · Σ dy"}

@@ -27,6 +27,7 @@ class Layer:
     """
 
     registry = {}  # class name -> class, used to rebuild saved models
+    formula = {"forward": "", "backward": ""}  # the layer's math in one line, for the inspector
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -17,6 +17,8 @@ class Linear(Layer):
     ``init``: "torch" (default, as torch), "xavier" or "kaiming" (see ``layers/init.py``).
     """
 
+    formula = {"forward": "y = x·Wᵀ + b", "backward": "dW = dyᵀ·x,  db = Σₙ dy,  dx = dy·W"}
+
     def __init__(self, in_features, out_features, bias=True, init="torch"):
         super().__init__()
         if in_features < 1 or out_features < 1:

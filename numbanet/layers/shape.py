@@ -10,6 +10,8 @@ class Flatten(Layer):
     Input shape: (N, ...). Output shape: (N, product of the rest).
     """
 
+    formula = {"forward": "y = x.reshape(N, −1)", "backward": "dx = dy.reshape(x.shape)"}
+
     def forward(self, x):
         x = self.as_input(x)
         if x.ndim < 1:
@@ -28,6 +30,8 @@ class Flatten(Layer):
 
 class Identity(Layer):
     """y = x: a placeholder layer (e.g. an optional layer switched off)."""
+
+    formula = {"forward": "y = x", "backward": "dx = dy"}
 
     def forward(self, x):
         x = self.as_input(x)

@@ -1,0 +1,222 @@
+"""The inspector: a training step in Jupyter, one event at a time, with every tensor in view.
+
+    from numbanet.widgets import Inspector
+    Inspector(model, loss_fn, optimizer, (x, y))
+
+It is a thin view over ``numbanet.debug.Stepper``: the buttons call the stepper, and every
+change redraws the network row, the event's figures, the layer's formula and the tables.
+"""
+
+import html
+
+import ipywidgets as w
+import numpy as np
+
+from numbanet.debug import Stepper, update_terms
+from numbanet.gradcheck import gradcheck
+from numbanet.widgets import views
+
+CURRENT = "#ffe08a"  # the layer of the current event
+DONE = "#e8f1fb"  # layers this phase has already passed
+
+
+class Inspector:
+    """Step through training layer by layer: forward, loss, backward, optimizer update.
+
+    model, loss_fn, optimizer: what trains; data: (x, y) arrays, a Dataset or a DataLoader.
+    Other keyword arguments go to ``numbanet.debug.Stepper`` (batch_size, explode, vanish, ...).
+    """
+
+    def __init__(self, model, loss_fn, optimizer, data, batch_size=64, **stepper_options):
+        self.stepper = Stepper(model, loss_fn, optimizer, data, batch_size, **stepper_options)
+        self.layers = self.stepper.layers
+        self.buttons = {
+            "back": w.Button(description="◀ back", tooltip="undo the last event"),
+            "step": w.Button(description="step ▶", tooltip="one event", button_style="primary"),
+            "phase": w.Button(description="phase ▶▶", tooltip="to the end of this phase"),
+            "step_all": w.Button(description="whole step", tooltip="to the end of the step"),
+            "next_batch": w.Button(description="next batch"),
+            "run": w.Button(description="run N steps"),
+            "reset": w.Button(description="reset", button_style="warning"),
+            "gradcheck": w.Button(description="gradient check", tooltip="this layer, float64"),
+        }
+        self.n_steps = w.BoundedIntText(value=10, min=1, max=100_000, layout=w.Layout(width="80px"))
+        self.slider = w.IntSlider(
+            min=-1,
+            max=self.stepper.n_events - 1,
+            value=-1,
+            description="event",
+            continuous_update=False,
+        )
+        self.header = w.HTML()
+        self.network = w.HTML()
+        self.formula = w.HTML()
+        self.status = w.HTML()
+        self.figure = w.Image(format="png")
+        self.side_figure = w.Image(format="png")
+        self.details = w.HTML()
+        self.terms_figure = w.Image(format="png")
+        self.gradcheck_result = w.HTML()
+        actions = {
+            "back": self.stepper.back,
+            "step": self.stepper.step,
+            "phase": self.stepper.run_to_phase_end,
+            "step_all": self.stepper.run_step,
+            "next_batch": self.stepper.next_batch,
+            "run": lambda: self.stepper.run_steps(self.n_steps.value),
+            "reset": self.stepper.reset,
+            "gradcheck": self.check_gradient,
+        }
+        for name, button in self.buttons.items():
+            button.on_click(lambda _, act=actions[name]: self._act(act))
+        self.slider.observe(self._on_slider, names="value")
+        b = self.buttons
+        controls = w.HBox(
+            [
+                b["back"],
+                b["step"],
+                b["phase"],
+                b["step_all"],
+                b["next_batch"],
+                b["run"],
+                self.n_steps,
+                b["reset"],
+            ]
+        )
+        self.widget = w.VBox(
+            [
+                self.header,
+                controls,
+                self.slider,
+                self.network,
+                self.formula,
+                self.status,
+                w.HBox([self.figure, self.side_figure]),
+                self.details,
+                self.terms_figure,
+                w.HBox([b["gradcheck"], self.gradcheck_result]),
+            ]
+        )
+        self.render()
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # ----- actions ---------------------------------------------------------------------------
+    def _act(self, action):
+        if action is not self.check_gradient:
+            self.gradcheck_result.value = ""
+        action()
+        self.render()
+
+    def _on_slider(self, change):
+        if change["new"] != self.stepper.position:
+            self.stepper.goto(change["new"])
+            self.render()
+
+    def check_gradient(self):
+        """Analytic against finite-difference gradients (float64) for the current layer."""
+        event = self.stepper.event
+        layer = event.layer if event is not None else None
+        if layer is None or "x" not in layer.saved:
+            self.gradcheck_result.value = "<i>step to a layer's forward pass first</i>"
+            return None
+        x = np.array(layer.saved["x"][:4], dtype=np.float64)
+        errors = gradcheck(layer, x, max_entries=24)
+        rows = "".join(
+            f"<tr><td>{name}</td><td style='color:{'green' if e < 1e-6 else 'red'}'>{e:.2e}</td></tr>"
+            for name, e in errors.items()
+        )
+        self.gradcheck_result.value = (
+            f"<b>{html.escape(layer.name)}</b>: max relative error, analytic vs central "
+            f"differences (float64, ≤24 entries per tensor, 4 samples)<table>{rows}</table>"
+        )
+        return errors
+
+    # ----- drawing ---------------------------------------------------------------------------
+    def render(self):
+        """Redraw everything for the stepper's current event."""
+        s = self.stepper
+        event = s.event
+        self.slider.max = s.n_events - 1
+        self.slider.value = s.position
+        where = f"{event.phase}: {html.escape(event.name)}" if event else "start of the step"
+        self.header.value = (
+            f"<b>numbanet inspector</b> — step {s.step_count + 1}, "
+            f"event {s.position + 1}/{s.n_events} — {where}"
+        )
+        self.network.value = self._network_html(event)
+        self.formula.value = self._formula_html(event)
+        self.status.value = (
+            f"<span style='color:#b00020'><b>stopped:</b> {html.escape(str(s.anomaly))}</span>"
+            if s.anomaly
+            else ""
+        )
+        self.details.value, self.terms_figure.value = "", b""
+        if event is None:
+            self.figure.value = views.png(views.loss_figure(s.losses))
+            self.side_figure.value = b""
+            return
+        tensors = event.tensors()
+        self.figure.value = views.png(views.event_figure(event, tensors))
+        if event.phase == "update":
+            self.side_figure.value = views.png(views.state_figure(tensors))
+            terms = update_terms(self.stepper.optimizer, event)
+            self.details.value = self._terms_html(terms)
+            self.terms_figure.value = views.png(views.terms_figure(next(iter(terms.values()))))
+        elif event.phase == "backward":
+            self.side_figure.value = views.png(views.gradient_flow_figure(self._grad_norms()))
+        else:
+            self.side_figure.value = views.png(views.loss_figure(s.losses))
+
+    def _network_html(self, event):
+        boxes = []
+        for index, layer in enumerate(self.layers):
+            current = event is not None and event.index == index and event.phase != "loss"
+            color = CURRENT if current else "white"
+            shape = layer.saved["x"].shape if "x" in layer.saved else None
+            params = layer.num_params()
+            boxes.append(
+                f"<div style='display:inline-block;border:1px solid #888;border-radius:4px;"
+                f"padding:4px 6px;margin:2px;background:{color};font-size:11px' "
+                f"data-layer='{index}' class='nn-layer{' nn-current' if current else ''}'>"
+                f"<b>{html.escape(layer.name)}</b><br>in {shape or '–'}<br>{params:,} params</div>"
+            )
+        loss_color = CURRENT if event is not None and event.phase == "loss" else "white"
+        boxes.append(
+            f"<div style='display:inline-block;border:1px dashed #888;border-radius:4px;"
+            f"padding:4px 6px;margin:2px;background:{loss_color};font-size:11px'>"
+            f"<b>{html.escape(repr(self.stepper.loss_fn))}</b></div>"
+        )
+        arrow = " ← " if event is not None and event.phase in ("backward", "update") else " → "
+        direction = "gradients flow right to left" if arrow == " ← " else "data flows left to right"
+        return f"<div>{arrow.join(boxes)}</div><small>{direction}</small>"
+
+    def _formula_html(self, event):
+        if event is None:
+            return ""
+        if event.phase == "loss":
+            text = self.stepper.loss_fn.formula
+        elif event.phase == "update":
+            text = self.stepper.optimizer.formula
+        else:
+            text = type(event.layer).formula.get(event.phase, "")
+        return f"<code style='font-size:13px'>{html.escape(text)}</code>" if text else ""
+
+    def _grad_norms(self):
+        return {key: float(np.linalg.norm(g)) for key, g in self.stepper.model.grad_dict().items()}
+
+    def _terms_html(self, all_terms):
+        parts = []
+        optimizer = self.stepper.optimizer
+        for param, terms in all_terms.items():
+            rows = "".join(
+                f"<tr><td>{html.escape(name)}</td><td>{np.abs(a).mean():.3e}</td>"
+                f"<td>{np.abs(a).max():.3e}</td><td>{np.linalg.norm(a):.3e}</td></tr>"
+                for name, a in terms.items()
+            )
+            parts.append(
+                f"<b>{param}</b> (lr {optimizer.lr:g})<table><tr><th>term</th><th>mean |·|</th>"
+                f"<th>max |·|</th><th>norm</th></tr>{rows}</table>"
+            )
+        return "<div style='display:flex;gap:24px'>" + "".join(parts) + "</div>"

@@ -1,0 +1,141 @@
+"""Figures of one training-step event, rendered to PNG bytes for the inspector.
+
+Each function takes host NumPy arrays and returns a matplotlib Figure; ``png`` turns a figure
+into bytes. Figures are made without pyplot, so nothing depends on a GUI backend.
+"""
+
+import io
+
+import numpy as np
+from matplotlib.figure import Figure
+
+MAX_ROWS = 16  # samples shown per heatmap
+MAX_IMAGES = 8
+
+
+def png(fig):
+    """The figure as PNG bytes."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def stats(a):
+    """ "mean … std … min … max …" of an array, for titles and tables."""
+    if a.size == 0:
+        return "empty"
+    return f"mean {a.mean():.3g}  std {a.std():.3g}\nmin {a.min():.3g}  max {a.max():.3g}"
+
+
+def draw_tensor(ax, name, a):
+    """A tensor as a picture: images as a grid, anything else as a heatmap of its first rows."""
+    a = np.asarray(a, dtype=np.float64)
+    if (
+        a.ndim == 4 and a.shape[2] > 1 and a.shape[3] > 1
+    ):  # (N, C, H, W): first channel, a row of images
+        images = a[:MAX_IMAGES, 0]
+        picture = np.concatenate([np.pad(im, 1, constant_values=np.nan) for im in images], axis=1)
+    else:
+        picture = a.reshape(a.shape[0], -1)[:MAX_ROWS] if a.ndim > 1 else a.reshape(1, -1)
+    finite = picture[np.isfinite(picture)]
+    limit = np.abs(finite).max() if finite.size else 1.0
+    cmap = "gray" if a.ndim == 4 else "RdBu_r"
+    vmin = finite.min() if a.ndim == 4 and finite.size else -limit
+    ax.imshow(
+        picture, aspect="auto", cmap=cmap, vmin=vmin, vmax=limit or 1.0, interpolation="nearest"
+    )
+    ax.set_title(f"{name}\n{tuple(a.shape)}", fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def draw_histogram(ax, name, a):
+    a = np.asarray(a, dtype=np.float64).ravel()
+    a = a[np.isfinite(a)]
+    ax.hist(a, bins=40, color="tab:blue", alpha=0.8)
+    ax.set_title(f"{name}\n{stats(a)}", fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.locator_params(axis="x", nbins=4)
+
+
+def event_figure(event, tensors):
+    """The main picture of an event: what went in and out, and the distribution of values."""
+    if event.phase == "forward":
+        panels = [("input", tensors.get("input")), ("output", tensors.get("output"))]
+        histogram = ("output", tensors.get("output"))
+    elif event.phase == "loss":
+        panels = [("prediction", tensors["prediction"]), ("∂L/∂prediction", tensors["grad"])]
+        histogram = ("∂L/∂prediction", tensors["grad"])
+    elif event.phase == "backward":
+        grads = [k for k in tensors if k not in ("dy", "dx")]
+        panels = [("dy", tensors.get("dy"))] + [(k, tensors[k]) for k in grads[:1]]
+        histogram = (grads[0], tensors[grads[0]]) if grads else ("dy", tensors.get("dy"))
+    else:
+        name = next(k.split(".")[0] for k in tensors)
+        before, after = tensors[f"{name}.before"], tensors[f"{name}.after"]
+        delta = after - before
+        ratio = np.linalg.norm(delta) / max(np.linalg.norm(before), 1e-30)
+        panels = [
+            (f"{name} before", before),
+            (f"{name} after", after),
+            (f"Δ{name}, |Δ|/|{name}| = {ratio:.1e}", delta),
+        ]
+        histogram = (f"Δ{name}", delta)
+    panels = [(n, a) for n, a in panels if a is not None]
+    fig = Figure(figsize=(3.2 * (len(panels) + 1), 2.8), layout="constrained")
+    axes = fig.subplots(1, len(panels) + 1, squeeze=False)[0]
+    for ax, (name, a) in zip(axes, panels):
+        draw_tensor(ax, name, a)
+    if histogram[1] is not None:
+        draw_histogram(axes[-1], *histogram)
+    fig.suptitle(event.name, fontsize=10)
+    return fig
+
+
+def state_figure(tensors):
+    """Histograms of the optimizer state of an update event (momentum buffer, Adam's m and v)."""
+    state = {
+        k: v for k, v in tensors.items() if k.split(".", 1)[1] not in ("before", "after", "grad")
+    }
+    fig = Figure(figsize=(3.2 * max(len(state), 1), 2.4), layout="constrained")
+    axes = fig.subplots(1, max(len(state), 1), squeeze=False)[0]
+    for ax, (name, a) in zip(axes, state.items()):
+        draw_histogram(ax, name, a)
+    if not state:
+        axes[0].text(0.5, 0.5, "plain SGD keeps no state", ha="center", va="center")
+        axes[0].axis("off")
+    return fig
+
+
+def loss_figure(losses):
+    """The loss of every step taken so far."""
+    fig = Figure(figsize=(4, 2.4), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(range(1, len(losses) + 1), losses, "o-", markersize=3)
+    ax.set_xlabel("step", fontsize=8)
+    ax.set_ylabel("loss", fontsize=8)
+    ax.set_title(f"loss curve (last {losses[-1]:.4f})" if losses else "loss curve", fontsize=9)
+    ax.tick_params(labelsize=7)
+    return fig
+
+
+def gradient_flow_figure(norms):
+    """Gradient norm per param, in model order: where gradients vanish or explode."""
+    fig = Figure(figsize=(4.5, 2.6), layout="constrained")
+    ax = fig.subplots()
+    names, values = list(norms), [max(v, 1e-30) for v in norms.values()]
+    ax.bar(range(len(values)), values, color="tab:orange")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=45, ha="right", fontsize=7)
+    ax.set_title("gradient flow: ‖∂L/∂param‖", fontsize=9)
+    return fig
+
+
+def terms_figure(terms):
+    """Histograms of the terms of one param's update (see ``numbanet.debug.update_terms``)."""
+    fig = Figure(figsize=(3 * len(terms), 2.4), layout="constrained")
+    axes = fig.subplots(1, len(terms), squeeze=False)[0]
+    for ax, (name, a) in zip(axes, terms.items()):
+        draw_histogram(ax, name, a)
+    return fig
