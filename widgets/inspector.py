@@ -123,8 +123,9 @@ class Inspector:
             return None
         x = np.array(layer.saved["x"][:4], dtype=np.float64)
         errors = gradcheck(layer, x, max_entries=24)
+        color = {True: "green", False: "red"}
         rows = "".join(
-            f"<tr><td>{name}</td><td style='color:{'green' if e < 1e-6 else 'red'}'>{e:.2e}</td></tr>"
+            f"<tr><td>{name}</td><td style='color:{color[e < 1e-6]}'>{e:.2e}</td></tr>"
             for name, e in errors.items()
         )
         self.gradcheck_result.value = (
