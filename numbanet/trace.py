@@ -32,6 +32,10 @@ class Event:
     loss: Optional[float] = None
     _tensors: Callable[[], dict] = field(default=dict, repr=False)
 
+    def shapes(self):
+        """{name: shape} of the tensors this event touched, without copying them."""
+        return {name: value.shape for name, value in self._tensors().items() if value is not None}
+
     def tensors(self):
         """{name: host NumPy copy} of the tensors this event touched.
 

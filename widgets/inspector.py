@@ -153,35 +153,45 @@ class Inspector:
             if s.anomaly
             else ""
         )
-        self.details.value, self.terms_figure.value = "", b""
+        self._show(self.terms_figure, None)
+        self._show(self.side_figure, None)
+        self.details.value = ""
         if event is None:
-            self.figure.value = views.png(views.loss_figure(s.losses))
-            self.side_figure.value = b""
+            self._show(self.figure, views.loss_figure(s.losses))
             return
         tensors = event.tensors()
-        self.figure.value = views.png(views.event_figure(event, tensors))
+        self._show(self.figure, views.event_figure(event, tensors))
         if event.phase == "update":
-            self.side_figure.value = views.png(views.state_figure(tensors))
+            self._show(self.side_figure, views.state_figure(tensors))
             terms = update_terms(self.stepper.optimizer, event)
             self.details.value = self._terms_html(terms)
-            self.terms_figure.value = views.png(views.terms_figure(next(iter(terms.values()))))
+            self._show(self.terms_figure, views.terms_figure(next(iter(terms.values()))))
         elif event.phase == "backward":
-            self.side_figure.value = views.png(views.gradient_flow_figure(self._grad_norms()))
+            self._show(self.side_figure, views.gradient_flow_figure(self._grad_norms()))
         else:
-            self.side_figure.value = views.png(views.loss_figure(s.losses))
+            self._show(self.side_figure, views.loss_figure(s.losses))
+
+    @staticmethod
+    def _show(image, fig):
+        """Put the figure in the image widget as PNG, or hide the widget for None."""
+        image.value = views.png(fig) if fig is not None else b""
+        image.layout.display = None if fig is not None else "none"
 
     def _network_html(self, event):
         boxes = []
+        shapes = {
+            e.index: e.shapes().get("output") for e in self.stepper.events if e.phase == "forward"
+        }
         for index, layer in enumerate(self.layers):
             current = event is not None and event.index == index and event.phase != "loss"
             color = CURRENT if current else "white"
-            shape = layer.saved["x"].shape if "x" in layer.saved else None
             params = layer.num_params()
             boxes.append(
                 f"<div style='display:inline-block;border:1px solid #888;border-radius:4px;"
                 f"padding:4px 6px;margin:2px;background:{color};font-size:11px' "
                 f"data-layer='{index}' class='nn-layer{' nn-current' if current else ''}'>"
-                f"<b>{html.escape(layer.name)}</b><br>in {shape or '–'}<br>{params:,} params</div>"
+                f"<b>{html.escape(layer.name)}</b><br>out {shapes.get(index) or '–'}<br>"
+                f"{params:,} params</div>"
             )
         loss_color = CURRENT if event is not None and event.phase == "loss" else "white"
         boxes.append(

@@ -112,6 +112,16 @@ def loss_figure(losses):
     fig = Figure(figsize=(4, 2.4), layout="constrained")
     ax = fig.subplots()
     ax.plot(range(1, len(losses) + 1), losses, "o-", markersize=3)
+    if not losses:
+        ax.text(
+            0.5,
+            0.5,
+            "no loss yet: step to the loss",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            fontsize=8,
+        )
     ax.set_xlabel("step", fontsize=8)
     ax.set_ylabel("loss", fontsize=8)
     ax.set_title(f"loss curve (last {losses[-1]:.4f})" if losses else "loss curve", fontsize=9)

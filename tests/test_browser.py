@@ -1,0 +1,82 @@
+"""The inspector in a real browser: Voilà serves a notebook on loopback, Playwright drives
+Debian's Chromium, clicks the step button and checks that the page shows the next layer.
+A screenshot is saved to tests/artifacts/inspector.png.
+"""
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("voila")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not Path(CHROMIUM).exists():
+    pytest.skip("Debian's chromium is not installed (.ci/run installs it)", allow_module_level=True)
+
+HERE = Path(__file__).parent
+ARTIFACTS = HERE / "artifacts"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def voila_url():
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "voila",
+            str(HERE / "browser" / "inspector.ipynb"),
+            "--no-browser",
+            f"--port={port}",
+            "--Voila.ip=127.0.0.1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    pytest.fail(f"voila exited: {server.stderr.read()[-2000:]}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_clicking_step_in_the_browser_shows_the_next_layer(voila_url):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(voila_url, timeout=120_000)
+        page.get_by_text("numbanet inspector").wait_for(timeout=120_000)
+        step = page.get_by_role("button", name="step ▶")
+        step.click()
+        page.get_by_text("forward: 0: Flatten()").wait_for(timeout=30_000)
+        step.click()
+        page.get_by_text("forward: 1: Linear(64→32)").wait_for(timeout=30_000)
+        current = page.locator(".nn-current")
+        assert "1: Linear(64→32)" in current.inner_text()
+        assert page.locator("img").count() >= 2  # the figures arrived as images
+        page.screenshot(path=str(ARTIFACTS / "inspector.png"), full_page=True)
+        browser.close()
+    assert (ARTIFACTS / "inspector.png").stat().st_size > 10_000
