@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from numbanet import metrics
 from numbanet.data import DataLoader, Dataset
 from numbanet.layers import Sequential
+from numbanet.layers.container import first_learning_index
 from numbanet.losses import CrossEntropyLoss, MSELoss
 from numbanet.trace import Event
 
@@ -52,8 +53,7 @@ def train_step(model, loss_fn, optimizer, x, target, snapshot=True):
         lambda p=x, t=loss_fn.saved["target"], g=dy: {"prediction": p, "target": t, "grad": g},
     )
 
-    # dL/dx is only needed down to the first layer with params: below it nothing learns
-    first_learning = next((i for i, layer in enumerate(layers) if layer.num_params()), len(layers))
+    first_learning = first_learning_index(layers)  # below it, backprop is wasted work
     for index in range(len(layers) - 1, -1, -1):
         layer = layers[index]
         dx = layer.backward(dy, need_dx=index > first_learning) if index >= first_learning else None

@@ -139,3 +139,17 @@ def test_mlp_builds_the_seed_architecture():
         "Linear(256→10)",
     ]
     assert model.forward(np.zeros((2, 1, 28, 28))).shape == (2, 10)
+
+
+def test_backward_without_dx_skips_layers_below_the_first_with_params():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    x = np.random.default_rng(0).standard_normal((5, 2, 2))
+    model.forward(x)
+    dy = np.ones((5, 2), np.float32)
+    dx = model.backward(dy)
+    grads = model.grad_dict()
+    assert dx.shape == (5, 2, 2)
+    model.forward(x)
+    assert model.backward(dy, need_dx=False) is None
+    for key, value in model.grad_dict().items():  # the same gradients, less work
+        np.testing.assert_array_equal(value, grads[key])

@@ -3,6 +3,12 @@
 from numbanet.layers.base import Layer
 
 
+def first_learning_index(layers):
+    """Index of the first layer with params (len(layers) if none): backprop below it is wasted,
+    since no earlier layer has a gradient to receive."""
+    return next((i for i, layer in enumerate(layers) if layer.num_params()), len(layers))
+
+
 class Sequential(Layer):
     """Runs its layers one after another: y = fₙ(…f₂(f₁(x))); backward runs them in reverse.
 
@@ -35,9 +41,12 @@ class Sequential(Layer):
         return x
 
     def backward(self, dy, need_dx=True):
-        for index in range(len(self.layers) - 1, -1, -1):
-            dy = self.layers[index].backward(dy, need_dx=need_dx or index > 0)
-        return dy
+        """Backprop through every layer, last first. With need_dx=False, layers below the first
+        one with params are skipped (nothing there needs a gradient) and None is returned."""
+        stop = 0 if need_dx else first_learning_index(self.layers)
+        for index in range(len(self.layers) - 1, stop - 1, -1):
+            dy = self.layers[index].backward(dy, need_dx=need_dx or index > stop)
+        return dy if need_dx else None
 
     def __getitem__(self, index):
         return self.layers[index]
