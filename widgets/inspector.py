@@ -162,7 +162,6 @@ class Inspector:
         tensors = event.tensors()
         self._show(self.figure, views.event_figure(event, tensors))
         if event.phase == "update":
-            self._show(self.side_figure, views.state_figure(tensors))
             terms = update_terms(self.stepper.optimizer, event)
             self.details.value = self._terms_html(terms)
             self._show(self.terms_figure, views.terms_figure(next(iter(terms.values()))))
