@@ -1,4 +1,5 @@
-"""Every tutorial notebook runs from top to bottom (on small data); its asserts are the checks."""
+"""Every tutorial notebook runs from top to bottom on small data; its own asserts are the checks
+(a failing assert in a cell raises CellExecutionError here)."""
 
 from pathlib import Path
 
@@ -11,8 +12,9 @@ TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
 
 @pytest.mark.parametrize("path", sorted(TUTORIALS.glob("*.ipynb")), ids=lambda p: p.name)
 def test_tutorial_runs_and_its_checks_pass(path, monkeypatch):
-    monkeypatch.setenv("NUMBANET_TUTORIAL_FAST", "1")  # the kernel inherits the environment
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    # os.environ, before the kernel starts: the kernel subprocess inherits it
+    monkeypatch.setenv("NUMBANET_TUTORIAL_FAST", "1")  # small data, few epochs
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # never a GUI window; notebooks draw inline
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(
         notebook,
@@ -20,7 +22,10 @@ def test_tutorial_runs_and_its_checks_pass(path, monkeypatch):
         kernel_name="python3",
         resources={"metadata": {"path": str(TUTORIALS)}},
     ).execute()
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    shown = {kind for o in outputs for kind in o.get("data", {})}
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code_cells, f"{path.name} has no code"
+    assert all(cell.execution_count is not None for cell in code_cells), "a cell did not run"
+    outputs = [output for cell in code_cells for output in cell.outputs]
+    assert not [output for output in outputs if output.output_type == "error"]
+    shown = {kind for output in outputs for kind in output.get("data", {})}
     assert shown & {"image/png", "application/vnd.jupyter.widget-view+json"}, "nothing was drawn"
