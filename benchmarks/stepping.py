@@ -2,7 +2,7 @@
 explicit step, and one event in the Stepper and in the inspector widget, on the seed MLP at
 batch 64.
 
-    python benchmarks/stepping.py [--rounds 5] [--record]
+    python benchmarks/stepping.py [--rounds 15] [--record]
 """
 
 import argparse
@@ -36,8 +36,8 @@ def rate(step, seconds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--seconds", type=float, default=0.3)
     parser.add_argument("--record", action="store_true", help="append the table to RESULTS.md")
     args = parser.parse_args()
 
@@ -59,7 +59,8 @@ def main():
     for _ in range(args.rounds):  # interleaved: the host's speed drifts
         rates["plain"].append(rate(plain, args.seconds))
         rates["events"].append(rate(events, args.seconds))
-    plain_rate, events_rate = (statistics.median(rates[k]) for k in ("plain", "events"))
+    # best round of each: host noise only ever slows a round down, and the two differ by ~1%
+    plain_rate, events_rate = (max(rates[k]) for k in ("plain", "events"))
 
     stepper = nn.debug.Stepper(model, loss_fn, opt, (x, y), batch_size=BATCH)
     stepper.run_steps(2)
