@@ -156,3 +156,15 @@ def test_goto_out_of_range():
     stepper, _, _ = make_stepper()
     with pytest.raises(IndexError, match=r"\[-1, 15\]"):
         stepper.goto(16)
+
+
+def test_any_model_and_a_dataloader_can_be_stepped():
+    nn.seed(1)
+    model = nn.Linear(3, 2)  # a bare layer, not a Sequential
+    x = np.random.default_rng(0).standard_normal((10, 3)).astype(np.float32)
+    loader = data.DataLoader(x, x[:, :2] * 2, batch_size=4, shuffle=True, seed=0)
+    stepper = nn.debug.Stepper(model, nn.MSELoss(), nn.optim.SGD(model, lr=0.1), loader)
+    assert stepper.n_events == 4
+    assert [stepper.step().phase for _ in range(4)] == ["forward", "loss", "backward", "update"]
+    stepper.run_steps(30)
+    assert stepper.losses[-1] < stepper.losses[0] / 10

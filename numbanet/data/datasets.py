@@ -7,6 +7,7 @@ Images come as float32 (N, 1, H, W) in [0, 1] and labels as int64 (N,), ready fo
 import functools
 import gzip
 import hashlib
+import http.client
 import importlib.util
 import os
 import tempfile
@@ -203,22 +204,25 @@ def _download(name, directory, file, expected):
     directory.mkdir(parents=True, exist_ok=True)
     errors = []
     for mirror in IDX_SOURCES[name]["mirrors"]:
+        # a hidden temp file beside the target: os.replace is then atomic, and no partial file
+        # is ever seen under the real name
         fd, tmp = tempfile.mkstemp(prefix=f".{file}.", dir=directory)
         try:
             with (
-                urllib.request.urlopen(mirror + file, timeout=30) as response,
                 os.fdopen(fd, "wb") as out,
+                urllib.request.urlopen(mirror + file, timeout=30) as response,
             ):
                 total = int(response.headers.get("Content-Length") or 0) or None
                 with tqdm(total=total, unit="B", unit_scale=True, desc=f"{name} {file}") as bar:
                     for block in iter(lambda: response.read(1 << 16), b""):
                         out.write(block)
                         bar.update(len(block))
-            if _md5(tmp) != expected:
-                raise DataError(f"MD5 mismatch from {mirror}")
+            actual = _md5(tmp)
+            if actual != expected:
+                raise DataError(f"MD5 {actual}, expected {expected}")
             os.replace(tmp, directory / file)
             return
-        except (OSError, DataError) as exc:
+        except (OSError, http.client.HTTPException, DataError) as exc:
             errors.append(f"{mirror}: {exc}")
         finally:
             if os.path.exists(tmp):
@@ -232,8 +236,11 @@ def _download(name, directory, file, expected):
 def _read_idx(path, magic):
     """The array in an IDX .gz file: a big-endian header (magic, then one int32 per dim), then
     the uint8 data. ``magic`` is 2051 for images (3 dims) and 2049 for labels (1 dim)."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as exc:  # BadGzipFile is an OSError; a cut-off stream, EOFError
+        raise DataError(f"{path}: not a readable .gz file ({exc}); delete it and reload") from exc
     found = int(np.frombuffer(raw[:4], ">i4")[0]) if len(raw) >= 4 else None
     if found != magic:
         raise DataError(f"{path}: IDX magic number {found}, expected {magic}")

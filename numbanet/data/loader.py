@@ -17,6 +17,7 @@ class DataLoader:
     def __init__(self, x, y=None, batch_size=64, shuffle=False, seed=None, drop_last=False):
         if y is None:
             x, y = x
+        x, y = np.asarray(x), np.asarray(y)  # no copy for arrays; lists become indexable
         if len(x) != len(y):
             raise ValueError(f"DataLoader: x has {len(x)} samples but y has {len(y)}")
         if batch_size < 1:
@@ -30,6 +31,7 @@ class DataLoader:
 
     @property
     def n_samples(self):
+        """N, the number of samples in one epoch (before ``drop_last``)."""
         return len(self.x)
 
     def __len__(self):
