@@ -1,17 +1,24 @@
 """Datasets and the DataLoader: shapes, values, checksums, clear errors, batching."""
 
 import gzip
+import io
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import numbanet as nn
 from numbanet import data
-from numbanet.data.datasets import IDX_FILES, _read_idx
+from numbanet.data import datasets
+from numbanet.data.datasets import IDX_FILES, _ensure_file, _read_idx
 
-DATA = os.environ["NUMBANET_DATA"]
+DATA = os.environ.get("NUMBANET_DATA")  # tests/conftest.py points it at ../shared/data
+needs_idx_files = pytest.mark.skipif(
+    DATA is None or not os.path.isdir(os.path.join(DATA, "mnist")),
+    reason="NUMBANET_DATA with mnist/ and fashion-mnist/ is not set",
+)
 
 
 def test_xor_is_the_truth_table():
@@ -36,6 +43,7 @@ def test_digits_offline_default():
     np.testing.assert_array_equal(again.y, train.y)
 
 
+@needs_idx_files
 @pytest.mark.parametrize("loader, mean", [(data.mnist, 0.1307), (data.fashion_mnist, 0.2860)])
 def test_idx_datasets_load_with_their_known_statistics(loader, mean):
     train, test = loader()
@@ -53,6 +61,7 @@ def copy_mnist(tmp_path):
     return tmp_path
 
 
+@needs_idx_files
 def test_corrupt_file_is_caught_by_checksum(tmp_path):
     root = copy_mnist(tmp_path)
     path = root / "t10k-labels-idx1-ubyte.gz"
@@ -73,6 +82,47 @@ def test_missing_file_names_the_folder_and_the_fix(tmp_path):
         data.mnist(root=tmp_path, download=False)
 
 
+class FakeResponse(io.BytesIO):
+    """What urllib.request.urlopen returns, serving ``body`` (no network in tests)."""
+
+    def __init__(self, body):
+        super().__init__(body)
+        self.headers = {"Content-Length": str(len(body))}
+
+
+@needs_idx_files
+def test_download_moves_a_checked_file_into_place(tmp_path, monkeypatch):
+    file = "t10k-labels-idx1-ubyte.gz"
+    body = Path(DATA, "mnist", file).read_bytes()
+    urls = []
+    monkeypatch.setattr(
+        datasets.urllib.request,
+        "urlopen",
+        lambda url, timeout: urls.append(url) or FakeResponse(body),
+    )
+    _ensure_file("mnist", tmp_path / "new", file, download=True)
+    assert urls == ["https://ossci-datasets.s3.amazonaws.com/mnist/" + file]
+    assert os.listdir(tmp_path / "new") == [file]  # no temporary file left beside it
+    assert _read_idx(tmp_path / "new" / file, 2049).shape == (10000,)
+
+
+def test_failed_download_leaves_no_file_and_says_what_to_do(tmp_path, monkeypatch):
+    def urlopen(url, timeout):
+        if "ossci" in url:
+            raise OSError("connection refused")
+        return FakeResponse(b"not the labels")  # the second mirror answers with the wrong bytes
+
+    monkeypatch.setattr(datasets.urllib.request, "urlopen", urlopen)
+    with pytest.raises(data.DataError) as caught:
+        _ensure_file("mnist", tmp_path, "t10k-labels-idx1-ubyte.gz", download=True)
+    message = str(caught.value)
+    assert "could not download t10k-labels-idx1-ubyte.gz" in message and str(tmp_path) in message
+    assert (
+        "connection refused" in message and "expected ec29112dd5afa0611ce80d1b7f02629c" in message
+    )
+    assert "NUMBANET_DATA" in message and os.listdir(tmp_path) == []
+
+
 def test_idx_reader_checks_the_magic_number(tmp_path):
     path = tmp_path / "fake.gz"
     with gzip.open(path, "wb") as f:
@@ -80,6 +130,18 @@ def test_idx_reader_checks_the_magic_number(tmp_path):
     assert _read_idx(path, 2049).tolist() == [1, 2, 3]
     with pytest.raises(data.DataError, match="magic number 2049, expected 2051"):
         _read_idx(path, 2051)
+    path.write_bytes(b"plain bytes")
+    with pytest.raises(data.DataError, match="fake.gz: not a readable .gz file"):
+        _read_idx(path, 2049)
+
+
+def test_dataloader_takes_a_dataset_and_yields_its_rows():
+    ds = data.Dataset(np.arange(12, dtype=np.float32).reshape(6, 2), np.arange(6))
+    loader = data.DataLoader(ds, batch_size=4)
+    assert loader.n_samples == 6 and loader.batch_size == 4 and loader.x is ds.x
+    (_, y0), (x1, y1) = loader
+    np.testing.assert_array_equal(x1, [[8, 9], [10, 11]])
+    assert y0.tolist() == [0, 1, 2, 3] and y1.tolist() == [4, 5]
 
 
 def test_dataloader_batches_cover_every_sample_once():
@@ -123,3 +185,24 @@ def test_plot_images_draws_a_labelled_grid():
     fig = data.plot_images(train.x[:10], train.y[:10], predictions=train.y[:10], ncols=5)
     visible = [ax for ax in fig.axes if ax.images]
     assert len(visible) == 10 and visible[0].get_title() == f"{train.y[0]} →{train.y[0]}"
+    assert len(fig.axes) == 10  # two full rows of five
+
+
+def test_plot_images_takes_flat_and_channel_free_images_and_marks_mistakes():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    images = np.random.default_rng(0).random((5, 8, 8))
+    fig = data.plot_images(
+        images.reshape(5, 64), [[1], [2], [3], [4], [5]], [1, 2, 0, 4, 5], ncols=3
+    )
+    assert len(fig.axes) == 6 and sum(bool(ax.images) for ax in fig.axes) == 5
+    assert fig.axes[1].images[0].get_array().shape == (8, 8)
+    colors = [matplotlib.colors.to_hex(ax.title.get_color()) for ax in fig.axes[:5]]
+    assert colors == ["#000000", "#000000", "#ff0000", "#000000", "#000000"]
+    assert fig.axes[2].get_title() == "3 →0"
+    mine = Figure()
+    assert data.plot_images(images, max_images=2, fig=mine) is mine and len(mine.axes) == 2
+    with pytest.raises(ValueError, match="square images of 63 pixels"):
+        data.plot_images(np.zeros((2, 63)))
