@@ -118,3 +118,11 @@ def test_reset_and_run_n_steps():
     assert len(inspector.stepper.losses) == 3
     inspector.buttons["reset"].click()
     assert inspector.stepper.losses == [] and inspector.stepper.position == -1
+
+
+def test_every_event_of_a_step_renders():
+    inspector = make_inspector()
+    for position in range(inspector.stepper.n_events):
+        inspector.slider.value = position
+        assert is_png(inspector.figure), position
+    assert "update: 5: Linear(16→10)" in inspector.header.value and current_layer(inspector) == 5

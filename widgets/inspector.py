@@ -160,7 +160,10 @@ class Inspector:
             self._show(self.figure, views.loss_figure(s.losses))
             return
         tensors = event.tensors()
-        self._show(self.figure, views.event_figure(event, tensors))
+        weights = None
+        if event.phase == "forward" and event.layer.params:  # unchanged until its update event
+            weights = {k: event.layer.backend.to_host(v) for k, v in event.layer.params.items()}
+        self._show(self.figure, views.event_figure(event, tensors, weights))
         if event.phase == "update":
             terms = update_terms(self.stepper.optimizer, event)
             self.details.value = self._terms_html(terms)

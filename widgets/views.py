@@ -59,11 +59,14 @@ def draw_histogram(ax, name, a):
     ax.locator_params(axis="x", nbins=4)
 
 
-def event_figure(event, tensors):
-    """The main picture of an event: what went in and out, and the distribution of values."""
+def event_figure(event, tensors, weights=None):
+    """The main picture of an event: what went in and out, and the distribution of values.
+    weights: {name: array} of the layer's params, histogrammed beside a forward pass."""
+    histograms = []
     if event.phase == "forward":
         panels = [("input", tensors.get("input")), ("output", tensors.get("output"))]
         histogram = ("output", tensors.get("output"))
+        histograms = list((weights or {}).items())[:1]  # the weight, not the bias
     elif event.phase == "loss":
         panels = [("prediction", tensors["prediction"]), ("∂L/∂prediction", tensors["grad"])]
         histogram = ("∂L/∂prediction", tensors["grad"])
@@ -83,12 +86,27 @@ def event_figure(event, tensors):
         ]
         histogram = (f"Δ{name}", delta)
     panels = [(n, a) for n, a in panels if a is not None]
-    fig = Figure(figsize=(3.2 * (len(panels) + 1), 2.8), layout="constrained")
-    axes = fig.subplots(1, len(panels) + 1, squeeze=False)[0]
+    histograms = [h for h in [histogram, *histograms] if h[1] is not None]
+    columns = len(panels) + len(histograms)
+    if not columns:  # a layer below the first with params: backprop stops before it
+        fig = Figure(figsize=(4, 1.2), layout="constrained")
+        ax = fig.subplots()
+        ax.axis("off")
+        ax.text(
+            0.5,
+            0.5,
+            f"{event.name}: nothing to compute\n(no earlier layer has params)",
+            ha="center",
+            va="center",
+            fontsize=9,
+        )
+        return fig
+    fig = Figure(figsize=(3.2 * columns, 2.8), layout="constrained")
+    axes = fig.subplots(1, columns, squeeze=False)[0]
     for ax, (name, a) in zip(axes, panels):
         draw_tensor(ax, name, a)
-    if histogram[1] is not None:
-        draw_histogram(axes[-1], *histogram)
+    for ax, (name, a) in zip(axes[len(panels) :], histograms):
+        draw_histogram(ax, name, a)
     fig.suptitle(event.name, fontsize=10)
     return fig
 
