@@ -45,6 +45,9 @@ def save(path, model, optimizer=None):
             arrays.update({f"optim/{key}/{name}": v for name, v in s.items() if name != "step"})
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".numbanet-", suffix=".npz.tmp", dir=directory)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a checkpoint is not
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, header=np.array(json.dumps(header)), **arrays)

@@ -36,6 +36,15 @@ def test_save_and_load_restore_model_and_optimizer_exactly(tmp_path):
         np.testing.assert_array_equal(loaded.state_dict()[key], value)
 
 
+def test_saved_file_has_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        nn.io.save(tmp_path / "m.npz", nn.Sequential(nn.Linear(2, 2)))
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o644
+
+
 def test_save_without_optimizer_and_in_float64(tmp_path):
     model = nn.Sequential(nn.Linear(2, 2), nn.Sigmoid()).to(np.float64)
     nn.io.save(tmp_path / "m.npz", model)
