@@ -4,17 +4,15 @@ The loss layer sums the rows and applies the reduction; ``scale`` is 1/N for a m
 rows (or elements) and 1 for a sum. Every prediction is (N, D) here (the loss passes a 2-D view).
 """
 
-import math
-
 from numba import njit, prange
 
 from numbanet.kernels.cpu.activation import softmax_row
-from numbanet.kernels.scalar import sigmoid, softplus_neg_abs
-
-# torch clamps log(p) at -100 in BCE, so a confident wrong answer costs 100, not inf.
-LOG_CLAMP = -100.0
-# torch's lower bound on p(1 - p) in the BCE gradient, which would otherwise divide by zero.
-BCE_GRAD_EPS = 1e-12
+from numbanet.kernels.scalar import (
+    binary_cross_entropy,
+    binary_cross_entropy_grad,
+    sigmoid,
+    softplus_neg_abs,
+)
 
 
 @njit(parallel=True, cache=True)
@@ -44,9 +42,7 @@ def bce_forward(p, t, row_loss):
     for n in prange(p.shape[0]):
         total = 0.0
         for d in range(p.shape[1]):
-            log_p = max(math.log(p[n, d]) if p[n, d] > 0 else LOG_CLAMP, LOG_CLAMP)
-            log_q = max(math.log(1 - p[n, d]) if p[n, d] < 1 else LOG_CLAMP, LOG_CLAMP)
-            total -= t[n, d] * log_p + (1 - t[n, d]) * log_q
+            total += binary_cross_entropy(p[n, d], t[n, d])
         row_loss[n] = total
 
 
@@ -55,7 +51,7 @@ def bce_backward(p, t, scale, dp):
     """dp = (p - t) / max(p (1 - p), 1e-12) · scale. p, t, dp: (N, D)."""
     for n in prange(p.shape[0]):
         for d in range(p.shape[1]):
-            dp[n, d] = (p[n, d] - t[n, d]) / max(p[n, d] * (1 - p[n, d]), BCE_GRAD_EPS) * scale
+            dp[n, d] = binary_cross_entropy_grad(p[n, d], t[n, d]) * scale
 
 
 @njit(parallel=True, cache=True)

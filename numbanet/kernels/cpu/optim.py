@@ -5,9 +5,9 @@ Each kernel updates one parameter tensor in place (flat views: param, grad and s
 updated in float32 arithmetic, as torch does.
 """
 
-import math
-
 from numba import njit, prange
+
+from numbanet.kernels.scalar import adam_update, sgd_update
 
 
 @njit(parallel=True, cache=True)
@@ -21,12 +21,17 @@ def sgd_step(
     param, grad, momentum_buffer: (n,); writes param and momentum_buffer.
     """
     for i in prange(param.shape[0]):
-        g = grad[i] + weight_decay * param[i]
-        if momentum != 0:
-            b = g if first_step else momentum * momentum_buffer[i] + (1 - dampening) * g
-            momentum_buffer[i] = b
-            g = g + momentum * b if nesterov else b
-        param[i] -= lr * g
+        param[i], momentum_buffer[i] = sgd_update(
+            param[i],
+            grad[i],
+            momentum_buffer[i],
+            lr,
+            momentum,
+            dampening,
+            nesterov,
+            weight_decay,
+            first_step,
+        )
 
 
 @njit(parallel=True, cache=True)
@@ -52,14 +57,17 @@ def adam_step(
     param, grad, exp_avg (m), exp_avg_sq (v): (n,); writes param, exp_avg, exp_avg_sq.
     """
     for i in prange(param.shape[0]):
-        p = param[i]
-        g = grad[i]
-        if decoupled:
-            p = p * (1 - lr * weight_decay)
-        else:
-            g = g + weight_decay * p
-        m = exp_avg[i] + (1 - beta1) * (g - exp_avg[i])
-        v = beta2 * exp_avg_sq[i] + (1 - beta2) * g * g
-        exp_avg[i] = m
-        exp_avg_sq[i] = v
-        param[i] = p - step_size * m / (math.sqrt(v) / bias_correction2_sqrt + eps)
+        param[i], exp_avg[i], exp_avg_sq[i] = adam_update(
+            param[i],
+            grad[i],
+            exp_avg[i],
+            exp_avg_sq[i],
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            decoupled,
+            step_size,
+            bias_correction2_sqrt,
+        )

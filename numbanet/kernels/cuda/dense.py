@@ -1,0 +1,102 @@
+"""Fully connected (dense, linear) layer on the GPU: y = x Wᵀ + b, by a tiled matrix product."""
+
+import functools
+
+import numba
+import numpy as np
+from numba import cuda
+
+from numbanet.kernels.cuda.launch import TILE, launch_1d, launch_tiles
+
+
+@functools.cache
+def matmul_kernel(dtype):
+    """The matrix-product kernel for arrays of ``dtype``, built once per dtype: shared memory
+    is declared with a dtype fixed at compile time."""
+    element = numba.from_dtype(np.dtype(dtype))
+
+    @cuda.jit
+    def matmul(a, b, bias, transpose_a, transpose_b, add_bias, c):
+        """c[i, j] = Σₖ op(a)[i, k] op(b)[k, j] (+ bias[j] if add_bias), op(m) = mᵀ if the flag
+        says so. op(a): (M, K), op(b): (K, J), bias: (J,) (read only if add_bias); writes c: (M, J).
+
+        One thread per element (i, j) of c, in TILE × TILE blocks, block (bx, by) owning the
+        tile of c at rows by·TILE.., columns bx·TILE.. . Read straight from global memory,
+        every element of a and b would be fetched by TILE threads; instead the block walks
+        along k one TILE-wide step at a time: each thread loads one element of the a tile
+        (rows of c × k step) and one of the b tile (k step × columns of c) into shared memory,
+        the block waits (syncthreads) until both tiles are whole, then each thread adds its
+        TILE products from the fast shared copies, and the block waits again before the next
+        step overwrites them. Threads outside the matrices load zeros, which add nothing, so
+        shapes need not be multiples of TILE; only threads inside c write.
+        """
+        a_tile = cuda.shared.array((TILE, TILE), element)
+        b_tile = cuda.shared.array((TILE, TILE), element)
+        tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+        i = cuda.blockIdx.y * TILE + ty
+        j = cuda.blockIdx.x * TILE + tx
+        depth = a.shape[0] if transpose_a else a.shape[1]
+        total = element(0)
+        for step in range(0, depth, TILE):
+            k = step + tx
+            if i < c.shape[0] and k < depth:
+                a_tile[ty, tx] = a[k, i] if transpose_a else a[i, k]
+            else:
+                a_tile[ty, tx] = 0
+            k = step + ty
+            if k < depth and j < c.shape[1]:
+                b_tile[ty, tx] = b[j, k] if transpose_b else b[k, j]
+            else:
+                b_tile[ty, tx] = 0
+            cuda.syncthreads()
+            for kk in range(TILE):
+                total += a_tile[ty, kk] * b_tile[kk, tx]
+            cuda.syncthreads()
+        if i < c.shape[0] and j < c.shape[1]:
+            c[i, j] = total + bias[j] if add_bias else total
+
+    return matmul
+
+
+@cuda.jit
+def column_sum(m, total):
+    """total[j] = Σₙ m[n, j]. m: (N, J); writes total: (J,). One thread per j, looping over n:
+    a thread owns its sum, so no two threads write one element."""
+    j = cuda.grid(1)
+    if j < total.shape[0]:
+        acc = total.dtype.type(0)
+        for n in range(m.shape[0]):
+            acc += m[n, j]
+        total[j] = acc
+
+
+def matmul(a, b, bias, transpose_a, transpose_b, add_bias, c):
+    """Launch ``matmul_kernel``: one thread per element of c (M, J)."""
+    blocks, threads = launch_tiles(*c.shape)
+    matmul_kernel(c.dtype)[blocks, threads](a, b, bias, transpose_a, transpose_b, add_bias, c)
+
+
+def dense_forward(x, W, b, y):
+    """y[n, j] = Σᵢ x[n, i] W[j, i] + b[j].
+
+    x: (N, I), W: (J, I), b: (J,); writes y: (N, J).
+    One tiled matrix product x·Wᵀ with the bias added by the thread that owns y[n, j].
+    """
+    matmul(x, W, b, False, True, True, y)
+
+
+def dense_backward(x, W, dy, dx, dW, db, need_dx):
+    """Gradients of y = x Wᵀ + b given dy = ∂L/∂y.
+
+    dW = dyᵀ x        (J, I)
+    db[j] = Σₙ dy[n, j]   (J,)
+    dx = dy W         (N, I), computed only if need_dx (the first layer's dx is never used).
+    x: (N, I), W: (J, I), dy: (N, J); writes dx, dW, db.
+    dW and dx are tiled matrix products (one thread per element; db stands in for their unread
+    bias); db is one thread per j.
+    """
+    matmul(dy, x, db, True, False, False, dW)
+    blocks, threads = launch_1d(db.shape[0])
+    column_sum[blocks, threads](dy, db)
+    if need_dx:
+        matmul(dy, W, db, False, False, False, dx)

@@ -1,0 +1,74 @@
+"""Launch configurations: how many blocks of how many threads cover an array.
+
+A CUDA kernel runs as a grid of thread blocks. Every kernel here gives each thread one output
+element or one row and lets threads past the end of the array do nothing, so a grid only has
+to cover the array. ``grid_1d`` and ``grid_2d`` compile a kernel body and wrap it in a
+function with the CPU kernel's name and arguments, which picks the grid from its first
+argument and launches: that is what makes the CUDA kernels a drop-in kernel table.
+
+A block never has more threads than the array has items. On a GPU that changes nothing; in
+Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``), where every CUDA thread is a Python
+thread, it keeps small arrays fast.
+"""
+
+import functools
+import math
+
+from numba import cuda
+
+THREADS_PER_BLOCK = 128
+"""Threads per block of a 1-D grid: a multiple of the 32-thread warp, small enough that
+several blocks fit on one multiprocessor."""
+
+TILE = 16
+"""Side of the square blocks of a 2-D grid, and of the tiles of the matrix product."""
+
+
+def launch_1d(n):
+    """(blocks, threads) for one thread per index 0 <= i < n."""
+    threads = max(1, min(THREADS_PER_BLOCK, n))
+    return max(1, math.ceil(n / threads)), threads
+
+
+def launch_2d(rows, cols):
+    """(blocks, threads) for one thread per (row, col) of a rows × cols array.
+
+    x, the fastest-varying thread index, runs along a row, so neighbouring threads touch
+    neighbouring addresses of a row-major array (coalesced memory access).
+    """
+    threads = (max(1, min(TILE, cols)), max(1, min(TILE, rows)))
+    return (max(1, math.ceil(cols / threads[0])), max(1, math.ceil(rows / threads[1]))), threads
+
+
+def launch_tiles(rows, cols):
+    """(blocks, threads) of full TILE × TILE blocks covering a rows × cols array: a kernel that
+    shares tiles needs every block whole, one thread per element of its tile."""
+    return (math.ceil(cols / TILE), math.ceil(rows / TILE)), (TILE, TILE)
+
+
+def grid_1d(body):
+    """Compile ``body`` as a kernel launched with one thread per index of the first axis of its
+    first argument (an element of a 1-D array, a row of a 2-D one)."""
+    kernel = cuda.jit(body)
+
+    @functools.wraps(body)
+    def launch(first, *rest):
+        blocks, threads = launch_1d(first.shape[0])
+        kernel[blocks, threads](first, *rest)
+
+    launch.kernel = kernel
+    return launch
+
+
+def grid_2d(body):
+    """Compile ``body`` as a kernel launched with one thread per element of its first argument,
+    a 2-D array; in the body ``col, row = cuda.grid(2)``."""
+    kernel = cuda.jit(body)
+
+    @functools.wraps(body)
+    def launch(first, *rest):
+        blocks, threads = launch_2d(*first.shape)
+        kernel[blocks, threads](first, *rest)
+
+    launch.kernel = kernel
+    return launch
