@@ -1,21 +1,42 @@
 """Backends: where arrays live and which compiled kernels run on them.
 
 A layer never branches on the device: it asks its backend for buffers (``empty``,
-``zeros``) and for kernels (``backend.kernels.dense_forward``). The CPU backend keeps
-NumPy arrays and runs the Numba CPU kernels of ``numbanet.kernels.cpu``.
+``zeros``), for transfers (``from_host``, ``to_host``, ``copy_into``) and for kernels
+(``backend.kernels.dense_forward``). The CPU backend keeps NumPy arrays and runs the Numba
+CPU kernels of ``numbanet.kernels.cpu``; the CUDA backend keeps Numba device arrays in GPU
+memory and launches the CUDA kernels of ``numbanet.kernels.cuda``, which have the same names
+and arguments.
 """
 
 from types import SimpleNamespace
 
 import numpy as np
 
+DEVICES = ("cpu", "cuda")
+
 
 class BackendError(RuntimeError):
-    """A device was asked for that this machine or this version cannot provide."""
+    """A device was asked for that this machine or this version cannot provide, or arrays of
+    two devices met."""
+
+
+def is_device_array(array):
+    """True for a Numba CUDA device array (real or simulated), False for host arrays."""
+    return hasattr(array, "copy_to_host")
+
+
+def to_host(array):
+    """A host NumPy copy of an array of either device."""
+    return array.copy_to_host() if is_device_array(array) else np.array(array, copy=True)
+
+
+def backend_of(array):
+    """The backend of the device ``array`` lives on."""
+    return get_backend("cuda" if is_device_array(array) else "cpu")
 
 
 class Backend:
-    """Array allocation, host transfer and the kernel table of one device."""
+    """Array allocation, host transfer and the kernel table of the CPU."""
 
     def __init__(self, name, kernel_modules):
         self.name = name
@@ -28,6 +49,10 @@ class Backend:
             }
         )
 
+    def owns(self, array):
+        """True if ``array`` lives on this device."""
+        return not is_device_array(array)
+
     def empty(self, shape, dtype):
         """An uninitialised array on this device."""
         return np.empty(shape, dtype)
@@ -37,22 +62,95 @@ class Backend:
         return np.zeros(shape, dtype)
 
     def from_host(self, array, dtype):
-        """A C-contiguous copy (or the array itself, if already fit) of a host array."""
+        """A C-contiguous array of ``dtype`` on this device holding a host array's values (the
+        array itself when it already is one)."""
+        if is_device_array(array):
+            raise BackendError(
+                f"expected a host (NumPy) array on the cpu, got an array on the GPU "
+                f"{array.shape}: copy it with .copy_to_host() or move the model with .to('cuda')"
+            )
         return np.ascontiguousarray(array, dtype)
 
     def to_host(self, array):
-        """A host NumPy copy of a device array."""
-        return np.array(array, copy=True)
+        """A host NumPy copy of an array."""
+        return to_host(array)
+
+    def copy(self, array):
+        """A copy of ``array`` on this device."""
+        return array.copy()
+
+    def copy_into(self, destination, source):
+        """Overwrite ``destination`` (an array of this device) with the values of ``source``
+        (a host array of the same shape)."""
+        destination[...] = source
+
+    def synchronize(self):
+        """Wait until every kernel launched so far has finished (the CPU never waits)."""
 
     def __repr__(self):
         return f"Backend({self.name!r})"
 
 
+class CudaBackend(Backend):
+    """Array allocation, host transfer and the kernel table of the GPU (Numba device arrays)."""
+
+    def __init__(self, kernel_modules):
+        super().__init__("cuda", kernel_modules)
+        from numba import cuda
+
+        self.cuda = cuda
+
+    def owns(self, array):
+        return is_device_array(array)
+
+    def empty(self, shape, dtype):
+        return self.cuda.device_array(shape, dtype)
+
+    def zeros(self, shape, dtype):
+        return self.cuda.to_device(np.zeros(shape, dtype))
+
+    def from_host(self, array, dtype):
+        if is_device_array(array):
+            if array.dtype != dtype:
+                raise BackendError(
+                    f"expected a GPU array of {np.dtype(dtype)}, got {array.dtype}: convert it "
+                    f"on the host, or pass the host array and let numbanet copy it"
+                )
+            return array
+        return self.cuda.to_device(np.ascontiguousarray(array, dtype))
+
+    def copy(self, array):
+        result = self.cuda.device_array_like(array)
+        result.copy_to_device(array)
+        return result
+
+    def copy_into(self, destination, source):
+        destination.copy_to_device(np.ascontiguousarray(source, destination.dtype))
+
+    def synchronize(self):
+        self.cuda.synchronize()
+
+
 _backends = {}
 
 
+def cuda_unavailable_reason():
+    """Why the CUDA backend cannot run here, or None when it can (a GPU or the simulator)."""
+    try:
+        from numba import cuda
+    except ImportError as exc:  # numba-cuda is a dependency, but a broken install says so
+        return f"numba-cuda cannot be imported ({exc})"
+    if cuda.is_available():
+        return None
+    return (
+        "no usable NVIDIA GPU and driver were found (numba.cuda.is_available() is False); "
+        "set NUMBA_ENABLE_CUDASIM=1 before importing numbanet to run the CUDA kernels in "
+        "Numba's simulator"
+    )
+
+
 def get_backend(device):
-    """The backend for ``device``: "cpu" (the CUDA backend arrives with the CUDA kernels)."""
+    """The backend for ``device``: "cpu" or "cuda"."""
     if device in _backends:
         return _backends[device]
     if device == "cpu":
@@ -61,7 +159,11 @@ def get_backend(device):
         _backends["cpu"] = Backend("cpu", cpu.MODULES)
         return _backends["cpu"]
     if device == "cuda":
-        raise BackendError(
-            "device 'cuda': this version of numbanet has no CUDA backend yet; use 'cpu'"
-        )
-    raise BackendError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+        reason = cuda_unavailable_reason()
+        if reason is not None:
+            raise BackendError(f"device 'cuda' is not available: {reason}")
+        from numbanet.kernels import cuda as cuda_kernels
+
+        _backends["cuda"] = CudaBackend(cuda_kernels.MODULES)
+        return _backends["cuda"]
+    raise BackendError(f"unknown device {device!r}: expected one of {DEVICES}")

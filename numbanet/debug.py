@@ -182,7 +182,7 @@ class Stepper:
         return {
             "params": self.model.state_dict(),
             "grads": self.model.grad_dict(),
-            "optimizer": copy.deepcopy(self.optimizer.state),
+            "optimizer": self.optimizer.state_dict(),
             "rng": copy.deepcopy(rng.generator().bit_generator.state),
         }
 
@@ -190,8 +190,9 @@ class Stepper:
         self.model.load_state_dict(saved["params"])
         for layer in self.model.modules():
             for name, grad in layer.grads.items():
-                grad[...] = saved["grads"][f"{layer.path}.{name}" if layer.path else name]
-        self.optimizer.state = copy.deepcopy(saved["optimizer"])
+                key = f"{layer.path}.{name}" if layer.path else name
+                layer.backend.copy_into(grad, saved["grads"][key])
+        self.optimizer.load_state_dict(saved["optimizer"])
         rng.generator().bit_generator.state = copy.deepcopy(saved["rng"])
 
     def _find_anomaly(self, event):

@@ -10,6 +10,7 @@ import copy
 
 import numpy as np
 
+from numbanet.backend import to_host
 from numbanet.layers.base import Layer
 from numbanet.losses import Loss
 
@@ -37,8 +38,8 @@ def _numeric_gradient(f, v, eps, entries):
 def gradcheck(fn, x, target=None, eps=1e-6, seed=0, max_entries=None):
     """Max relative error of ``fn``'s backward against finite differences, per tensor.
 
-    fn: a Layer (checked on input x; a float64 copy is made, fn is untouched) or a Loss
-    (x is the prediction, ``target`` the target). Returns {"x": err, "weight": err, ...}.
+    fn: a Layer (checked on input x; a float64 copy is made on the CPU, fn is untouched, on
+    either device) or a Loss (x is the prediction, ``target`` the target). Returns {"x": err, "weight": err, ...}.
     max_entries: check at most this many randomly chosen entries of each tensor (two forward
     passes per entry make a full check of a big layer slow); None checks every entry.
     """
@@ -51,14 +52,16 @@ def gradcheck(fn, x, target=None, eps=1e-6, seed=0, max_entries=None):
         numeric = _numeric_gradient(f, v, eps, entries)
         return _relative_error(np.asarray(analytic).reshape(-1)[entries], numeric)
 
-    x = np.array(x, dtype=np.float64)
+    x = np.array(to_host(x), dtype=np.float64)
     if isinstance(fn, Loss):
-        loss = copy.deepcopy(fn)
+        # a fresh copy on the CPU: the loss's buffers (maybe on the GPU) are not copied
+        loss = copy.deepcopy(fn, {id(fn._buffers): {}, id(fn.saved): {}, id(fn.backend): None})
+        target = to_host(target)
         loss(x, target)
         return {"x": check(np.array(loss.backward()), lambda: loss(x, target), x)}
     if not isinstance(fn, Layer):
         raise TypeError(f"gradcheck: expected a Layer or a Loss, got {type(fn).__name__}")
-    layer = copy.deepcopy(fn).to(np.float64)
+    layer = fn.clone("cpu").to(np.float64)
     layer.set_path("")  # keys "weight", not "2.weight", for a layer taken out of a model
     dy = rng.standard_normal(np.shape(layer.forward(x)))
 

@@ -5,17 +5,24 @@
 
 ``reduction="mean"`` (default, as torch) averages over the batch (CrossEntropy) or over every
 element (MSE, BCE); ``"sum"`` adds them up. An empty batch has loss 0 and an empty gradient.
-The math is in ``kernels/cpu/loss.py``.
+The math is in ``kernels/cpu/loss.py`` (``kernels/cuda/loss.py`` on the GPU). A loss runs
+on the device of its prediction: targets given on the host are checked there and copied over;
+the per-row losses come back to the host for the float (the one transfer of a GPU step).
 """
 
 import math
 
 import numpy as np
 
-from numbanet.backend import get_backend
+from numbanet.backend import backend_of, get_backend, is_device_array, to_host
 from numbanet.layers.base import LayerInputError
 
 REDUCTIONS = ("mean", "sum")
+
+
+def to_host_if_device(array):
+    """``array`` itself, or a host copy if it lives on the GPU (targets are checked on the host)."""
+    return to_host(array) if is_device_array(array) else array
 
 
 class Loss:
@@ -42,12 +49,17 @@ class Loss:
 
     def _buffer(self, key, shape, dtype):
         buf = self._buffers.get(key)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
+        if buf is None or buf.shape != shape or buf.dtype != dtype or not self.backend.owns(buf):
             buf = self._buffers[key] = self.backend.empty(shape, dtype)
         return buf
 
     def _prediction(self, prediction):
-        """The prediction as a float array (float32 unless it is already float64)."""
+        """The prediction as a float array on its device (float32 unless it is float64)."""
+        self.backend = backend_of(prediction)
+        if is_device_array(prediction):
+            if prediction.dtype not in (np.float32, np.float64):
+                raise self.error(f"expected a float prediction, got dtype {prediction.dtype}")
+            return prediction
         dtype = prediction.dtype if getattr(prediction, "dtype", None) == np.float64 else np.float32
         try:
             return np.ascontiguousarray(prediction, dtype)
@@ -56,15 +68,23 @@ class Loss:
                 f"expected a numeric prediction, got {type(prediction).__name__}"
             ) from exc
 
+    def _to_device(self, key, host):
+        """A host array on the prediction's device, in a buffer reused across steps."""
+        if self.backend.name == "cpu":
+            return host
+        device = self._buffer(key, host.shape, host.dtype)
+        self.backend.copy_into(device, host)
+        return device
+
     def forward(self, prediction, target):
         """The loss of ``prediction`` against ``target``, a float; keeps what backward needs."""
         prediction = self._prediction(prediction)
-        target = self.check_target(prediction, target)
+        target = self._to_device("target", self.check_target(prediction, to_host_if_device(target)))
         pred2d, target2d = self.rows(prediction, target)
         row_loss = self._buffer("row_loss", (pred2d.shape[0],), prediction.dtype)
         self.forward_kernel(self.backend.kernels, pred2d, target2d, row_loss)
         self.saved = {"prediction": prediction, "target": target}
-        total = float(row_loss.sum())
+        total = float(to_host(row_loss).sum()) if row_loss.size else 0.0
         return (
             total / self.count(prediction)
             if self.reduction == "mean" and prediction.size
@@ -143,15 +163,16 @@ class BCELoss(Loss):
 
     def check_target(self, prediction, target):
         target = super().check_target(prediction, target)
-        if prediction.size and (prediction.min() < 0 or prediction.max() > 1):
+        p = to_host_if_device(prediction)  # on the GPU, this check costs a copy to the host
+        if p.size and (p.min() < 0 or p.max() > 1):
             raise self.error(
                 f"expected probabilities in [0, 1] (put a Sigmoid before it), got values in "
-                f"[{prediction.min():g}, {prediction.max():g}]"
+                f"[{p.min():g}, {p.max():g}]"
             )
         return target
 
     def predictions(self, output):
-        return (np.asarray(output) >= 0.5).astype(np.int64).reshape(len(output), -1)
+        return (to_host(output) >= 0.5).astype(np.int64).reshape(len(output), -1)
 
 
 class BCEWithLogitsLoss(Loss):
@@ -163,7 +184,7 @@ class BCEWithLogitsLoss(Loss):
     formula = "L = mean(max(z,0) − z·t + log(1 + e^−|z|)),  ∂L/∂z = (σ(z) − t)/n"
 
     def predictions(self, output):
-        return (np.asarray(output) >= 0).astype(np.int64).reshape(len(output), -1)
+        return (to_host(output) >= 0).astype(np.int64).reshape(len(output), -1)
 
 
 class CrossEntropyLoss(Loss):
@@ -211,4 +232,4 @@ class CrossEntropyLoss(Loss):
         kernels.softmax_cross_entropy_backward(self._buffers["probs"], labels, scale, grad)
 
     def predictions(self, output):
-        return np.asarray(output).argmax(axis=1)
+        return to_host(output).argmax(axis=1)

@@ -6,13 +6,16 @@
 
 ``l1=`` and ``l2=`` add a penalty λ₁Σ|w| + λ₂/2 Σw² on the weights (params with 2 or more dims,
 not biases) to the loss: its gradient is added to the weights' grads before the update, so
-``layer.grads`` after an update include it. The update rules live in ``kernels/cpu/optim.py``.
+``layer.grads`` after an update include it. The update rules live in ``kernels/cpu/optim.py`` (``kernels/cuda/optim.py`` on the GPU).
+The state (momentum buffers, Adam's moments) lives on the params' device and follows the
+params when the model moves (``model.to``), at their next update.
 """
 
 import math
 
 import numpy as np
 
+from numbanet.backend import backend_of, to_host
 from numbanet.layers.base import Layer
 
 
@@ -53,14 +56,24 @@ class Optimizer:
             state = self.state.get(key)
             if state is None:
                 state = self.state[key] = self.init_state(layer, param)
+            self._follow_param(state, layer.backend)
             state["step"] += 1
             self.update_param(
                 layer.kernels, param.reshape(-1), grad.reshape(-1), state, param.dtype.type
             )
 
+    @staticmethod
+    def _follow_param(state, backend):
+        """Move a param's state arrays to ``backend``'s device if the model moved since."""
+        for name, value in state.items():
+            if name != "step" and not backend.owns(value):
+                state[name] = backend.from_host(to_host(value), value.dtype)
+
     def penalty(self):
         """The current penalty value λ₁Σ|w| + λ₂/2 Σw² (0.0 without l1/l2)."""
-        weights = [p for _, p in self.model.named_params() if p.ndim >= 2]
+        if not (self.l1 or self.l2):
+            return 0.0
+        weights = [to_host(p) for _, p in self.model.named_params() if p.ndim >= 2]
         return float(
             sum(self.l1 * np.abs(w).sum() + self.l2 / 2 * np.square(w).sum() for w in weights)
         )
@@ -68,7 +81,7 @@ class Optimizer:
     def state_of(self, key):
         """{name: host copy} of the state arrays of one param (empty before its first update)."""
         state = self.state.get(key, {})
-        return {name: np.array(value) for name, value in state.items() if name != "step"}
+        return {name: to_host(value) for name, value in state.items() if name != "step"}
 
     # ----- saving and loading ---------------------------------------------------------------
     def config(self):
@@ -81,8 +94,7 @@ class Optimizer:
             "config": self.config(),
             "state": {
                 key: {
-                    name: (value if name == "step" else np.array(value))
-                    for name, value in s.items()
+                    name: (value if name == "step" else to_host(value)) for name, value in s.items()
                 }
                 for key, s in self.state.items()
             },
@@ -108,7 +120,13 @@ class Optimizer:
             setattr(self, name, tuple(value) if isinstance(value, list) else value)
         self.state = {
             key: {
-                name: (int(v) if name == "step" else np.array(v, dtype=params[key].dtype))
+                name: (
+                    int(v)
+                    if name == "step"
+                    else backend_of(params[key]).from_host(
+                        np.asarray(to_host(v), params[key].dtype), params[key].dtype
+                    )
+                )
                 for name, v in state.items()
             }
             for key, state in saved["state"].items()

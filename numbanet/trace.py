@@ -2,15 +2,15 @@
 
 A step yields, in order: one "forward" event per layer, one "loss" event, one "backward"
 event per layer (last layer first) and one "update" event per layer that has params.
-``event.tensors()`` copies the tensors that event touched to host NumPy arrays; nothing is
-copied unless it is called. Call it before advancing to the next step: later steps overwrite
+``event.tensors()`` copies the tensors that event touched to host NumPy arrays (from the GPU
+for a model on "cuda"); nothing is copied unless it is called. Call it before advancing to the next step: later steps overwrite
 the buffers it reads.
 """
 
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-import numpy as np
+from numbanet.backend import to_host
 
 PHASES = ("forward", "loss", "backward", "update")
 
@@ -48,7 +48,5 @@ class Event:
                   (momentum_buffer, exp_avg, exp_avg_sq)
         """
         return {
-            name: np.array(value, copy=True)
-            for name, value in self._tensors().items()
-            if value is not None
+            name: to_host(value) for name, value in self._tensors().items() if value is not None
         }

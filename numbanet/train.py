@@ -12,6 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from numbanet import metrics
+from numbanet.backend import to_host
 from numbanet.data import DataLoader, Dataset
 from numbanet.layers import Sequential
 from numbanet.layers.container import first_learning_index
@@ -31,6 +32,7 @@ def train_step(model, loss_fn, optimizer, x, target, snapshot=True):
     snapshot: keep a copy of each param before its update (for ``tensors()["weight.before"]``);
     ``fit`` turns it off. Returns (as the generator's value) the loss.
     """
+    model.device  # a model half on one device fails here, naming its layers
     layers = step_layers(model)
     for index, layer in enumerate(layers):
         layer_input, x = x, layer.forward(x)
@@ -72,7 +74,7 @@ def train_step(model, loss_fn, optimizer, x, target, snapshot=True):
 
     for index, layer in enumerate(layers):
         for _, leaf in layer.named_param_layers():
-            before = {k: np.array(p) for k, p in leaf.params.items()} if snapshot else {}
+            before = {k: leaf.backend.copy(p) for k, p in leaf.params.items()} if snapshot else {}
             optimizer.update(leaf)
             yield Event(
                 "update",
@@ -274,8 +276,8 @@ def predict(model, x, batch_size=1024):
     model.eval()
     try:
         outputs = [
-            np.array(model.forward(x[i : i + batch_size])) for i in range(0, len(x), batch_size)
+            to_host(model.forward(x[i : i + batch_size])) for i in range(0, len(x), batch_size)
         ]
     finally:
         model.train(was_training)
-    return np.concatenate(outputs) if outputs else np.asarray(model.forward(np.asarray(x)))
+    return np.concatenate(outputs) if outputs else to_host(model.forward(np.asarray(x)))

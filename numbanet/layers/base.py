@@ -8,9 +8,11 @@ Outputs and gradients live in buffers the layer owns and reuses every step (no a
 the hot path): ``y = layer(x)`` stays valid until the layer's next forward; copy it to keep it.
 """
 
+import copy
+
 import numpy as np
 
-from numbanet.backend import get_backend
+from numbanet.backend import BackendError, get_backend, is_device_array, to_host
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -80,18 +82,41 @@ class Layer:
         return LayerInputError(f"{self.name}: {message}")
 
     def as_input(self, x, what="input"):
-        """x as a C-contiguous array of the layer's dtype (lists, float64 and views converted)."""
+        """x as a C-contiguous array of the layer's dtype on the layer's device.
+
+        Host data (lists, other dtypes, views) is converted; on the GPU, host data is copied into
+        a device buffer the layer reuses. An array already on another device is an error: a model
+        is moved whole (``model.to``), never half.
+        """
+        if is_device_array(x):
+            if not self.backend.owns(x):
+                raise self.error(
+                    f"expected {what} on the cpu (the layer's device), got an array on the GPU "
+                    f"{x.shape}: move the whole model with model.to('cuda'), or copy the data "
+                    f"to the host with .copy_to_host()"
+                )
+            if x.dtype == self.dtype and x.is_c_contiguous():
+                return x
+            raise self.error(
+                f"expected a C-contiguous {what} of dtype {self.dtype} on the GPU, "
+                f"got dtype {x.dtype}"
+            )
         if (
-            isinstance(x, np.ndarray)
+            self.backend.name == "cpu"
+            and isinstance(x, np.ndarray)
             and x.dtype == self.dtype
             and x.flags.c_contiguous
-            and self.backend.name == "cpu"
         ):
             return x
         try:
-            return self.backend.from_host(x, self.dtype)
+            host = np.ascontiguousarray(x, self.dtype)
         except (TypeError, ValueError) as exc:
             raise self.error(f"expected a numeric array as {what}, got {type(x).__name__}") from exc
+        if self.backend.name == "cpu" or host.ndim == 0:
+            return self.backend.from_host(host, self.dtype)
+        device = self.buffer(f"{what} from host", host.shape)
+        self.backend.copy_into(device, host)
+        return device
 
     def check_ndim(self, x, ndim, layout):
         """Raise unless x has ``ndim`` dims; ``layout`` reads like "(N, 784)"."""
@@ -167,10 +192,26 @@ class Layer:
         """Evaluation mode; returns self."""
         return self.train(False)
 
+    @property
+    def device(self):
+        """The device every param and buffer of the layer lives on: "cpu" or "cuda".
+
+        Raises BackendError for a model with layers on both devices (moved in part).
+        """
+        devices = {layer.backend.name: layer.name for layer in self.modules()}
+        if len(devices) > 1:
+            where = ", ".join(f"{name} on {device}" for device, name in devices.items())
+            raise BackendError(
+                f"{self.name}: the model is half on one device ({where}); move it whole with "
+                f"model.to('cpu') or model.to('cuda')"
+            )
+        return self.backend.name
+
     def to(self, target):
         """Move to a device ("cpu", "cuda") or convert to a dtype (np.float32, "float64").
 
-        Params keep their values; grads, saved tensors and buffers are dropped.
+        Params keep their values; grads are zeroed; saved tensors and buffers are dropped.
+        An optimizer's state follows its params at the next update. Returns self.
         """
         if isinstance(target, str) and target not in ("float32", "float64"):
             backend, dtype = get_backend(target), self.dtype
@@ -180,21 +221,33 @@ class Layer:
                 raise ValueError(f"to: expected float32 or float64, got {dtype}")
         for layer in self.modules():
             for name, value in layer.params.items():
-                layer.params[name] = backend.from_host(self.backend.to_host(value), dtype)
+                layer.params[name] = backend.from_host(to_host(value), dtype)
                 layer.grads[name] = backend.zeros(value.shape, dtype)
             layer.backend, layer.dtype = backend, dtype
             layer.saved.clear()
             layer._buffers.clear()
         return self
 
+    def clone(self, device=None):
+        """A copy of the layer with its own params and grads (saved tensors and buffers are
+        not copied), on ``device`` (default: this layer's)."""
+        memo = {}
+        for layer in self.modules():
+            memo[id(layer.backend)] = get_backend("cpu")
+            memo[id(layer.saved)], memo[id(layer._buffers)] = {}, {}
+            for table in (layer.params, layer.grads):
+                for value in table.values():
+                    memo[id(value)] = to_host(value)
+        return copy.deepcopy(self, memo).to(device or self.device)
+
     def state_dict(self):
         """{key: host copy of the param}, keys as torch's ("0.weight", "0.bias")."""
-        return {key: self.backend.to_host(value) for key, value in self.named_params()}
+        return {key: to_host(value) for key, value in self.named_params()}
 
     def grad_dict(self):
         """{key: host copy of the gradient}, the same keys as ``state_dict``."""
         return {
-            (f"{layer.path}.{name}" if layer.path else name): self.backend.to_host(grad)
+            (f"{layer.path}.{name}" if layer.path else name): to_host(grad)
             for layer in self.modules()
             for name, grad in layer.grads.items()
         }
@@ -214,7 +267,7 @@ class Layer:
         converted = {}
         for key, value in own.items():
             try:
-                converted[key] = np.asarray(state[key], dtype=value.dtype)
+                converted[key] = np.asarray(to_host(state[key]), dtype=value.dtype)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"load_state_dict: {key!r} is not numeric") from exc
             if converted[key].shape != value.shape:
@@ -222,5 +275,8 @@ class Layer:
                     f"load_state_dict: {key!r} expected shape {value.shape}, "
                     f"got {converted[key].shape}"
                 )
-        for key, value in own.items():
-            value[...] = self.backend.from_host(converted[key], self.dtype)
+        for layer in self.modules():
+            for name, value in layer.params.items():
+                layer.backend.copy_into(
+                    value, converted[f"{layer.path}.{name}" if layer.path else name]
+                )

@@ -41,9 +41,9 @@ class Linear(Layer):
         """The bias and its gradient buffer; without a bias, a zero vector and a scratch buffer."""
         if self.bias:
             return self.params["bias"], self.grads["bias"]
-        zero = self.buffer("zero_bias", (self.out_features,))
-        zero[:] = 0
-        return zero, self.buffer("unused_bias_grad", (self.out_features,))
+        if "zero_bias" not in self._buffers:
+            self._buffers["zero_bias"] = self.backend.zeros((self.out_features,), self.dtype)
+        return self._buffers["zero_bias"], self.buffer("unused_bias_grad", (self.out_features,))
 
     def forward(self, x):
         x = self.as_input(x)

@@ -6,7 +6,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from numbanet.kernels.cuda.launch import TILE, launch_1d, launch_tiles
+from numbanet.kernels.cuda.launch import TILE, launch, launch_1d, launch_tiles
 
 
 @functools.cache
@@ -73,7 +73,9 @@ def column_sum(m, total):
 def matmul(a, b, bias, transpose_a, transpose_b, add_bias, c):
     """Launch ``matmul_kernel``: one thread per element of c (M, J)."""
     blocks, threads = launch_tiles(*c.shape)
-    matmul_kernel(c.dtype)[blocks, threads](a, b, bias, transpose_a, transpose_b, add_bias, c)
+    launch(
+        matmul_kernel(c.dtype), blocks, threads, a, b, bias, transpose_a, transpose_b, add_bias, c
+    )
 
 
 def dense_forward(x, W, b, y):
@@ -97,6 +99,6 @@ def dense_backward(x, W, dy, dx, dW, db, need_dx):
     """
     matmul(dy, x, db, True, False, False, dW)
     blocks, threads = launch_1d(db.shape[0])
-    column_sum[blocks, threads](dy, db)
+    launch(column_sum, blocks, threads, dy, db)
     if need_dx:
         matmul(dy, W, db, False, False, False, dx)

@@ -11,8 +11,10 @@ Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``), where every CUDA thread is 
 thread, it keeps small arrays fast.
 """
 
+import contextlib
 import functools
 import math
+from dataclasses import dataclass
 
 from numba import cuda
 
@@ -46,18 +48,59 @@ def launch_tiles(rows, cols):
     return (math.ceil(cols / TILE), math.ceil(rows / TILE)), (TILE, TILE)
 
 
+@dataclass(frozen=True)
+class Launch:
+    """One kernel launch: its name and its grid of ``blocks`` blocks of ``threads`` threads
+    ((x,) or (x, y) tuples)."""
+
+    kernel: str
+    blocks: tuple
+    threads: tuple
+
+    def __str__(self):
+        return (
+            f"{self.kernel} {'×'.join(map(str, self.blocks))} × {'×'.join(map(str, self.threads))}"
+        )
+
+
+def _as_dims(size):
+    return (size,) if isinstance(size, int) else tuple(size)
+
+
+_recorders = []  # the lists of launches that ``recording_launches`` blocks are collecting
+
+
+def launch(kernel, blocks, threads, *args):
+    """kernel[blocks, threads](*args), noted by every ``recording_launches`` in progress."""
+    for record in _recorders:
+        record.append(Launch(kernel.py_func.__name__, _as_dims(blocks), _as_dims(threads)))
+    kernel[blocks, threads](*args)
+
+
+@contextlib.contextmanager
+def recording_launches():
+    """Collect the ``Launch`` of every kernel launched inside the block into the list it gives:
+    the launch geometry that ``numbanet compare`` reports."""
+    record = []
+    _recorders.append(record)
+    try:
+        yield record
+    finally:
+        _recorders.remove(record)
+
+
 def grid_1d(body):
     """Compile ``body`` as a kernel launched with one thread per index of the first axis of its
     first argument (an element of a 1-D array, a row of a 2-D one)."""
     kernel = cuda.jit(body)
 
     @functools.wraps(body)
-    def launch(first, *rest):
+    def launcher(first, *rest):
         blocks, threads = launch_1d(first.shape[0])
-        kernel[blocks, threads](first, *rest)
+        launch(kernel, blocks, threads, first, *rest)
 
-    launch.kernel = kernel
-    return launch
+    launcher.kernel = kernel
+    return launcher
 
 
 def grid_2d(body):
@@ -66,9 +109,9 @@ def grid_2d(body):
     kernel = cuda.jit(body)
 
     @functools.wraps(body)
-    def launch(first, *rest):
+    def launcher(first, *rest):
         blocks, threads = launch_2d(*first.shape)
-        kernel[blocks, threads](first, *rest)
+        launch(kernel, blocks, threads, first, *rest)
 
-    launch.kernel = kernel
-    return launch
+    launcher.kernel = kernel
+    return launcher

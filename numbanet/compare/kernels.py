@@ -1,0 +1,154 @@
+"""Every kernel on both backends, on the same inputs: how far apart, how fast, how launched."""
+
+import statistics
+import time
+from dataclasses import asdict, astuple, dataclass, field
+
+import numpy as np
+
+from numbanet.backend import get_backend
+from numbanet.compare.cases import CASES, arguments, as_tuple, kernel_of, shapes_of
+
+TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
+"""The max relative difference each dtype warrants between the two backends on
+well-conditioned inputs: a few units in the last place of float32 (ε = 1.2e-7) and of float64
+(ε = 2.2e-16), grown by sums over a few hundred terms added in another order."""
+
+
+@dataclass
+class Difference:
+    """How far one array computed on the GPU is from the CPU's.
+
+    max_abs: max |gpu − cpu|;  max_rel: max_abs / max |cpu| (the array's scale, so an element
+    near zero after cancellation does not dominate);  max_ulps: the worst element's difference
+    in units in the last place of the CPU value, |gpu − cpu| / spacing(cpu).
+    """
+
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    max_ulps: float = 0.0
+
+    def worst(self, other):
+        """The larger of each figure of two differences."""
+        return Difference(*map(max, astuple(self), astuple(other)))
+
+
+def difference(cpu, gpu):
+    """The ``Difference`` between two arrays of the same float dtype (cpu is the reference)."""
+    if cpu.size == 0:
+        return Difference()
+    diff = np.abs(gpu.astype(np.float64) - cpu.astype(np.float64))
+    max_abs = float(diff.max())
+    scale = float(np.abs(cpu).max())
+    max_rel = max_abs / scale if scale else (0.0 if max_abs == 0 else float("inf"))
+    ulps = diff / np.spacing(np.abs(cpu)).astype(np.float64)
+    return Difference(max_abs, max_rel, float(ulps.max()))
+
+
+@dataclass
+class KernelRow:
+    """One kernel on one shape and dtype, run on both backends.
+
+    Times are seconds: ``*_run`` the median of the timed calls (the GPU's synchronized),
+    ``*_compile`` what the first call took beyond a run (compiling, or loading the CPU's
+    cached machine code; 0 once compiled). ``launches``: the grid × block of each launch.
+    """
+
+    case: str
+    kernel: str
+    shape: tuple
+    dtype: str
+    max_abs: float
+    max_rel: float
+    max_ulps: float
+    tolerance: float
+    ok: bool
+    cpu_run: float
+    gpu_run: float
+    cpu_compile: float
+    gpu_compile: float
+    launches: list = field(default_factory=list)
+
+    @property
+    def speedup(self):
+        """CPU time / GPU time (> 1: the GPU is faster)."""
+        return self.cpu_run / self.gpu_run if self.gpu_run else float("inf")
+
+    def as_dict(self):
+        return {**asdict(self), "shape": list(self.shape), "speedup": self.speedup}
+
+
+def timed(call, synchronize, repeat):
+    """(first call's seconds, median seconds of ``repeat`` more calls), each call waited for."""
+    times = []
+    for _ in range(repeat + 1):
+        start = time.perf_counter()
+        call()
+        synchronize()
+        times.append(time.perf_counter() - start)
+    return times[0], statistics.median(times[1:]) if repeat else times[0]
+
+
+def compare_kernel(case, shape, dtype, repeat=5, seed=0):
+    """Run ``case`` on both backends on the same inputs; returns its ``KernelRow``.
+
+    Each backend's first call is the one compared (kernels update some arrays in place, e.g.
+    the optimizer steps); the timed calls after it only measure speed.
+    """
+    from numbanet.kernels.cuda.launch import recording_launches
+
+    cpu, cuda = get_backend("cpu"), get_backend("cuda")
+    name = kernel_of(case)
+    args = arguments(case, shape, dtype, seed)
+    cpu_args = [np.copy(a) if isinstance(a, np.ndarray) else a for a in args]
+    cuda_args = [cuda.from_host(a, a.dtype) if isinstance(a, np.ndarray) else a for a in args]
+    cpu_kernel, cuda_kernel = getattr(cpu.kernels, name), getattr(cuda.kernels, name)
+
+    cpu_first, _ = timed(lambda: cpu_kernel(*cpu_args), cpu.synchronize, 0)
+    expected = [np.copy(a) if isinstance(a, np.ndarray) else None for a in cpu_args]
+    with recording_launches() as launches:
+        gpu_first, _ = timed(lambda: cuda_kernel(*cuda_args), cuda.synchronize, 0)
+    worst = Difference()
+    for reference, on_device in zip(expected, cuda_args):
+        if reference is not None and reference.dtype.kind == "f":
+            worst = worst.worst(difference(reference, cuda.to_host(on_device)))
+    _, cpu_run = timed(lambda: cpu_kernel(*cpu_args), cpu.synchronize, repeat)
+    _, gpu_run = timed(lambda: cuda_kernel(*cuda_args), cuda.synchronize, repeat)
+    tolerance = TOLERANCE[np.dtype(dtype).name]
+    return KernelRow(
+        case=case,
+        kernel=name,
+        shape=as_tuple(shape),
+        dtype=np.dtype(dtype).name,
+        max_abs=worst.max_abs,
+        max_rel=worst.max_rel,
+        max_ulps=worst.max_ulps,
+        tolerance=tolerance,
+        ok=worst.max_rel <= tolerance,
+        cpu_run=cpu_run,
+        gpu_run=gpu_run,
+        cpu_compile=max(cpu_first - cpu_run, 0.0),
+        gpu_compile=max(gpu_first - gpu_run, 0.0),
+        launches=[str(launch) for launch in launches],
+    )
+
+
+def run(kernels=None, dtypes=("float32", "float64"), size=None, repeat=5, seed=0, progress=True):
+    """Compare every kernel (or those whose case name contains one of ``kernels``) on both
+    backends, for each shape of its kind and each dtype; returns the ``KernelRow`` list.
+
+    size: "small" shapes (the default in the simulator) or "large" ones (the default on a GPU).
+    """
+    from tqdm.auto import tqdm
+
+    from numbanet.compare.device import simulated
+
+    size = size or ("small" if simulated() else "large")
+    cases = [c for c in CASES if not kernels or any(k in c for k in kernels)]
+    if not cases:
+        raise ValueError(f"compare: no kernel matches {kernels}; kernels are {sorted(CASES)}")
+    jobs = [(c, s, d) for c in cases for s in shapes_of(c, size) for d in dtypes]
+    return [
+        compare_kernel(case, shape, dtype, repeat, seed)
+        for case, shape, dtype in tqdm(jobs, desc="compare", unit="kernel", disable=not progress)
+    ]
