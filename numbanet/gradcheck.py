@@ -39,7 +39,8 @@ def gradcheck(fn, x, target=None, eps=1e-6, seed=0, max_entries=None):
     """Max relative error of ``fn``'s backward against finite differences, per tensor.
 
     fn: a Layer (checked on input x; a float64 copy is made on the CPU, fn is untouched, on
-    either device) or a Loss (x is the prediction, ``target`` the target). Returns {"x": err, "weight": err, ...}.
+    either device) or a Loss (x is the prediction, ``target`` the target).
+    Returns {"x": err, "weight": err, ...}.
     max_entries: check at most this many randomly chosen entries of each tensor (two forward
     passes per entry make a full check of a big layer slow); None checks every entry.
     """

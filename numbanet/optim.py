@@ -6,9 +6,10 @@
 
 ``l1=`` and ``l2=`` add a penalty λ₁Σ|w| + λ₂/2 Σw² on the weights (params with 2 or more dims,
 not biases) to the loss: its gradient is added to the weights' grads before the update, so
-``layer.grads`` after an update include it. The update rules live in ``kernels/cpu/optim.py`` (``kernels/cuda/optim.py`` on the GPU).
-The state (momentum buffers, Adam's moments) lives on the params' device and follows the
-params when the model moves (``model.to``), at their next update.
+``layer.grads`` after an update include it. The update rules live in ``kernels/cpu/optim.py``
+(``kernels/cuda/optim.py`` on the GPU). The state (momentum buffers, Adam's moments) lives on
+the params' device and follows the params when the model moves (``model.to``), at their next
+update.
 """
 
 import math

@@ -3,8 +3,8 @@
 A step yields, in order: one "forward" event per layer, one "loss" event, one "backward"
 event per layer (last layer first) and one "update" event per layer that has params.
 ``event.tensors()`` copies the tensors that event touched to host NumPy arrays (from the GPU
-for a model on "cuda"); nothing is copied unless it is called. Call it before advancing to the next step: later steps overwrite
-the buffers it reads.
+for a model on "cuda"); nothing is copied unless it is called. Call it before advancing to the
+next step: later steps overwrite the buffers it reads.
 """
 
 from dataclasses import dataclass, field
