@@ -167,3 +167,27 @@ def get_backend(device):
         _backends["cuda"] = CudaBackend(cuda_kernels.MODULES)
         return _backends["cuda"]
     raise BackendError(f"unknown device {device!r}: expected one of {DEVICES}")
+
+
+def cuda_simulated():
+    """True when Numba runs CUDA kernels in its simulator (NUMBA_ENABLE_CUDASIM=1)."""
+    from numba import config
+
+    return bool(config.ENABLE_CUDASIM)
+
+
+def describe_gpu():
+    """The GPU CUDA kernels run on, in words: "NVIDIA H100 (compute capability 9.0, 79.1 GiB)",
+    "Numba's CUDA simulator (no GPU: …)", or why there is none."""
+    reason = cuda_unavailable_reason()
+    if reason is not None:
+        return f"none: {reason}"
+    if cuda_simulated():
+        return "Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1): kernels run as Python threads"
+    from numba import cuda
+
+    device = cuda.get_current_device()
+    name = device.name.decode() if isinstance(device.name, bytes) else device.name
+    major, minor = device.compute_capability
+    total = cuda.current_context().get_memory_info()[1]
+    return f"{name} (compute capability {major}.{minor}, {total / 2**30:.1f} GiB)"

@@ -1,7 +1,9 @@
-"""The ``numbanet`` command: ``numbanet train`` trains a model, ``numbanet info`` describes
-the setup (versions, threads, CUDA, the kernel cache)."""
+"""The ``numbanet`` command: ``numbanet train`` trains a model, ``numbanet compare`` runs every
+kernel on the CPU and on CUDA side by side, ``numbanet info`` describes the setup (versions,
+threads, the GPU, the kernel cache)."""
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -38,13 +40,15 @@ def train(args):
     in_features = int(np.prod(train_set.x.shape[1:]))
     n_classes = int(train_set.y.max()) + 1
     model = nn.models.mlp(in_features, args.hidden, n_classes, activations[args.activation])
+    model.to(args.device)
     optimizer_kwargs = {"lr": args.lr}
     if args.optimizer == "sgd":
         optimizer_kwargs["momentum"] = args.momentum
     optimizer = nn.optim.OPTIMIZERS[args.optimizer](model, **optimizer_kwargs)
     print(
         f"numbanet {nn.__version__}: {args.dataset} ({len(train_set.x)} train, "
-        f"{len(test_set.x)} test), {model.num_params():,} params, {optimizer!r}"
+        f"{len(test_set.x)} test), {model.num_params():,} params, {optimizer!r}, "
+        f"on {args.device}"
     )
     print(model)
     start = time.perf_counter()
@@ -89,16 +93,8 @@ def info(args):
         cuda_version = version("numba-cuda")
     except Exception:  # not installed: the CPU backend works without it
         cuda_version = "not installed"
-    try:
-        from numba import cuda
+    from numbanet.backend import describe_gpu
 
-        gpu = (
-            f"yes ({cuda.get_current_device().name.decode()})"
-            if cuda.is_available()
-            else "no GPU found"
-        )
-    except Exception as exc:  # a broken driver must not break `info`
-        gpu = f"no ({exc})"
     threads = thread_info()
     kernels_dir = os.path.join(os.path.dirname(nn.__file__), "kernels", "cpu", "__pycache__")
     rows = [
@@ -111,13 +107,49 @@ def info(args):
         ("numba threading layer", threads["numba_threading_layer"]),
         ("BLAS", ", ".join(f"{lib} ({n} threads)" for lib, n in threads["blas"]) or "none found"),
         ("flush denormals", "on" if flush_denormal_enabled() else "off"),
-        ("CUDA available", gpu),
+        ("GPU", describe_gpu()),
         ("kernel cache", numba.config.CACHE_DIR or kernels_dir),
     ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
     return 0
+
+
+def compare(args):
+    from numbanet import compare as cmp
+
+    if args.model:
+        result = cmp.run_model(steps=args.steps, optimizer=args.optimizer, dtype=args.dtype[0])
+        payload, text = result, cmp.format_model(result)
+    elif args.sweep:
+        result = cmp.sweep(args.sweep, dtype=args.dtype[0], repeat=args.repeat, progress=False)
+        payload, text = result, cmp.format_sweep(result)
+    else:
+        rows = cmp.run(args.kernel, args.dtype, args.size, args.repeat, progress=not args.json)
+        payload, text = {"rows": [row.as_dict() for row in rows]}, cmp.format_table(rows)
+    if args.json:
+        import dataclasses
+
+        if dataclasses.is_dataclass(payload):
+            payload = dataclasses.asdict(payload)
+        payload = {**cmp.environment(), **payload}
+        print(json.dumps(payload, indent=1, default=str))
+    else:
+        print(cmp.header())
+        print()
+        print(text)
+    return 0
+
+
+def in_simulator_if_no_gpu(argv):
+    """Run ``numbanet compare`` again in Numba's CUDA simulator when this machine has no GPU:
+    Numba reads NUMBA_ENABLE_CUDASIM once, at import, so the switch needs a fresh process."""
+    from numbanet.backend import cuda_unavailable_reason
+
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1" and cuda_unavailable_reason() is not None:
+        env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+        os.execve(sys.executable, [sys.executable, "-m", "numbanet.cli", *argv], env)
 
 
 def parser():
@@ -151,7 +183,58 @@ def parser():
         "--save", default=None, help="write the trained model and optimizer to this .npz"
     )
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
+    t.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default: cpu")
     t.set_defaults(run=train)
+    c = commands.add_parser(
+        "compare",
+        help="every kernel on the CPU and on CUDA: differences, times, launch geometry",
+        description="Runs every kernel on both backends on the same random inputs and prints "
+        "max abs/rel difference, ULPs, the dtype's tolerance, CPU and GPU times, compile times "
+        "and the grid × block of each launch. Without a GPU, the CUDA side runs in Numba's "
+        "simulator (its times mean nothing).",
+    )
+    c.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    c.add_argument(
+        "--kernel",
+        action="append",
+        help="only kernels whose name contains this (repeatable; default: every kernel)",
+    )
+    c.add_argument(
+        "--dtype",
+        action="append",
+        choices=("float32", "float64"),
+        help="repeatable (default: both; --model and --sweep use the first, default float32)",
+    )
+    c.add_argument(
+        "--size",
+        choices=("small", "large"),
+        default=None,
+        help="shapes: small (default in the simulator) or large (default on a GPU)",
+    )
+    c.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="timed calls per kernel (default: 5 on a GPU, 1 in the simulator)",
+    )
+    c.add_argument(
+        "--model",
+        action="store_true",
+        help="train the same MLP a few steps on both devices and compare the params",
+    )
+    c.add_argument("--steps", type=int, default=5, help="--model: training steps (default: 5)")
+    c.add_argument(
+        "--optimizer",
+        choices=("sgd", "adam", "adamw"),
+        default="adam",
+        help="--model: default adam",
+    )
+    c.add_argument(
+        "--sweep",
+        metavar="KERNEL",
+        help="time one kernel (e.g. dense_forward) over batch sizes; says where the GPU wins",
+    )
+    c.set_defaults(run=compare)
     i = commands.add_parser("info", help="versions, threads, CUDA and the kernel cache")
     i.set_defaults(run=info)
     return p
@@ -159,14 +242,19 @@ def parser():
 
 def main(argv=None):
     """Entry point of the ``numbanet`` console script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
+    if args.command == "compare":
+        args.dtype = args.dtype or ["float32", "float64"]
+        in_simulator_if_no_gpu(argv)
     if getattr(args, "epochs", 1) < 1 or getattr(args, "batch_size", 1) < 1:
         parser().error("--epochs and --batch-size must be >= 1")
+    from numbanet.backend import BackendError
     from numbanet.data import DataError
 
     try:
         return args.run(args)
-    except DataError as exc:
+    except (DataError, BackendError) as exc:
         print(f"numbanet: {exc}", file=sys.stderr)
         return 2
 

@@ -165,11 +165,14 @@ def shapes_of(case, size="small"):
     return shapes[1:2] if case == "dense_backward[no dx]" else shapes
 
 
-def batch_shape(case, batch):
-    """The case's shape at batch size ``batch`` (for sweeps): a 784→128 dense layer, 10-class
-    rows, or a flat tensor of batch × 128 elements (a hidden layer's activations)."""
+def batch_shape(case, batch, size="large"):
+    """The case's shape at batch size ``batch`` (for sweeps). "large": a 784→128 dense layer,
+    10-class rows, or batch × 128 elements (a hidden layer's activations); "small" (for the
+    simulator): a 20→18 dense layer, 10-class rows, batch × 8 elements."""
     kind = CASES[case][1]
-    return {DENSE: (batch, 784, 128), ROWS: (batch, 10), FLAT: batch * 128}[kind]
+    features, hidden = (784, 128) if size == "large" else (20, 18)
+    flat = 128 if size == "large" else 8
+    return {DENSE: (batch, features, hidden), ROWS: (batch, 10), FLAT: batch * flat}[kind]
 
 
 def arguments(case, shape, dtype, seed=0):
