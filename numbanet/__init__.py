@@ -7,7 +7,7 @@ history = nn.fit(model, nn.CrossEntropyLoss(), opt, (x, y), epochs=5)
 """
 
 from numbanet import runtime  # noqa: F401  (first: sets the float mode and threads before any pool starts)
-from numbanet import data, debug, io, metrics, models, optim
+from numbanet import compare, data, debug, io, metrics, models, optim
 from numbanet.backend import BackendError, get_backend
 from numbanet.gradcheck import gradcheck
 from numbanet.layers import (
@@ -54,6 +54,7 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "compare",
     "data",
     "debug",
     "evaluate",

@@ -121,7 +121,7 @@ class Inspector:
         if layer is None or "x" not in layer.saved:
             self.gradcheck_result.value = "<i>step to a layer's forward pass first</i>"
             return None
-        x = np.array(layer.saved["x"][:4], dtype=np.float64)
+        x = layer.backend.to_host(layer.saved["x"][:4]).astype(np.float64)
         errors = gradcheck(layer, x, max_entries=24)
         color = {True: "green", False: "red"}
         rows = "".join(

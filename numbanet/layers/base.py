@@ -198,14 +198,17 @@ class Layer:
 
         Raises BackendError for a model with layers on both devices (moved in part).
         """
-        devices = {layer.backend.name: layer.name for layer in self.modules()}
+        devices = {}
+        for layer in self.modules():
+            if not layer.children():  # containers hold no arrays of their own
+                devices.setdefault(layer.backend.name, []).append(layer.name)
         if len(devices) > 1:
-            where = ", ".join(f"{name} on {device}" for device, name in devices.items())
+            where = "; ".join(f"on {d}: {', '.join(names)}" for d, names in devices.items())
             raise BackendError(
-                f"{self.name}: the model is half on one device ({where}); move it whole with "
-                f"model.to('cpu') or model.to('cuda')"
+                f"{type(self).__name__}: the model is half on one device ({where}); move it "
+                f"whole with model.to('cpu') or model.to('cuda')"
             )
-        return self.backend.name
+        return next(iter(devices), self.backend.name)
 
     def to(self, target):
         """Move to a device ("cpu", "cuda") or convert to a dtype (np.float32, "float64").

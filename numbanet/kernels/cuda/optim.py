@@ -19,11 +19,12 @@ def sgd_step(
     g = grad + wd·p
     b = g on the first step, else μ·b + (1 - dampening)·g      (only if μ != 0)
     p ← p - lr · (g + μ·b if nesterov else b)
-    param, grad, momentum_buffer: (n,); writes param and momentum_buffer. One thread per element.
+    param, grad, momentum_buffer: (n,); writes param, and momentum_buffer if μ != 0.
+    One thread per element.
     """
     i = cuda.grid(1)
     if i < param.shape[0]:
-        param[i], momentum_buffer[i] = sgd_update(
+        param[i], buffer = sgd_update(
             param[i],
             grad[i],
             momentum_buffer[i],
@@ -34,6 +35,8 @@ def sgd_step(
             weight_decay,
             first_step,
         )
+        if momentum != 0:  # without momentum the buffer is unused: param may stand in for it
+            momentum_buffer[i] = buffer
 
 
 @grid_1d
