@@ -3,13 +3,18 @@ plain NumPy implementation and PyTorch CPU (when installed), same run, same thre
 
     python benchmarks/mlp.py                      # batch 64, 256, 1024 with 2 threads
     python benchmarks/mlp.py --record             # also append the table to RESULTS.md
+    python benchmarks/mlp.py --gpu --record       # numbanet on CUDA against its CPU backend
+                                                  # and PyTorch on the GPU: batch 64, 1024, 8192
 
 One step = forward + loss + backward + Adam update, on synthetic data. Each engine runs in a
 process of its own (thread pools of two engines in one process fight over the cores), in
 interleaved rounds (the host's speed drifts between runs); the median round is reported.
+On the GPU every step ends waiting for the GPU (numbanet's step does, since it reads the loss;
+PyTorch's is made to, with ``torch.cuda.synchronize()``), so the steps timed are finished ones.
 """
 
 import argparse
+import functools
 import importlib.util
 import statistics
 import subprocess
@@ -23,7 +28,7 @@ from results import record
 LAYERS = (784, 128, 256, 10)
 
 
-def numbanet_step(batch, threads):
+def numbanet_step(batch, threads, device="cpu"):
     from threadpoolctl import threadpool_limits
 
     import numbanet as nn
@@ -31,7 +36,7 @@ def numbanet_step(batch, threads):
     # numbanet's default: kernels on one thread, BLAS on `threads` (see numbanet/runtime.py)
     threadpool_limits(threads, user_api="blas")
     nn.seed(0)
-    model = nn.models.mlp()
+    model = nn.models.mlp().to(device)
     loss, opt = nn.CrossEntropyLoss(), nn.optim.Adam(model, lr=1e-3)
     x, y = synthetic(batch)
     x = x.reshape(batch, 1, 28, 28)
@@ -88,7 +93,7 @@ def numpy_step(batch, threads):
     return step
 
 
-def torch_step(batch, threads):
+def torch_step(batch, threads, device="cpu"):
     import torch
 
     torch.set_num_threads(threads)
@@ -101,15 +106,19 @@ def torch_step(batch, threads):
         torch.nn.Linear(128, 256),
         torch.nn.ReLU(),
         torch.nn.Linear(256, 10),
-    )
+    ).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = synthetic(batch)
     x, y = torch.from_numpy(x.reshape(batch, 1, 28, 28)), torch.from_numpy(y)
 
     def step():
         opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
+        # the batch comes from the host each step, as numbanet's does
+        loss = torch.nn.functional.cross_entropy(model(x.to(device)), y.to(device))
+        loss.backward()
         opt.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
 
     return step
 
@@ -137,7 +146,21 @@ def worker(engine, batch, threads, seconds):
     print(samples_per_second(step, batch, seconds))
 
 
-ENGINES = {"numbanet": numbanet_step, "numpy": numpy_step, "pytorch": torch_step}
+ENGINES = {
+    "numbanet": numbanet_step,
+    "numpy": numpy_step,
+    "pytorch": torch_step,
+    "numbanet-cuda": functools.partial(numbanet_step, device="cuda"),
+    "pytorch-cuda": functools.partial(torch_step, device="cuda"),
+}
+
+
+def torch_has_gpu():
+    if not importlib.util.find_spec("torch"):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def measure(engine, batch, threads, seconds):
@@ -163,7 +186,12 @@ def measure(engine, batch, threads, seconds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch-sizes", default="64,256,1024")
+    parser.add_argument(
+        "--batch-sizes", default=None, help="default: 64,256,1024 (--gpu: 64,1024,8192)"
+    )
+    parser.add_argument(
+        "--gpu", action="store_true", help="numbanet on CUDA vs CPU and PyTorch GPU"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=2.0, help="per engine per round")
@@ -172,6 +200,8 @@ def main():
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker, int(args.batch_sizes), args.threads, args.seconds)
+    if args.gpu:
+        return gpu_main(args)
 
     engines = ["numbanet", "numpy"]
     if importlib.util.find_spec("torch"):
@@ -180,7 +210,7 @@ def main():
         print("PyTorch not installed: comparing with NumPy only", file=sys.stderr)
 
     rows = []
-    for batch in (int(b) for b in args.batch_sizes.split(",")):
+    for batch in (int(b) for b in (args.batch_sizes or "64,256,1024").split(",")):
         rounds = {name: [] for name in engines}
         for _ in range(args.rounds):
             for name in engines:
@@ -207,6 +237,37 @@ def main():
     print("\n".join(table))
     if args.record:
         record(f"Seed MLP training speed, {args.threads} threads", "\n".join(table))
+
+
+def gpu_main(args):
+    """numbanet on CUDA against numbanet's CPU backend and PyTorch on the GPU (if it has one)."""
+    engines = ["numbanet-cuda", "numbanet"] + (["pytorch-cuda"] if torch_has_gpu() else [])
+    if "pytorch-cuda" not in engines:
+        print("PyTorch with CUDA not installed: comparing with the CPU backend", file=sys.stderr)
+    rows = []
+    for batch in (int(b) for b in (args.batch_sizes or "64,1024,8192").split(",")):
+        rounds = {name: [] for name in engines}
+        for _ in range(args.rounds):
+            for name in engines:
+                rounds[name].append(measure(name, batch, args.threads, args.seconds))
+        median = {name: statistics.median(r) for name, r in rounds.items()}
+        rows.append((batch, median))
+        line = "  ".join(f"{name} {rate:>10,.0f}" for name, rate in median.items())
+        print(f"batch {batch:>5}: {line} samples/s", flush=True)
+    header = "| batch | " + " | ".join(f"{n} samples/s" for n in engines) + " | GPU vs CPU |"
+    header += " vs PyTorch GPU |" if "pytorch-cuda" in engines else ""
+    table = [header, "|" + "---:|" * (header.count("|") - 1)]
+    for batch, median in rows:
+        cells = [f"{median[n]:,.0f}" for n in engines]
+        cells.append(f"{median['numbanet-cuda'] / median['numbanet']:.2f}×")
+        if "pytorch-cuda" in engines:
+            cells.append(f"{median['numbanet-cuda'] / median['pytorch-cuda']:.2f}×")
+        table.append(f"| {batch} | " + " | ".join(cells) + " |")
+    print("\n".join(table))
+    if args.record:
+        from numbanet.backend import describe_gpu
+
+        record(f"Seed MLP training speed on the GPU: {describe_gpu()}", "\n".join(table))
 
 
 if __name__ == "__main__":

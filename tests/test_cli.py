@@ -34,7 +34,7 @@ def test_info_names_versions_threads_cuda_and_cache(capsys):
     for field in (
         "numba ",
         "numba threading layer",
-        "CUDA available",
+        "GPU ",
         "kernel cache",
         "flush denormals",
     ):
