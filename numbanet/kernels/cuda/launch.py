@@ -44,8 +44,9 @@ def launch_2d(rows, cols):
 
 def launch_tiles(rows, cols):
     """(blocks, threads) of full TILE × TILE blocks covering a rows × cols array: a kernel that
-    shares tiles needs every block whole, one thread per element of its tile."""
-    return (math.ceil(cols / TILE), math.ceil(rows / TILE)), (TILE, TILE)
+    shares tiles needs every block whole, one thread per element of its tile. An empty array
+    still gets one block (a grid of no blocks is a launch error), whose threads write nothing."""
+    return (max(1, math.ceil(cols / TILE)), max(1, math.ceil(rows / TILE))), (TILE, TILE)
 
 
 @dataclass(frozen=True)
