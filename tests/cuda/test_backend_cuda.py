@@ -236,3 +236,31 @@ def test_a_loss_takes_labels_on_either_device_and_checks_them():
     assert on_host == on_device and is_device_array(loss_fn.backward())
     with pytest.raises(nn.LayerInputError, match=r"labels in \[0, 2\]"):
         loss_fn(logits, cuda.from_host(np.array([0, 1, 3, 1]), np.int64))
+
+
+def test_a_training_step_copies_only_the_batch_in_and_the_losses_out(monkeypatch):
+    model = tiny_model().to("cuda")
+    optimizer, loss_fn = OPTIMIZERS["adam-l2"](model), nn.CrossEntropyLoss()
+    (x, y), *rest = batches()
+    for _ in nn.train_step(model, loss_fn, optimizer, x, y, snapshot=False):
+        pass  # the first step allocates buffers and optimizer state
+    device_array = type(model[0].params["weight"])
+    copies = {"to host": 0, "to device": 0}
+
+    def counting(method, direction):
+        def wrapper(self, *args, **kwargs):
+            copies[direction] += 1
+            return method(self, *args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(
+        device_array, "copy_to_host", counting(device_array.copy_to_host, "to host")
+    )
+    monkeypatch.setattr(
+        device_array, "copy_to_device", counting(device_array.copy_to_device, "to device")
+    )
+    for x, y in rest:
+        for _ in nn.train_step(model, loss_fn, optimizer, x, y, snapshot=False):
+            pass
+    assert copies == {"to host": len(rest), "to device": 2 * len(rest)}  # per-row losses; x, y
