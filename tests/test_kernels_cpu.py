@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from numbanet.backend import get_backend
+from numbanet.kernels.scalar import EPILOGUES as EPILOGUE_CODES
 
 K = get_backend("cpu").kernels
 DTYPES = [np.float32, np.float64]
@@ -33,13 +34,32 @@ def test_dense_forward_and_backward_match_numpy(dtype, n, i, j):
     y = np.empty((n, j), dtype)
     # float32 sums of i products carry rounding errors that grow with i: compare with atol
     tol = TOL[dtype] | ({"atol": 1e-5 * max(1, i) ** 0.5} if dtype == np.float32 else {})
-    K.dense_forward(x, W, b, y)
+    K.dense_forward(x, W, b, 0, 0.0, y)
     np.testing.assert_allclose(y, x.astype(np.float64) @ W.T + b, **tol, err_msg="y")
     dx, dW, db = np.empty_like(x), np.empty_like(W), np.empty_like(b)
     K.dense_backward(x, W, dy, dx, dW, db, True)
     np.testing.assert_allclose(dx, dy.astype(np.float64) @ W, **tol, err_msg="dx")
     np.testing.assert_allclose(dW, dy.T.astype(np.float64) @ x, **tol, err_msg="dW")
     np.testing.assert_allclose(db, dy.sum(axis=0, dtype=np.float64), **tol, err_msg="db")
+
+
+EPILOGUES = {
+    "relu": lambda z: np.maximum(z, 0),
+    "leaky_relu": lambda z: np.where(z > 0, z, 0.1 * z),
+    "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+    "tanh": np.tanh,
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", EPILOGUES)
+def test_dense_forward_applies_its_fused_activation(activation, dtype):
+    rng = np.random.default_rng(2)
+    x, W, b = rand(rng, (9, 5), dtype), rand(rng, (7, 5), dtype), rand(rng, 7, dtype)
+    y = np.empty((9, 7), dtype)
+    K.dense_forward(x, W, b, EPILOGUE_CODES[activation], 0.1, y)
+    z = x.astype(np.float64) @ W.T + b
+    np.testing.assert_allclose(y, EPILOGUES[activation](z), **TOL[dtype])
 
 
 def test_dense_backward_skips_dx_when_not_needed():

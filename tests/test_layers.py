@@ -15,6 +15,10 @@ RNG = np.random.default_rng(0)
         (lambda: nn.Linear(5, 3), (4, 5), (4, 3)),
         (lambda: nn.Linear(1, 1), (1, 1), (1, 1)),
         (lambda: nn.Linear(7, 2, bias=False), (3, 7), (3, 2)),
+        (lambda: nn.Linear(5, 3, activation="relu"), (4, 5), (4, 3)),
+        (lambda: nn.Linear(5, 3, activation="leaky_relu", negative_slope=0.2), (4, 5), (4, 3)),
+        (lambda: nn.Linear(5, 3, activation="sigmoid"), (4, 5), (4, 3)),
+        (lambda: nn.Linear(5, 3, bias=False, activation="tanh"), (4, 5), (4, 3)),
         (lambda: nn.ReLU(), (4, 3, 2), (4, 3, 2)),
         (lambda: nn.LeakyReLU(0.1), (5, 6), (5, 6)),
         (lambda: nn.Sigmoid(), (3, 4), (3, 4)),
@@ -36,6 +40,42 @@ def test_layer_contract_and_gradients_match_finite_differences(layer, x_shape, y
     # ReLU-family kinks at 0 would fool finite differences: keep inputs away from them
     x = RNG.uniform(0.1, 1.0, x_shape) * RNG.choice([-1.0, 1.0], x_shape)
     check_layer_contract(layer(), x, y_shape)
+
+
+@pytest.mark.parametrize(
+    "activation, layer",
+    [("relu", nn.ReLU), ("leaky_relu", lambda: nn.LeakyReLU(0.2)), ("sigmoid", nn.Sigmoid),
+     ("tanh", nn.Tanh)],
+)  # fmt: skip
+def test_a_fused_activation_gives_the_numbers_of_the_two_layers(activation, layer):
+    nn.seed(3)
+    fused = nn.Linear(6, 4, activation=activation, negative_slope=0.2)
+    pair = nn.Sequential(nn.Linear(6, 4), layer())
+    pair.load_state_dict({f"0.{k}": v for k, v in fused.state_dict().items()})
+    x, dy = RNG.standard_normal((5, 6)), RNG.standard_normal((5, 4))
+    np.testing.assert_allclose(fused(x), pair(x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(fused.backward(dy), pair.backward(dy), rtol=1e-6, atol=1e-7)
+    for name, grad in fused.grad_dict().items():
+        np.testing.assert_allclose(grad, pair.grad_dict()[f"0.{name}"], rtol=1e-6, atol=1e-7)
+    assert repr(fused) == f"Linear(6→4, {activation})"
+    assert fused.formula["forward"] == f"y = {activation}(x·Wᵀ + b)"
+    rebuilt = nn.Linear.from_config(fused.config())
+    assert (rebuilt.activation, rebuilt.negative_slope) == (activation, 0.2)
+
+
+def test_mlp_with_fused_activations_computes_the_same_function():
+    nn.seed(0)
+    plain = nn.models.mlp(12, (8, 6), 3, nn.Tanh)
+    nn.seed(0)
+    fused = nn.models.mlp(12, (8, 6), 3, nn.Tanh, fuse=True)
+    assert len(fused) == 4 and repr(fused[1]) == "Linear(12→8, tanh)"
+    x = RNG.standard_normal((5, 12))
+    np.testing.assert_allclose(fused(x), plain(x), rtol=1e-6)
+
+
+def test_an_unknown_fused_activation_is_a_clear_error():
+    with pytest.raises(ValueError, match="activation must be one of None, 'relu'.*got 'gelu'"):
+        nn.Linear(3, 2, activation="gelu")
 
 
 def test_linear_init_follows_torch_default_bounds():

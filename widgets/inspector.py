@@ -213,7 +213,7 @@ class Inspector:
         elif event.phase == "update":
             text = self.stepper.optimizer.formula
         else:
-            text = type(event.layer).formula.get(event.phase, "")
+            text = event.layer.formula.get(event.phase, "")
         return f"<code style='font-size:13px'>{html.escape(text)}</code>" if text else ""
 
     def _grad_norms(self):

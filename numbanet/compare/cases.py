@@ -9,6 +9,8 @@ import functools
 
 import numpy as np
 
+from numbanet.kernels.scalar import EPILOGUES
+
 
 def normal(rng, shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
@@ -35,8 +37,10 @@ def probability(rng, shape, dtype):
     return uniform(rng, shape, dtype, 0.05, 0.95)
 
 
-def dense_forward_args(rng, dtype, n, i, j):
-    return [normal(rng, s, dtype) for s in [(n, i), (j, i), (j,), (n, j)]]
+def dense_forward_args(rng, dtype, n, i, j, activation=None):
+    """x, W, b, the fused activation's code and slope, y."""
+    x, W, b, y = [normal(rng, s, dtype) for s in [(n, i), (j, i), (j,), (n, j)]]
+    return [x, W, b, EPILOGUES[activation], dtype(0.01), y]
 
 
 def dense_backward_args(rng, dtype, n, i, j, need_dx):
@@ -97,6 +101,11 @@ P = functools.partial
 DENSE, ROWS, FLAT = "dense", "rows", "flat"
 CASES = {
     "dense_forward": (dense_forward_args, DENSE),
+    **{
+        f"dense_forward[{activation}]": (P(dense_forward_args, activation=activation), DENSE)
+        for activation in EPILOGUES
+        if activation
+    },
     "dense_backward": (P(dense_backward_args, need_dx=True), DENSE),
     "dense_backward[no dx]": (P(dense_backward_args, need_dx=False), DENSE),
     "relu_forward": (P(arrays_args, count=2), FLAT),
@@ -162,7 +171,8 @@ def shapes_of(case, size="small"):
     """The shapes ``case`` is compared on, for "small" (simulator) or "large" (GPU) runs."""
     kind = CASES[case][1]
     shapes = SHAPES[size][kind]
-    return shapes[1:2] if case == "dense_backward[no dx]" else shapes
+    # variants of a dense kernel (no dx, a fused activation) on one shape that spans tiles
+    return shapes[2:3] if case.startswith("dense") and "[" in case else shapes
 
 
 def batch_shape(case, batch, size="large"):

@@ -44,6 +44,28 @@ def sigmoid(x):
     return e / (1 + e)
 
 
+# The activations a dense kernel can apply to its output in the same pass (its "epilogue"),
+# by code: a kernel argument must be a number, not a function.
+NO_ACTIVATION, RELU, LEAKY_RELU, SIGMOID, TANH = range(5)
+EPILOGUES = {None: NO_ACTIVATION, "relu": RELU, "leaky_relu": LEAKY_RELU, "sigmoid": SIGMOID,
+             "tanh": TANH}  # fmt: skip
+
+
+@scalar
+def epilogue(z, kind, slope):
+    """The activation numbered ``kind`` in EPILOGUES applied to z (kind 0: z itself); slope is
+    leaky ReLU's."""
+    if kind == RELU:
+        return relu(z)
+    if kind == LEAKY_RELU:
+        return leaky_relu(z, slope)
+    if kind == SIGMOID:
+        return sigmoid(z)
+    if kind == TANH:
+        return math.tanh(z)
+    return z
+
+
 @scalar
 def softplus_neg_abs(x):
     """log(1 + e^-|x|): the stable tail of log-sigmoid and of BCE with logits."""

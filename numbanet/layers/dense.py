@@ -3,6 +3,7 @@
 import numpy as np
 
 from numbanet import rng
+from numbanet.kernels.scalar import EPILOGUES
 from numbanet.layers.base import Layer
 from numbanet.layers.init import init_weight_and_bias
 
@@ -15,12 +16,20 @@ class Linear(Layer):
     Output shape: (N, out_features)
     Params: weight (out_features, in_features), bias (out_features,), as torch.nn.Linear.
     ``init``: "torch" (default, as torch), "xavier" or "kaiming" (see ``layers/init.py``).
+    ``activation``: None, or "relu", "leaky_relu" (with ``negative_slope``), "sigmoid", "tanh"
+    fused into the layer: y = f(x Wᵀ + b) in one kernel pass, the same numbers as the Linear
+    followed by the activation layer, one pass over y fewer (and one event fewer to step).
     """
 
-    formula = {"forward": "y = x·Wᵀ + b", "backward": "dW = dyᵀ·x,  db = Σₙ dy,  dx = dy·W"}
-
-    def __init__(self, in_features, out_features, bias=True, init="torch"):
+    def __init__(
+        self, in_features, out_features, bias=True, init="torch", activation=None,
+        negative_slope=0.01,
+    ):  # fmt: skip
         super().__init__()
+        if activation not in EPILOGUES:
+            choices = ", ".join(repr(a) for a in EPILOGUES)
+            raise ValueError(f"Linear: activation must be one of {choices}, got {activation!r}")
+        self.activation, self.negative_slope = activation, float(negative_slope)
         if in_features < 1 or out_features < 1:
             raise ValueError(
                 f"Linear: in_features and out_features must be >= 1, "
@@ -45,6 +54,16 @@ class Linear(Layer):
             self._buffers["zero_bias"] = self.backend.zeros((self.out_features,), self.dtype)
         return self._buffers["zero_bias"], self.buffer("unused_bias_grad", (self.out_features,))
 
+    @property
+    def formula(self):
+        if self.activation is None:
+            return {"forward": "y = x·Wᵀ + b", "backward": "dW = dyᵀ·x,  db = Σₙ dy,  dx = dy·W"}
+        return {
+            "forward": f"y = {self.activation}(x·Wᵀ + b)",
+            "backward": f"dz = dy · {self.activation}′ (from y);  dW = dzᵀ·x,  db = Σₙ dz,  "
+            "dx = dz·W",
+        }
+
     def forward(self, x):
         x = self.as_input(x)
         self.check_ndim(x, 2, f"(N, {self.in_features})")
@@ -54,13 +73,17 @@ class Linear(Layer):
                 f"{x.shape[1]} features instead of {self.in_features}"
             )
         y = self.buffer("y", (x.shape[0], self.out_features))
-        self.kernels.dense_forward(x, self.params["weight"], self._bias_and_grad()[0], y)
-        self.saved["x"] = x
+        weight, bias = self.params["weight"], self._bias_and_grad()[0]
+        slope = self.dtype.type(self.negative_slope)
+        self.kernels.dense_forward(x, weight, bias, EPILOGUES[self.activation], slope, y)
+        self.saved["x"], self.saved["y"] = x, y
         return y
 
     def backward(self, dy, need_dx=True):
-        (x,) = self.saved_for_backward("x")
+        x, y = self.saved_for_backward("x", "y")
         dy = self.as_grad(dy, (x.shape[0], self.out_features))
+        if self.activation is not None:
+            dy = self._through_activation(y, dy)
         dx = self.buffer("dx", x.shape)
         self.kernels.dense_backward(
             x,
@@ -73,13 +96,26 @@ class Linear(Layer):
         )
         return dx if need_dx else None
 
+    def _through_activation(self, y, dy):
+        """dz = dy · f′(z), by the activation's own backward kernel, written in terms of the
+        output y: sigmoid and tanh's are; ReLU's and leaky ReLU's test z > 0, which is y > 0."""
+        dz = self.buffer("dz", y.shape)
+        scalars = (self.dtype.type(self.negative_slope),) if self.activation == "leaky_relu" else ()
+        backward = getattr(self.kernels, self.activation + "_backward")
+        backward(y.reshape(-1), *scalars, dy.reshape(-1), dz.reshape(-1))
+        return dz
+
     def config(self):
-        return {
+        config = {
             "in_features": self.in_features,
             "out_features": self.out_features,
             "bias": self.bias,
             "init": self.init,
         }
+        if self.activation is not None:
+            config.update(activation=self.activation, negative_slope=self.negative_slope)
+        return config
 
     def __repr__(self):
-        return f"Linear({self.in_features}→{self.out_features})"
+        fused = f", {self.activation}" if self.activation else ""
+        return f"Linear({self.in_features}→{self.out_features}{fused})"

@@ -14,7 +14,10 @@ TOL = {np.float32: dict(rtol=2e-5, atol=1e-6), np.float64: dict(rtol=1e-11, atol
 
 
 def tiny_model(dtype=np.float32, activation=nn.ReLU):
+    """Linear → activation → Linear; activation a string: fused into the first Linear."""
     nn.seed(0)
+    if isinstance(activation, str):
+        return nn.Sequential(nn.Linear(6, 5, activation=activation), nn.Linear(5, 3)).to(dtype)
     model = nn.Sequential(nn.Linear(6, 5), activation(), nn.Linear(5, 3))
     return model.to(dtype)
 
@@ -74,6 +77,8 @@ def test_a_few_steps_on_both_devices_end_with_equal_params(optimizer, dtype):
         (nn.Sigmoid, nn.MSELoss()),
         (nn.Tanh, nn.BCEWithLogitsLoss()),
         (nn.LeakyReLU, nn.MSELoss(reduction="sum")),
+        ("relu", nn.MSELoss()),
+        ("tanh", nn.BCEWithLogitsLoss()),
     ],
 )
 def test_other_layers_and_losses_train_alike_on_both_devices(activation, loss_fn):

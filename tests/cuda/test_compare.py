@@ -35,8 +35,8 @@ def test_run_compares_each_kernel_on_each_shape_and_dtype_within_tolerance():
         assert row.cpu_run > 0 and row.gpu_run > 0 and row.cpu_compile >= 0
     [dense] = [r for r in rows if r.case.startswith("dense") and r.dtype == "float32"]
     assert [str(launch) for launch in dense.launches] == [
-        "matmul 1×1 × 16×16",  # dW (3, 7): one 16 × 16 tile
-        "column_sum 1 × 3",  # db: one thread per output
+        "matmul 2×1 × 16×16",  # dW (13, 19): two 16 × 16 tiles side by side
+        "column_sum 1 × 13",  # db: one thread per output
     ]
     [row_kernel] = [
         r

@@ -8,7 +8,17 @@ import math
 
 from numba import njit, prange
 
-from numbanet.kernels.scalar import leaky_relu, leaky_relu_grad, relu, relu_grad, sigmoid
+from numbanet.kernels.scalar import (
+    LEAKY_RELU,
+    RELU,
+    SIGMOID,
+    TANH,
+    leaky_relu,
+    leaky_relu_grad,
+    relu,
+    relu_grad,
+    sigmoid,
+)
 
 
 @njit(parallel=True, cache=True)
@@ -121,3 +131,17 @@ def log_softmax_backward(y, dy, dx):
         total = dy[r].sum()
         for c in range(y.shape[1]):
             dx[r, c] = dy[r, c] - math.exp(y[r, c]) * total
+
+
+@njit(cache=True)
+def activation_in_place(v, kind, slope):
+    """v = f(v) in place, f the activation numbered ``kind`` in ``scalar.EPILOGUES`` (the
+    epilogue of a dense layer with a fused activation). v: (n,)."""
+    if kind == RELU:
+        relu_forward(v, v)
+    elif kind == LEAKY_RELU:
+        leaky_relu_forward(v, slope, v)
+    elif kind == SIGMOID:
+        sigmoid_forward(v, v)
+    elif kind == TANH:
+        tanh_forward(v, v)

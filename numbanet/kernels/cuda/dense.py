@@ -1,4 +1,5 @@
-"""Fully connected (dense, linear) layer on the GPU: y = x Wᵀ + b, by a tiled matrix product."""
+"""Fully connected (dense, linear) layer on the GPU: y = f(x Wᵀ + b), by a tiled matrix product
+whose epilogue adds the bias and applies the optional activation f."""
 
 import functools
 
@@ -7,6 +8,7 @@ import numpy as np
 from numba import cuda
 
 from numbanet.kernels.cuda.launch import TILE, launch, launch_1d, launch_tiles
+from numbanet.kernels.scalar import epilogue
 
 
 @functools.cache
@@ -16,9 +18,10 @@ def matmul_kernel(dtype):
     element = numba.from_dtype(np.dtype(dtype))
 
     @cuda.jit
-    def matmul(a, b, bias, transpose_a, transpose_b, add_bias, c):
-        """c[i, j] = Σₖ op(a)[i, k] op(b)[k, j] (+ bias[j] if add_bias), op(m) = mᵀ if the flag
-        says so. op(a): (M, K), op(b): (K, J), bias: (J,) (read only if add_bias); writes c: (M, J).
+    def matmul(a, b, bias, transpose_a, transpose_b, add_bias, activation, slope, c):
+        """c[i, j] = f(Σₖ op(a)[i, k] op(b)[k, j] (+ bias[j] if add_bias)), op(m) = mᵀ if the
+        flag says so, f the activation numbered ``activation`` in ``scalar.EPILOGUES`` (0: none).
+        op(a): (M, K), op(b): (K, J), bias: (J,) (read only if add_bias); writes c: (M, J).
 
         One thread per element (i, j) of c, in TILE × TILE blocks, block (bx, by) owning the
         tile of c at rows by·TILE.., columns bx·TILE.. . Read straight from global memory,
@@ -28,7 +31,9 @@ def matmul_kernel(dtype):
         the block waits (syncthreads) until both tiles are whole, then each thread adds its
         TILE products from the fast shared copies, and the block waits again before the next
         step overwrites them. Threads outside the matrices load zeros, which add nothing, so
-        shapes need not be multiples of TILE; only threads inside c write.
+        shapes need not be multiples of TILE; only threads inside c write. The thread that owns
+        c[i, j] adds the bias and applies f to its sum before writing it (the epilogue), so a
+        dense layer with its activation is one kernel and one write of c.
         """
         a_tile = cuda.shared.array((TILE, TILE), element)
         b_tile = cuda.shared.array((TILE, TILE), element)
@@ -53,7 +58,7 @@ def matmul_kernel(dtype):
                 total += a_tile[ty, kk] * b_tile[kk, tx]
             cuda.syncthreads()
         if i < c.shape[0] and j < c.shape[1]:
-            c[i, j] = total + bias[j] if add_bias else total
+            c[i, j] = epilogue(total + bias[j] if add_bias else total, activation, slope)
 
     return matmul
 
@@ -70,21 +75,21 @@ def column_sum(m, total):
         total[j] = acc
 
 
-def matmul(a, b, bias, transpose_a, transpose_b, add_bias, c):
+def matmul(a, b, bias, transpose_a, transpose_b, add_bias, c, activation=0, slope=0.0):
     """Launch ``matmul_kernel``: one thread per element of c (M, J)."""
     blocks, threads = launch_tiles(*c.shape)
-    launch(
-        matmul_kernel(c.dtype), blocks, threads, a, b, bias, transpose_a, transpose_b, add_bias, c
-    )
+    flags = (transpose_a, transpose_b, add_bias, activation, slope)
+    launch(matmul_kernel(c.dtype), blocks, threads, a, b, bias, *flags, c)
 
 
-def dense_forward(x, W, b, y):
-    """y[n, j] = Σᵢ x[n, i] W[j, i] + b[j].
+def dense_forward(x, W, b, activation, slope, y):
+    """y[n, j] = f(Σᵢ x[n, i] W[j, i] + b[j]), f the activation numbered ``activation`` in
+    ``scalar.EPILOGUES`` (0: none) with leaky ReLU's ``slope``.
 
     x: (N, I), W: (J, I), b: (J,); writes y: (N, J).
-    One tiled matrix product x·Wᵀ with the bias added by the thread that owns y[n, j].
+    One tiled matrix product x·Wᵀ; the thread that owns y[n, j] adds the bias and applies f.
     """
-    matmul(x, W, b, False, True, True, y)
+    matmul(x, W, b, False, True, True, y, activation, slope)
 
 
 def dense_backward(x, W, dy, dx, dW, db, need_dx):
