@@ -18,7 +18,15 @@ import platform
 
 from numbanet.backend import cuda_simulated, describe_gpu
 from numbanet.compare.cases import CASES
-from numbanet.compare.kernels import TOLERANCE, KernelRow, compare_kernel, difference, run
+from numbanet.compare.kernels import (
+    TOLERANCE,
+    KernelRow,
+    KernelRun,
+    compare_kernel,
+    difference,
+    run,
+    run_on_both,
+)
 from numbanet.compare.model import ModelComparison, model_tolerance, run_model
 from numbanet.compare.sweep import BATCHES, Sweep, sweep
 
@@ -26,7 +34,9 @@ __all__ = [
     "BATCHES",
     "CASES",
     "TOLERANCE",
+    "COLUMNS",
     "KernelRow",
+    "KernelRun",
     "ModelComparison",
     "Sweep",
     "compare_kernel",
@@ -38,7 +48,9 @@ __all__ = [
     "header",
     "model_tolerance",
     "run",
+    "row_cells",
     "run_model",
+    "run_on_both",
     "sweep",
 ]
 
@@ -101,32 +113,36 @@ def _speed(seconds):
     return f"{seconds * 1e6:,.1f}"
 
 
+COLUMNS = (
+    "kernel", "shape", "dtype", "max abs", "max rel", "ULPs", "tol", "ok",
+    "CPU µs", "GPU µs", "speed-up", "CPU compile s", "GPU compile s", "grid × block",
+)  # fmt: skip
+"""The columns of the kernel table, in order."""
+
+
+def row_cells(row):
+    """The ``COLUMNS`` of one ``KernelRow``, as text."""
+    return [
+        row.case,
+        _shape(row.shape),
+        row.dtype,
+        f"{row.max_abs:.1e}",
+        f"{row.max_rel:.1e}",
+        f"{row.max_ulps:.0f}",
+        f"{row.tolerance:.0e}",
+        "yes" if row.ok else "NO",
+        _speed(row.cpu_run),
+        _speed(row.gpu_run),
+        f"{row.speedup:.2f}×",
+        f"{row.cpu_compile:.2f}",
+        f"{row.gpu_compile:.2f}",
+        "; ".join(map(str, row.launches)),
+    ]
+
+
 def format_table(rows):
     """The kernel comparison as a text table, one line per ``KernelRow``."""
-    headers = [
-        "kernel", "shape", "dtype", "max abs", "max rel", "ULPs", "tol", "ok",
-        "CPU µs", "GPU µs", "speed-up", "CPU compile s", "GPU compile s", "grid × block",
-    ]  # fmt: skip
-    lines = [
-        [
-            row.case,
-            _shape(row.shape),
-            row.dtype,
-            f"{row.max_abs:.1e}",
-            f"{row.max_rel:.1e}",
-            f"{row.max_ulps:.0f}",
-            f"{row.tolerance:.0e}",
-            "yes" if row.ok else "NO",
-            _speed(row.cpu_run),
-            _speed(row.gpu_run),
-            f"{row.speedup:.2f}×",
-            f"{row.cpu_compile:.2f}",
-            f"{row.gpu_compile:.2f}",
-            "; ".join(map(str, row.launches)),
-        ]
-        for row in rows
-    ]
-    return _table(headers, lines, left=(0, len(headers) - 1))
+    return _table(COLUMNS, [row_cells(row) for row in rows], left=(0, len(COLUMNS) - 1))
 
 
 def format_model(comparison):

@@ -1,5 +1,6 @@
 """Every kernel on both backends, on the same inputs: how far apart, how fast, how launched."""
 
+import inspect
 import statistics
 import time
 from dataclasses import asdict, astuple, dataclass, field
@@ -102,35 +103,71 @@ def timed(call, synchronize, repeat):
     return times[0], statistics.median(times[1:]) if repeat else times[0]
 
 
+@dataclass
+class KernelRun:
+    """One kernel case run once on each backend: its float array arguments after the call.
+
+    names: the arguments' names, in argument order; cpu, gpu: name -> host array after the
+    CPU / CUDA kernel; written: the names the kernel changed; launches: each CUDA ``Launch``;
+    cpu_first, gpu_first: the seconds the call took (compiling included on a first call);
+    cpu_call, gpu_call: the calls again, on the same arrays, for timing.
+    """
+
+    names: list
+    cpu: dict
+    gpu: dict
+    written: list
+    launches: list
+    cpu_first: float
+    gpu_first: float
+    cpu_call: object
+    gpu_call: object
+
+
+def run_on_both(case, shape, dtype, seed=0):
+    """Run the kernel of ``case`` once on the CPU and once on CUDA, on the same inputs
+    (``cases.arguments(case, shape, dtype, seed)``); returns a ``KernelRun``."""
+    from numbanet.kernels.cuda.launch import recording_launches  # only once a GPU is asked for
+
+    cpu, cuda = get_backend("cpu"), get_backend("cuda")
+    cpu_kernel, cuda_kernel = (getattr(b.kernels, kernel_of(case)) for b in (cpu, cuda))
+    args = arguments(case, shape, dtype, seed)
+    cpu_args = [np.copy(a) if isinstance(a, np.ndarray) else a for a in args]
+    gpu_args = [cuda.from_host(a, a.dtype) if isinstance(a, np.ndarray) else a for a in args]
+    run = KernelRun([], {}, {}, [], [], 0.0, 0.0, lambda: cpu_kernel(*cpu_args), None)
+    run.gpu_call = lambda: cuda_kernel(*gpu_args)
+    run.cpu_first, _ = timed(run.cpu_call, cpu.synchronize, 0)
+    with recording_launches() as launches:
+        run.gpu_first, _ = timed(run.gpu_call, cuda.synchronize, 0)
+    run.launches = list(launches)
+    names = inspect.signature(cpu_kernel.py_func).parameters
+    for name, before, on_cpu, on_gpu in zip(names, args, cpu_args, gpu_args):
+        if isinstance(before, np.ndarray) and before.dtype.kind == "f":  # labels are not compared
+            run.names.append(name)
+            run.cpu[name], run.gpu[name] = np.copy(on_cpu), cuda.to_host(on_gpu)
+            if not (np.array_equal(before, on_cpu) and np.array_equal(before, run.gpu[name])):
+                run.written.append(name)
+    return run
+
+
 def compare_kernel(case, shape, dtype, repeat=5, seed=0):
     """Run ``case`` on both backends on the same inputs; returns its ``KernelRow``.
 
-    Each backend's first call is the one compared (kernels update some arrays in place, e.g.
-    the optimizer steps); the timed calls after it only measure speed.
+    Every float array argument is compared after each backend's first call: the outputs, and
+    the inputs, which neither kernel may change. (Kernels update some arrays in place, e.g.
+    the optimizer steps, so the timed calls after it only measure speed.)
     """
-    from numbanet.kernels.cuda.launch import recording_launches
-
     cpu, cuda = get_backend("cpu"), get_backend("cuda")
-    name = kernel_of(case)
-    args = arguments(case, shape, dtype, seed)
-    cpu_args = [np.copy(a) if isinstance(a, np.ndarray) else a for a in args]
-    cuda_args = [cuda.from_host(a, a.dtype) if isinstance(a, np.ndarray) else a for a in args]
-    cpu_kernel, cuda_kernel = getattr(cpu.kernels, name), getattr(cuda.kernels, name)
-
-    cpu_first, _ = timed(lambda: cpu_kernel(*cpu_args), cpu.synchronize, 0)
-    expected = [np.copy(a) if isinstance(a, np.ndarray) else None for a in cpu_args]
-    with recording_launches() as launches:
-        gpu_first, _ = timed(lambda: cuda_kernel(*cuda_args), cuda.synchronize, 0)
+    run = run_on_both(case, shape, dtype, seed)
     worst = Difference()
-    for reference, on_device in zip(expected, cuda_args):
-        if reference is not None and reference.dtype.kind == "f":
-            worst = worst.worst(difference(reference, cuda.to_host(on_device)))
-    _, cpu_run = timed(lambda: cpu_kernel(*cpu_args), cpu.synchronize, repeat)
-    _, gpu_run = timed(lambda: cuda_kernel(*cuda_args), cuda.synchronize, repeat)
+    for name in run.names:
+        worst = worst.worst(difference(run.cpu[name], run.gpu[name]))
+    _, cpu_run = timed(run.cpu_call, cpu.synchronize, repeat)
+    _, gpu_run = timed(run.gpu_call, cuda.synchronize, repeat)
     tolerance = TOLERANCE[np.dtype(dtype).name]
     return KernelRow(
         case=case,
-        kernel=name,
+        kernel=kernel_of(case),
         shape=as_tuple(shape),
         dtype=np.dtype(dtype).name,
         max_abs=worst.max_abs,
@@ -140,9 +177,9 @@ def compare_kernel(case, shape, dtype, repeat=5, seed=0):
         ok=worst.max_rel <= tolerance,
         cpu_run=cpu_run,
         gpu_run=gpu_run,
-        cpu_compile=max(cpu_first - cpu_run, 0.0),
-        gpu_compile=max(gpu_first - gpu_run, 0.0),
-        launches=list(launches),
+        cpu_compile=max(run.cpu_first - cpu_run, 0.0),
+        gpu_compile=max(run.gpu_first - gpu_run, 0.0),
+        launches=run.launches,
     )
 
 
