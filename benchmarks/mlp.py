@@ -3,6 +3,8 @@ plain NumPy implementation and PyTorch CPU (when installed), same run, same thre
 
     python benchmarks/mlp.py                      # batch 64, 256, 1024 with 2 threads
     python benchmarks/mlp.py --record             # also append the table to RESULTS.md
+                                                  # (numbanet-fused: mlp(fuse=True), each
+                                                  # ReLU folded into its Linear)
     python benchmarks/mlp.py --gpu --record       # numbanet on CUDA against its CPU backend
                                                   # and PyTorch on the GPU: batch 64, 1024, 8192
 
@@ -28,7 +30,7 @@ from results import record
 LAYERS = (784, 128, 256, 10)
 
 
-def numbanet_step(batch, threads, device="cpu"):
+def numbanet_step(batch, threads, device="cpu", fuse=False):
     from threadpoolctl import threadpool_limits
 
     import numbanet as nn
@@ -36,7 +38,7 @@ def numbanet_step(batch, threads, device="cpu"):
     # numbanet's default: kernels on one thread, BLAS on `threads` (see numbanet/runtime.py)
     threadpool_limits(threads, user_api="blas")
     nn.seed(0)
-    model = nn.models.mlp().to(device)
+    model = nn.models.mlp(fuse=fuse).to(device)
     loss, opt = nn.CrossEntropyLoss(), nn.optim.Adam(model, lr=1e-3)
     x, y = synthetic(batch)
     x = x.reshape(batch, 1, 28, 28)
@@ -150,6 +152,7 @@ ENGINES = {
     "numbanet": numbanet_step,
     "numpy": numpy_step,
     "pytorch": torch_step,
+    "numbanet-fused": functools.partial(numbanet_step, fuse=True),
     "numbanet-cuda": functools.partial(numbanet_step, device="cuda"),
     "pytorch-cuda": functools.partial(torch_step, device="cuda"),
 }
@@ -184,6 +187,34 @@ def measure(engine, batch, threads, seconds):
     return float(out.stdout.split()[-1])
 
 
+def measure_all(engines, batches, args):
+    """[(batch, {engine: median samples/s})], engines interleaved within each round."""
+    rows = []
+    for batch in batches:
+        rounds = {name: [] for name in engines}
+        for _ in range(args.rounds):
+            for name in engines:
+                rounds[name].append(measure(name, batch, args.threads, args.seconds))
+        median = {name: statistics.median(r) for name, r in rounds.items()}
+        rows.append((batch, median))
+        line = "  ".join(f"{name} {rate:>10,.0f}" for name, rate in median.items())
+        print(f"batch {batch:>5}: {line} samples/s", flush=True)
+    return rows
+
+
+def markdown_table(rows, engines, ratios):
+    """The figures as a markdown table; ratios: (column title, engine, reference engine)."""
+    ratios = [r for r in ratios if r[1] in engines and r[2] in engines]
+    header = "| batch | " + " | ".join(f"{n} samples/s" for n in engines)
+    header += " | " + " | ".join(title for title, _, _ in ratios) + " |"
+    table = [header, "|" + "---:|" * (header.count("|") - 1)]
+    for batch, median in rows:
+        cells = [f"{median[n]:,.0f}" for n in engines]
+        cells += [f"{median[a] / median[b]:.2f}×" for _, a, b in ratios]
+        table.append(f"| {batch} | " + " | ".join(cells) + " |")
+    return "\n".join(table)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -201,73 +232,32 @@ def main():
     if args.worker:
         return worker(args.worker, int(args.batch_sizes), args.threads, args.seconds)
     if args.gpu:
-        return gpu_main(args)
-
-    engines = ["numbanet", "numpy"]
-    if importlib.util.find_spec("torch"):
-        engines.append("pytorch")
+        engines = ["numbanet-cuda", "numbanet"] + (["pytorch-cuda"] if torch_has_gpu() else [])
+        if "pytorch-cuda" not in engines:
+            print(
+                "PyTorch with CUDA not installed: comparing with the CPU backend", file=sys.stderr
+            )
+        batches, title = "64,1024,8192", "Seed MLP training speed on the GPU"
+        ratios = [("GPU vs CPU", "numbanet-cuda", "numbanet"),
+                  ("vs PyTorch GPU", "numbanet-cuda", "pytorch-cuda")]  # fmt: skip
     else:
-        print("PyTorch not installed: comparing with NumPy only", file=sys.stderr)
-
-    rows = []
-    for batch in (int(b) for b in (args.batch_sizes or "64,256,1024").split(",")):
-        rounds = {name: [] for name in engines}
-        for _ in range(args.rounds):
-            for name in engines:
-                rounds[name].append(measure(name, batch, args.threads, args.seconds))
-        median = {name: statistics.median(r) for name, r in rounds.items()}
-        rows.append((batch, median))
-        line = "  ".join(f"{name} {rate:>10,.0f}" for name, rate in median.items())
-        print(f"batch {batch:>5}: {line} samples/s", flush=True)
-
-    header = (
-        "| batch | "
-        + " | ".join(f"{n} samples/s" for n in engines)
-        + " | vs NumPy |"
-        + (" vs PyTorch |" if "pytorch" in engines else "")
-    )
-    table = [header, "|" + "---:|" * (header.count("|") - 1)]
-    for batch, median in rows:
-        cells = [f"{median[n]:,.0f}" for n in engines] + [
-            f"{median['numbanet'] / median['numpy']:.2f}×"
-        ]
-        if "pytorch" in engines:
-            cells.append(f"{median['numbanet'] / median['pytorch']:.2f}×")
-        table.append(f"| {batch} | " + " | ".join(cells) + " |")
-    print("\n".join(table))
+        engines = ["numbanet", "numbanet-fused", "numpy"]
+        if importlib.util.find_spec("torch"):
+            engines.append("pytorch")
+        else:
+            print("PyTorch not installed: comparing with NumPy only", file=sys.stderr)
+        batches, title = "64,256,1024", f"Seed MLP training speed, {args.threads} threads"
+        ratios = [("vs NumPy", "numbanet", "numpy"), ("vs PyTorch", "numbanet", "pytorch"),
+                  ("fused vs PyTorch", "numbanet-fused", "pytorch")]  # fmt: skip
+    batches = [int(b) for b in (args.batch_sizes or batches).split(",")]
+    table = markdown_table(measure_all(engines, batches, args), engines, ratios)
+    print(table)
     if args.record:
-        record(f"Seed MLP training speed, {args.threads} threads", "\n".join(table))
+        if args.gpu:
+            from numbanet.backend import describe_gpu
 
-
-def gpu_main(args):
-    """numbanet on CUDA against numbanet's CPU backend and PyTorch on the GPU (if it has one)."""
-    engines = ["numbanet-cuda", "numbanet"] + (["pytorch-cuda"] if torch_has_gpu() else [])
-    if "pytorch-cuda" not in engines:
-        print("PyTorch with CUDA not installed: comparing with the CPU backend", file=sys.stderr)
-    rows = []
-    for batch in (int(b) for b in (args.batch_sizes or "64,1024,8192").split(",")):
-        rounds = {name: [] for name in engines}
-        for _ in range(args.rounds):
-            for name in engines:
-                rounds[name].append(measure(name, batch, args.threads, args.seconds))
-        median = {name: statistics.median(r) for name, r in rounds.items()}
-        rows.append((batch, median))
-        line = "  ".join(f"{name} {rate:>10,.0f}" for name, rate in median.items())
-        print(f"batch {batch:>5}: {line} samples/s", flush=True)
-    header = "| batch | " + " | ".join(f"{n} samples/s" for n in engines) + " | GPU vs CPU |"
-    header += " vs PyTorch GPU |" if "pytorch-cuda" in engines else ""
-    table = [header, "|" + "---:|" * (header.count("|") - 1)]
-    for batch, median in rows:
-        cells = [f"{median[n]:,.0f}" for n in engines]
-        cells.append(f"{median['numbanet-cuda'] / median['numbanet']:.2f}×")
-        if "pytorch-cuda" in engines:
-            cells.append(f"{median['numbanet-cuda'] / median['pytorch-cuda']:.2f}×")
-        table.append(f"| {batch} | " + " | ".join(cells) + " |")
-    print("\n".join(table))
-    if args.record:
-        from numbanet.backend import describe_gpu
-
-        record(f"Seed MLP training speed on the GPU: {describe_gpu()}", "\n".join(table))
+            title += f": {describe_gpu()}"
+        record(title, table)
 
 
 if __name__ == "__main__":
