@@ -193,3 +193,34 @@ def test_backward_without_dx_skips_layers_below_the_first_with_params():
     assert model.backward(dy, need_dx=False) is None
     for key, value in model.grad_dict().items():  # the same gradients, less work
         np.testing.assert_array_equal(value, grads[key])
+
+
+class Counting(nn.Layer):
+    """A layer with state (a running mean of its inputs and a count), like BatchNorm's."""
+
+    def __init__(self):
+        super().__init__()
+        self.state["running_mean"] = np.zeros(3, np.float32)
+        self.state["count"] = np.zeros((), np.int64)
+
+    def forward(self, x):
+        x = self.as_input(x)
+        self.state["running_mean"][...] = x.mean(axis=0)
+        self.state["count"][...] += 1
+        return x
+
+
+def test_state_is_saved_loaded_and_moved_with_the_params(tmp_path):
+    model = nn.Sequential(nn.Linear(3, 3), Counting())
+    model(np.ones((2, 3)))
+    state = model.state_dict()
+    assert set(state) == {"0.weight", "0.bias", "1.running_mean", "1.count"}
+    assert state["1.count"] == 1 and state["1.running_mean"].dtype == np.float32
+    model.to(np.float64)
+    assert model[1].state["count"].dtype == np.int64
+    assert model[1].state["running_mean"].dtype == np.float64
+    fresh = nn.Sequential(nn.Linear(3, 3), Counting())
+    fresh.load_state_dict(state)
+    assert fresh.state_dict()["1.count"] == 1 and fresh.clone().state_dict()["1.count"] == 1
+    with pytest.raises(ValueError, match=r"missing keys \['1.count'\]"):
+        fresh.load_state_dict({k: v for k, v in state.items() if k != "1.count"})

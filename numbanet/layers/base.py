@@ -1,6 +1,8 @@
 """The Layer contract that every layer follows (explicit backprop, as textbooks teach it).
 
     layer.params : dict name -> array         layer.grads : same keys, same shapes
+    layer.state  : dict name -> array         non-trainable tensors saved with the model
+                                               (BatchNorm's running statistics; torch's buffers)
     layer.forward(x) -> y                      keeps in ``layer.saved`` what backward needs
     layer.backward(dy) -> dx                   overwrites ``layer.grads`` (never accumulates)
 
@@ -39,6 +41,7 @@ class Layer:
     def __init__(self):
         self.params = {}
         self.grads = {}
+        self.state = {}  # non-trainable tensors kept in state_dict (running statistics)
         self.saved = {}  # tensors forward keeps for backward, by name (the inspector shows them)
         self.training = True
         self.backend = get_backend("cpu")
@@ -123,15 +126,22 @@ class Layer:
         if x.ndim != ndim:
             raise self.error(f"expected input of shape {layout}, got {x.shape} ({x.ndim}-D)")
 
-    def buffer(self, key, shape):
-        """A reusable array of ``shape`` kept by the layer under ``key``.
+    def buffer(self, key, shape, dtype=None):
+        """A reusable array of ``shape`` (and ``dtype``, default the layer's) kept by the layer
+        under ``key``, on the layer's device.
 
         The buffer is allocated once for the largest batch seen and sliced for smaller ones,
         so a short last batch allocates nothing.
         """
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
         buf = self._buffers.get(key)
-        if buf is None or buf.shape[1:] != shape[1:] or buf.shape[0] < shape[0]:
-            buf = self.backend.empty(shape, self.dtype)
+        if (
+            buf is None
+            or buf.shape[1:] != shape[1:]
+            or buf.shape[0] < shape[0]
+            or (buf.dtype != dtype)
+        ):
+            buf = self.backend.empty(shape, dtype)
             self._buffers[key] = buf
         return buf[: shape[0]] if buf.shape[0] != shape[0] else buf
 
@@ -170,6 +180,13 @@ class Layer:
         for layer in self.modules():
             for name, value in layer.params.items():
                 yield (f"{layer.path}.{name}" if layer.path else name), value
+
+    def named_tensors(self):
+        """(key, array) for every param and state tensor: what ``state_dict`` holds."""
+        for layer in self.modules():
+            for table in (layer.params, layer.state):
+                for name, value in table.items():
+                    yield (f"{layer.path}.{name}" if layer.path else name), value
 
     def named_param_layers(self):
         """(key prefix, layer) for every layer that holds params, in forward order."""
@@ -213,7 +230,8 @@ class Layer:
     def to(self, target):
         """Move to a device ("cpu", "cuda") or convert to a dtype (np.float32, "float64").
 
-        Params keep their values; grads are zeroed; saved tensors and buffers are dropped.
+        Params and state keep their values (integer state keeps its dtype); grads are zeroed;
+        saved tensors and buffers are dropped.
         An optimizer's state follows its params at the next update. Returns self.
         """
         if isinstance(target, str) and target not in ("float32", "float64"):
@@ -226,6 +244,9 @@ class Layer:
             for name, value in layer.params.items():
                 layer.params[name] = backend.from_host(to_host(value), dtype)
                 layer.grads[name] = backend.zeros(value.shape, dtype)
+            for name, value in layer.state.items():
+                kind = dtype if value.dtype.kind == "f" else value.dtype
+                layer.state[name] = backend.from_host(to_host(value), kind)
             layer.backend, layer.dtype = backend, dtype
             layer.saved.clear()
             layer._buffers.clear()
@@ -238,14 +259,15 @@ class Layer:
         for layer in self.modules():
             memo[id(layer.backend)] = get_backend("cpu")
             memo[id(layer.saved)], memo[id(layer._buffers)] = {}, {}
-            for table in (layer.params, layer.grads):
+            for table in (layer.params, layer.grads, layer.state):
                 for value in table.values():
                     memo[id(value)] = to_host(value)
         return copy.deepcopy(self, memo).to(device or self.device)
 
     def state_dict(self):
-        """{key: host copy of the param}, keys as torch's ("0.weight", "0.bias")."""
-        return {key: to_host(value) for key, value in self.named_params()}
+        """{key: host copy} of every param and state tensor, keys as torch's ("0.weight",
+        "0.bias", "1.running_mean")."""
+        return {key: to_host(value) for key, value in self.named_tensors()}
 
     def grad_dict(self):
         """{key: host copy of the gradient}, the same keys as ``state_dict``."""
@@ -256,11 +278,11 @@ class Layer:
         }
 
     def load_state_dict(self, state):
-        """Copy params from {key: array} into the model's own buffers.
+        """Copy params and state from {key: array} into the model's own arrays.
 
         Every key and shape is checked before anything is copied, so a bad dict changes nothing.
         """
-        own = dict(self.named_params())
+        own = dict(self.named_tensors())
         missing = sorted(own.keys() - state.keys())
         unexpected = sorted(state.keys() - own.keys())
         if missing or unexpected:
@@ -279,7 +301,7 @@ class Layer:
                     f"got {converted[key].shape}"
                 )
         for layer in self.modules():
-            for name, value in layer.params.items():
-                layer.backend.copy_into(
-                    value, converted[f"{layer.path}.{name}" if layer.path else name]
-                )
+            for table in (layer.params, layer.state):
+                for name, value in table.items():
+                    key = f"{layer.path}.{name}" if layer.path else name
+                    layer.backend.copy_into(value, converted[key])
