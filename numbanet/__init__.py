@@ -11,6 +11,7 @@ from numbanet import compare, data, debug, io, metrics, models, optim
 from numbanet.backend import BackendError, get_backend
 from numbanet.gradcheck import gradcheck
 from numbanet.layers import (
+    Conv2d,
     Flatten,
     Identity,
     Layer,
@@ -19,6 +20,7 @@ from numbanet.layers import (
     Linear,
     LogSoftmax,
     ReLU,
+    Residual,
     Sequential,
     Sigmoid,
     Softmax,
@@ -45,11 +47,13 @@ __all__ = [
     "Layer",
     "LayerInputError",
     "LeakyReLU",
+    "Conv2d",
     "Linear",
     "LogSoftmax",
     "Loss",
     "MSELoss",
     "ReLU",
+    "Residual",
     "Sequential",
     "Sigmoid",
     "Softmax",

@@ -43,6 +43,29 @@ def dense_forward_args(rng, dtype, n, i, j, activation=None):
     return [x, W, b, EPILOGUES[activation], dtype(0.01), y]
 
 
+def conv_output_size(size, k, stride, pad, dil):
+    return (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
+
+
+def conv2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, backward):
+    """Forward: x, W, b, geometry, cols, rows, y. Backward: cols, W, dy, geometry, rows, dcols,
+    dx, dW, db, need_dx. Square k × k filters, the same stride, pad, dilation both ways."""
+    oh, ow = (conv_output_size(size, k, stride, pad, dil) for size in (h, w))
+    geometry = [stride, stride, pad, pad, dil, dil]
+    cols, rows = normal(rng, (n * oh * ow, c * k * k), dtype), normal(rng, (n * oh * ow, o), dtype)
+    W = normal(rng, (o, c, k, k), dtype)
+    if backward:
+        dy, dx = normal(rng, (n, o, oh, ow), dtype), normal(rng, (n, c, h, w), dtype)
+        grads = [dx, normal(rng, W.shape, dtype), normal(rng, o, dtype), True]
+        return [cols, W, dy, *geometry, rows, normal(rng, cols.shape, dtype), *grads]
+    x, b, y = (
+        normal(rng, (n, c, h, w), dtype),
+        normal(rng, o, dtype),
+        normal(rng, (n, o, oh, ow), dtype),
+    )
+    return [x, W, b, *geometry, cols, rows, y]
+
+
 def dense_backward_args(rng, dtype, n, i, j, need_dx):
     shapes = [(n, i), (j, i), (n, j), (n, i), (j, i), (j,)]  # x, W, dy, dx, dW, db
     return [normal(rng, s, dtype) for s in shapes] + [need_dx]
@@ -99,6 +122,7 @@ P = functools.partial
 # The three kinds of shape a kernel takes: a dense layer (N, I, J), rows (R, C) for the
 # row-wise kernels (softmax, losses), a flat length n for the elementwise ones.
 DENSE, ROWS, FLAT = "dense", "rows", "flat"
+CONV = "conv"  # (N, C, H, W, O, K, stride, pad, dilation)
 CASES = {
     "dense_forward": (dense_forward_args, DENSE),
     **{
@@ -108,6 +132,9 @@ CASES = {
     },
     "dense_backward": (P(dense_backward_args, need_dx=True), DENSE),
     "dense_backward[no dx]": (P(dense_backward_args, need_dx=False), DENSE),
+    "conv2d_forward": (P(conv2d_args, backward=False), CONV),
+    "conv2d_backward": (P(conv2d_args, backward=True), CONV),
+    "add_forward": (P(arrays_args, count=3), FLAT),
     "relu_forward": (P(arrays_args, count=2), FLAT),
     "relu_backward": (P(arrays_args, count=3), FLAT),
     "leaky_relu_forward": (P(arrays_args, count=2, slope=True), FLAT),
@@ -148,12 +175,14 @@ SHAPES = {
         DENSE: [(1, 1, 1), (5, 7, 3), (17, 19, 13), (33, 20, 18)],
         ROWS: [(1, 1), (5, 7), (17, 3)],
         FLAT: [1, 130],
+        CONV: [(2, 3, 5, 7, 4, 3, 1, 1, 1), (1, 2, 9, 8, 3, 3, 2, 0, 2)],
     },
     # large: the seed MLP's layers at batch 64 and 1024, and tensors of their sizes.
     "large": {
         DENSE: [(64, 784, 128), (1024, 784, 128), (1024, 256, 10)],
         ROWS: [(64, 10), (8192, 10)],
         FLAT: [100_352, 1_000_000],
+        CONV: [(64, 1, 28, 28, 32, 3, 1, 0, 1), (64, 32, 13, 13, 64, 3, 1, 0, 1)],
     },
 }
 
@@ -178,11 +207,14 @@ def shapes_of(case, size="small"):
 def batch_shape(case, batch, size="large"):
     """The case's shape at batch size ``batch`` (for sweeps). "large": a 784→128 dense layer,
     10-class rows, or batch × 128 elements (a hidden layer's activations); "small" (for the
-    simulator): a 20→18 dense layer, 10-class rows, batch × 8 elements."""
+    simulator): a 20→18 dense layer, 10-class rows, batch × 8 elements; convolutions: the
+    seed CNN's second layer (32→64 channels, 3×3, on 13×13) or a 2→3 channel one on 6×6."""
     kind = CASES[case][1]
     features, hidden = (784, 128) if size == "large" else (20, 18)
     flat = 128 if size == "large" else 8
-    return {DENSE: (batch, features, hidden), ROWS: (batch, 10), FLAT: batch * flat}[kind]
+    conv = (32, 13, 13, 64, 3, 1, 0, 1) if size == "large" else (2, 6, 6, 3, 3, 1, 1, 1)
+    shapes = {DENSE: (batch, features, hidden), ROWS: (batch, 10), FLAT: batch * flat}
+    return {**shapes, CONV: (batch, *conv)}[kind]
 
 
 def arguments(case, shape, dtype, seed=0):

@@ -6,6 +6,7 @@ call overhead; the CUDA backend compiles the same functions as device functions.
 
 import math
 
+import numpy as np
 from numba import njit
 
 scalar = njit(inline="always", cache=True)
@@ -123,3 +124,189 @@ def adam_update(
     m = m + (1 - beta1) * (g - m)
     v = beta2 * v + (1 - beta2) * g * g
     return p - step_size * m / (math.sqrt(v) / bias_correction2_sqrt + eps), m, v
+
+
+@scalar
+def conv_source(o, k, stride, pad, dil):
+    """The input row (or column) that output row o reads at kernel tap k: o·stride − pad + k·dil
+    (outside [0, size) it reads the zero padding)."""
+    return o * stride - pad + k * dil
+
+
+@scalar
+def conv_target(i, k, stride, pad, dil, o_size):
+    """The output row whose kernel tap k reads input row i, or -1 if none: conv_source solved for
+    o, which exists only when i + pad − k·dil is a multiple of the stride inside [0, o_size)."""
+    t = i + pad - k * dil
+    if t < 0 or t % stride != 0 or t // stride >= o_size:
+        return -1
+    return t // stride
+
+
+@scalar
+def standardize(x, mean, inv_std):
+    """x̂ = (x − μ) / σ, given inv_std = 1 / σ."""
+    return (x - mean) * inv_std
+
+
+@scalar
+def inverse_std(var, eps):
+    """1 / √(σ² + ε): ε keeps a channel that does not vary (σ² = 0) finite."""
+    return 1 / math.sqrt(var + eps)
+
+
+@scalar
+def moving_average(average, value, momentum):
+    """torch's update of a running statistic: momentum · value + (1 − momentum) · average."""
+    return momentum * value + (1 - momentum) * average
+
+
+@scalar
+def batch_norm_input_grad(dy, x_hat, weight, inv_std, count, sum_dy, sum_dy_x_hat, batch_stats):
+    """∂L/∂x of batch norm, y = γ x̂ + β, for one element of a channel of ``count`` elements.
+    With batch statistics μ and σ depend on x too: dx = γ/(M σ) (M dy − Σdy − x̂ Σ(dy x̂));
+    with fixed running statistics: dx = γ dy / σ.
+    """
+    if batch_stats:
+        return weight * inv_std / count * (count * dy - sum_dy - x_hat * sum_dy_x_hat)
+    return weight * inv_std * dy
+
+
+# splitmix64 (Steele, Lea & Flood, 2014) is counter-based: its i-th number is a function of
+# (seed, i) alone, so every CPU iteration and every CUDA thread draws its own with no shared
+# state, and both devices draw the same numbers. All of it is uint64 arithmetic (wrapping
+# mod 2⁶⁴), which the CPU and the GPU compute identically; the constants are uint64 so that
+# Numba never mixes in a signed type (uint64 with int64 would give float64).
+SPLITMIX_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+SPLITMIX_MUL1 = np.uint64(0xBF58476D1CE4E5B9)
+SPLITMIX_MUL2 = np.uint64(0x94D049BB133111EB)
+SHIFT_30, SHIFT_27, SHIFT_31, SHIFT_11 = (np.uint64(s) for s in (30, 27, 31, 11))
+ONE = np.uint64(1)
+UNIT_53 = 2.0**-53  # the gap between consecutive 53-bit uniforms
+
+
+@scalar
+def counter_uniform(seed, index):
+    """A uniform number in [0, 1) for element ``index`` of a draw with ``seed``: the index-th
+    output of splitmix64 started at seed, its top 53 bits as a float64 (exact on both devices).
+    """
+    z = np.uint64(seed) + (np.uint64(index) + ONE) * SPLITMIX_GAMMA
+    z = (z ^ (z >> SHIFT_30)) * SPLITMIX_MUL1
+    z = (z ^ (z >> SHIFT_27)) * SPLITMIX_MUL2
+    z = z ^ (z >> SHIFT_31)
+    return np.float64(z >> SHIFT_11) * UNIT_53
+
+
+@scalar
+def dropout_factor(kept, p):
+    """What inverted dropout multiplies an element by: 1 / (1 − p) if it is kept, else 0, so the
+    expected output is the input and evaluation needs no rescaling (p = 1 keeps nothing)."""
+    return 1 / (1 - p) if kept else 0.0
+
+
+# Pooling windows. Output (i, j) of a pool reads input rows i·stride − pad + a·dil (a < kernel)
+# and likewise columns; rows outside [0, size) are padding. The functions that take arrays work
+# on one (H, W) plane of one image and channel; the CUDA kernels compile their Python bodies
+# (``.py_func``) as device functions, since Numba's simulator cannot pass its arrays to @njit.
+
+
+@scalar
+def window_span(i, kernel, stride, pad, size):
+    """[start, stop) of the inputs along one axis under output i's undilated window, padding
+    cut off."""
+    start = i * stride - pad
+    return max(start, 0), min(start + kernel, size)
+
+
+@scalar
+def windows_holding(h, kernel, stride, pad, out_size):
+    """[first, stop) of the outputs along one axis whose undilated window holds input h:
+    i·stride − pad <= h < i·stride − pad + kernel, solved for i inside [0, out_size)."""
+    reach = h + pad - kernel + 1  # the first window start that still reaches h
+    first = 0 if reach <= 0 else (reach + stride - 1) // stride
+    return first, min((h + pad) // stride + 1, out_size)
+
+
+@scalar
+def pool_divisor(i, j, h_size, w_size, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                 count_include_pad):  # fmt: skip
+    """What output (i, j) of an average pool divides its sum by: the whole window, padding
+    included (torch's default), or only the inputs under it."""
+    if count_include_pad:
+        return kernel_h * kernel_w
+    h0, h1 = window_span(i, kernel_h, stride_h, pad_h, h_size)
+    w0, w1 = window_span(j, kernel_w, stride_w, pad_w, w_size)
+    return (h1 - h0) * (w1 - w0)
+
+
+@scalar
+def window_max(plane, i, j, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h,
+               dil_w):  # fmt: skip
+    """(max, h·W + w of the max) over output (i, j)'s window of one (H, W) plane. Padding is
+    never the max; ties keep the first in row-major order and a NaN wins, as torch (a NaN shows
+    in the output). A window of -inf alone still names its first input, so backward has one."""
+    best, index = plane.dtype.type(-math.inf), -1
+    for a in range(kernel_h):
+        h = i * stride_h - pad_h + a * dil_h
+        for b in range(kernel_w):
+            w = j * stride_w - pad_w + b * dil_w
+            if 0 <= h < plane.shape[0] and 0 <= w < plane.shape[1]:
+                v = plane[h, w]
+                if index < 0 or v > best or math.isnan(v):
+                    best, index = v, h * plane.shape[1] + w
+    return best, index
+
+
+@scalar
+def route_to_argmax(argmax, dy, dx):
+    """dx = 0, then dx.flat[argmax[i, j]] += dy[i, j] for every output (i, j) of one plane, in
+    row-major order (the same order, so the same sums, on both devices).
+    argmax, dy: (OH, OW); writes dx: (H, W)."""
+    for h in range(dx.shape[0]):
+        for w in range(dx.shape[1]):
+            dx[h, w] = 0
+    for i in range(dy.shape[0]):
+        for j in range(dy.shape[1]):
+            index = argmax[i, j]
+            dx[index // dx.shape[1], index % dx.shape[1]] += dy[i, j]
+
+
+@scalar
+def window_mean(plane, i, j, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
+                count_include_pad):  # fmt: skip
+    """The average over output (i, j)'s window of one (H, W) plane (padding adds 0)."""
+    h0, h1 = window_span(i, kernel_h, stride_h, pad_h, plane.shape[0])
+    w0, w1 = window_span(j, kernel_w, stride_w, pad_w, plane.shape[1])
+    total = plane.dtype.type(0)
+    for h in range(h0, h1):
+        for w in range(w0, w1):
+            total += plane[h, w]
+    divisor = pool_divisor(i, j, plane.shape[0], plane.shape[1], kernel_h, kernel_w, stride_h,
+                           stride_w, pad_h, pad_w, count_include_pad)  # fmt: skip
+    return total / plane.dtype.type(divisor)
+
+
+@scalar
+def window_mean_grad(dy, h, w, h_size, w_size, kernel_h, kernel_w, stride_h, stride_w, pad_h,
+                     pad_w, count_include_pad):  # fmt: skip
+    """∂L/∂x[h, w] of an average pool of an (h_size, w_size) plane: Σ dy[i, j] / divisor(i, j)
+    over the outputs (i, j) whose windows hold input (h, w). dy: (OH, OW)."""
+    i0, i1 = windows_holding(h, kernel_h, stride_h, pad_h, dy.shape[0])
+    j0, j1 = windows_holding(w, kernel_w, stride_w, pad_w, dy.shape[1])
+    total = dy.dtype.type(0)
+    for i in range(i0, i1):
+        for j in range(j0, j1):
+            divisor = pool_divisor(i, j, h_size, w_size, kernel_h, kernel_w, stride_h,
+                                   stride_w, pad_h, pad_w, count_include_pad)  # fmt: skip
+            total += dy[i, j] / dy.dtype.type(divisor)
+    return total
+
+
+@scalar
+def plane_mean(plane):
+    """The average of one (H, W) plane: global average pooling's output for it."""
+    total = plane.dtype.type(0)
+    for h in range(plane.shape[0]):
+        for w in range(plane.shape[1]):
+            total += plane[h, w]
+    return total / plane.dtype.type(plane.shape[0] * plane.shape[1])

@@ -2,11 +2,13 @@
 
 from numbanet.layers.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from numbanet.layers.base import Layer, LayerInputError
-from numbanet.layers.container import Sequential
+from numbanet.layers.container import Residual, Sequential
+from numbanet.layers.conv import Conv2d
 from numbanet.layers.dense import Linear
 from numbanet.layers.shape import Flatten, Identity
 
 __all__ = [
+    "Conv2d",
     "Flatten",
     "Identity",
     "Layer",
@@ -15,6 +17,7 @@ __all__ = [
     "Linear",
     "LogSoftmax",
     "ReLU",
+    "Residual",
     "Sequential",
     "Sigmoid",
     "Softmax",

@@ -14,7 +14,9 @@ import copy
 
 import numpy as np
 
+from numbanet import rng
 from numbanet.backend import BackendError, get_backend, is_device_array, to_host
+from numbanet.layers.init import init_weight_and_bias
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -77,8 +79,10 @@ class Layer:
 
     @property
     def name(self):
-        """The layer as the user sees it in errors and events: "2: Linear(128→256)"."""
-        return f"{self.path}: {self!r}" if self.path else repr(self)
+        """The layer as the user sees it in errors and events: "2: Linear(128→256)", and a
+        container by its type ("1: Residual")."""
+        label = type(self).__name__ if self.children() else repr(self)  # containers: one line
+        return f"{self.path}: {label}" if self.path else label
 
     def error(self, message):
         """A LayerInputError that names this layer."""
@@ -144,6 +148,27 @@ class Layer:
             buf = self.backend.empty(shape, dtype)
             self._buffers[key] = buf
         return buf[: shape[0]] if buf.shape[0] != shape[0] else buf
+
+    def add_weight_and_bias(self, weight_shape, fan_in, fan_out, bias, init):
+        """Create ``params["weight"]`` of ``weight_shape`` (and ``params["bias"]`` of
+        (weight_shape[0],) if ``bias``) under the ``init`` scheme of ``layers/init.py``, drawn
+        from numbanet's seeded generator, with zero grads."""
+        weight, b = init_weight_and_bias(init, weight_shape, fan_in, fan_out, rng.generator())
+        self.params["weight"] = weight.astype(self.dtype)
+        self.grads["weight"] = np.zeros_like(self.params["weight"])
+        if bias:
+            self.params["bias"] = b.astype(self.dtype)
+            self.grads["bias"] = np.zeros_like(self.params["bias"])
+
+    def bias_and_grad(self):
+        """The bias and its gradient buffer; without a bias, a zero vector (kernels add it) and
+        a scratch buffer (kernels write it; nobody reads it)."""
+        if "bias" in self.params:
+            return self.params["bias"], self.grads["bias"]
+        size = (self.params["weight"].shape[0],)
+        if "zero_bias" not in self._buffers:
+            self._buffers["zero_bias"] = self.backend.zeros(size, self.dtype)
+        return self._buffers["zero_bias"], self.buffer("unused_bias_grad", size)
 
     def saved_for_backward(self, *names):
         """The tensors forward saved, or a clear error if forward has not run."""

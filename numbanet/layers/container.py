@@ -1,6 +1,7 @@
 """Containers: layers made of layers."""
 
 from numbanet.layers.base import Layer
+from numbanet.layers.shape import Identity
 
 
 def first_learning_index(layers):
@@ -67,3 +68,75 @@ class Sequential(Layer):
     def __repr__(self):
         lines = [f"  ({i}): {layer!r}".replace("\n", "\n  ") for i, layer in enumerate(self.layers)]
         return "Sequential(\n" + "\n".join(lines) + "\n)" if lines else "Sequential()"
+
+
+class Residual(Layer):
+    """A residual block: y = f(x) + shortcut(x), the skip connection of ResNets.
+
+    ``Residual(*layers)`` runs the layers as f (a Sequential if more than one); shortcut is
+    the identity, or a layer that matches shapes (e.g. a 1×1 Conv2d with stride 2 when f
+    halves the image and changes the channels). Gradients flow back through both paths and
+    add up: dx = ∂f/∂x·dy + ∂shortcut/∂x·dy, which is why a deep stack of blocks still passes
+    a gradient to its first layers. Params are keyed "body.…" and "shortcut.…" under the block.
+    """
+
+    formula = {"forward": "y = f(x) + shortcut(x)", "backward": "dx = f′ᵀ·dy + shortcutᵀ·dy"}
+
+    def __init__(self, *layers, shortcut=None):
+        super().__init__()
+        if not layers:
+            raise ValueError("Residual: expected at least one layer for the block's body f")
+        self.body = layers[0] if len(layers) == 1 else Sequential(*layers)
+        self.shortcut = Identity() if shortcut is None else shortcut
+        for part in (self.body, self.shortcut):
+            if not isinstance(part, Layer):
+                raise TypeError(f"Residual: expected Layers, got {type(part).__name__}")
+        self.set_path(self.path)
+
+    def children(self):
+        return [self.body, self.shortcut]
+
+    def set_path(self, path):
+        self.path = path
+        for name, child in (("body", self.body), ("shortcut", self.shortcut)):
+            child.set_path(f"{path}.{name}" if path else name)
+
+    def forward(self, x):
+        fx, sx = self.body.forward(x), self.shortcut.forward(x)
+        if fx.shape != sx.shape:
+            raise self.error(
+                f"the body gives {fx.shape} but the shortcut {sx.shape}: give a shortcut that "
+                f"matches, e.g. a 1×1 Conv2d with the body's stride and output channels"
+            )
+        y = self.buffer("y", fx.shape)
+        self.kernels.add_forward(fx.reshape(-1), sx.reshape(-1), y.reshape(-1))
+        self.saved["x_shape"], self.saved["y_shape"] = x.shape, y.shape
+        return y
+
+    def backward(self, dy, need_dx=True):
+        x_shape, y_shape = self.saved_for_backward("x_shape", "y_shape")
+        dy = self.as_grad(dy, y_shape)
+        d_body = self.body.backward(dy, need_dx=need_dx)
+        d_shortcut = self.shortcut.backward(dy, need_dx=need_dx)
+        if not need_dx:
+            return None
+        dx = self.buffer("dx", x_shape)
+        self.kernels.add_forward(d_body.reshape(-1), d_shortcut.reshape(-1), dx.reshape(-1))
+        return dx
+
+    def config(self):
+        return {
+            "body": {"type": type(self.body).__name__, "config": self.body.config()},
+            "shortcut": {"type": type(self.shortcut).__name__, "config": self.shortcut.config()},
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        def build(spec):
+            return Layer.registry[spec["type"]].from_config(spec["config"])
+
+        return cls(build(config["body"]), shortcut=build(config["shortcut"]))
+
+    def __repr__(self):
+        body = repr(self.body).replace("\n", "\n  ")
+        return f"Residual(\n  {body}\n  + {self.shortcut!r}\n)"

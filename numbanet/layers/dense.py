@@ -1,11 +1,7 @@
 """The fully connected layer."""
 
-import numpy as np
-
-from numbanet import rng
 from numbanet.kernels.scalar import EPILOGUES
 from numbanet.layers.base import Layer
-from numbanet.layers.init import init_weight_and_bias
 
 
 class Linear(Layer):
@@ -37,22 +33,9 @@ class Linear(Layer):
             )
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.bias, self.init = bool(bias), init
-        weight, b = init_weight_and_bias(
-            init, (out_features, in_features), in_features, out_features, rng.generator()
+        self.add_weight_and_bias(
+            (out_features, in_features), in_features, out_features, self.bias, init
         )
-        self.params["weight"] = weight.astype(self.dtype)
-        self.grads["weight"] = np.zeros_like(self.params["weight"])
-        if self.bias:
-            self.params["bias"] = b.astype(self.dtype)
-            self.grads["bias"] = np.zeros_like(self.params["bias"])
-
-    def _bias_and_grad(self):
-        """The bias and its gradient buffer; without a bias, a zero vector and a scratch buffer."""
-        if self.bias:
-            return self.params["bias"], self.grads["bias"]
-        if "zero_bias" not in self._buffers:
-            self._buffers["zero_bias"] = self.backend.zeros((self.out_features,), self.dtype)
-        return self._buffers["zero_bias"], self.buffer("unused_bias_grad", (self.out_features,))
 
     @property
     def formula(self):
@@ -73,7 +56,7 @@ class Linear(Layer):
                 f"{x.shape[1]} features instead of {self.in_features}"
             )
         y = self.buffer("y", (x.shape[0], self.out_features))
-        weight, bias = self.params["weight"], self._bias_and_grad()[0]
+        weight, bias = self.params["weight"], self.bias_and_grad()[0]
         slope = self.dtype.type(self.negative_slope)
         self.kernels.dense_forward(x, weight, bias, EPILOGUES[self.activation], slope, y)
         self.saved["x"], self.saved["y"] = x, y
@@ -91,7 +74,7 @@ class Linear(Layer):
             dy,
             dx,
             self.grads["weight"],
-            self._bias_and_grad()[1],
+            self.bias_and_grad()[1],
             need_dx,
         )
         return dx if need_dx else None

@@ -4,6 +4,6 @@ Every kernel takes its inputs first and its preallocated outputs last, writes th
 place and returns nothing, so the layer that owns the buffers can reuse them every step.
 """
 
-from numbanet.kernels.cpu import activation, dense, loss, optim, penalty
+from numbanet.kernels.cpu import activation, conv, dense, elementwise, loss, optim, penalty
 
-MODULES = (dense, activation, loss, optim, penalty)
+MODULES = (dense, conv, elementwise, activation, loss, optim, penalty)

@@ -10,6 +10,6 @@ in Numba's CUDA simulator: plain Python, one Python thread per CUDA thread, so p
 work inside a kernel (and timings mean nothing).
 """
 
-from numbanet.kernels.cuda import activation, dense, loss, optim, penalty
+from numbanet.kernels.cuda import activation, conv, dense, elementwise, loss, optim, penalty
 
-MODULES = (dense, activation, loss, optim, penalty)
+MODULES = (dense, conv, elementwise, activation, loss, optim, penalty)

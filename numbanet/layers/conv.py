@@ -1,0 +1,158 @@
+"""The 2-D convolution layer."""
+
+import math
+
+from numbanet.layers.base import Layer
+
+
+def pair(value, what):
+    """(a, b) from an int or a 2-tuple, as torch takes kernel_size, stride, padding, dilation."""
+    if isinstance(value, int):
+        return value, value
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        if all(isinstance(v, int) for v in value):
+            return tuple(value)
+    raise ValueError(f"Conv2d: {what} must be an int or a pair of ints, got {value!r}")
+
+
+class Conv2d(Layer):
+    """2-D convolution over NCHW images, as torch.nn.Conv2d (no groups):
+
+    y[n, o] = b[o] + Σ_c W[o, c] ⋆ x[n, c]
+    (kernels: ``conv2d_forward`` / ``conv2d_backward`` in ``kernels/cpu/conv.py``, where the
+    sliding window, padding, stride, dilation and weight sharing are explained)
+    Input shape:  (N, in_channels, H, W)
+    Output shape: (N, out_channels, OH, OW),
+                  OH = ⌊(H + pad_top + pad_bottom − dilation·(KH − 1) − 1) / stride⌋ + 1
+    Params: weight (out_channels, in_channels, KH, KW), bias (out_channels,).
+    padding: an int, a pair, "valid" (no padding) or "same" (output as large as the input;
+    stride 1 only; an odd total pad puts the extra zero below/right, as torch does).
+    """
+
+    formula = {
+        "forward": "y[n,o] = b[o] + Σ_c W[o,c] ⋆ x[n,c]   (a dot product per window)",
+        "backward": "dW = Σ_positions dy·patch,  db = Σ dy,  dx = Σ_windows dy·W (col2im)",
+    }
+
+    def __init__(
+        self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+        bias=True, init="torch",
+    ):  # fmt: skip
+        super().__init__()
+        if in_channels < 1 or out_channels < 1:
+            raise ValueError(
+                f"Conv2d: in_channels and out_channels must be >= 1, "
+                f"got {in_channels} and {out_channels}"
+            )
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = pair(stride, "stride")
+        self.dilation = pair(dilation, "dilation")
+        if min(self.kernel_size + self.stride + self.dilation) < 1:
+            raise ValueError(
+                f"Conv2d: kernel_size, stride and dilation must be >= 1, got "
+                f"{self.kernel_size}, {self.stride}, {self.dilation}"
+            )
+        if padding == "same" and self.stride != (1, 1):
+            raise ValueError(f"Conv2d: padding='same' needs stride 1 (as torch), got {stride}")
+        self.padding = padding if padding in ("same", "valid") else pair(padding, "padding")
+        if isinstance(self.padding, tuple) and min(self.padding) < 0:
+            raise ValueError(f"Conv2d: padding must be >= 0, got {padding}")
+        self.bias, self.init = bool(bias), init
+        kh, kw = self.kernel_size
+        fan_in, fan_out = in_channels * kh * kw, out_channels * kh * kw
+        self.add_weight_and_bias((out_channels, in_channels, kh, kw), fan_in, fan_out, bias, init)
+
+    def pads(self):
+        """((top, bottom), (left, right)) zeros around the image."""
+        if self.padding == "valid":
+            return (0, 0), (0, 0)
+        if self.padding == "same":
+            totals = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
+            return tuple((t // 2, t - t // 2) for t in totals)
+        return tuple((p, p) for p in self.padding)
+
+    def output_size(self, h, w):
+        """(OH, OW) for an (h, w) image."""
+        return tuple(
+            (size + sum(pad) - d * (k - 1) - 1) // s + 1
+            for size, pad, d, k, s in zip(
+                (h, w), self.pads(), self.dilation, self.kernel_size, self.stride
+            )
+        )
+
+    def forward(self, x):
+        x = self.as_input(x)
+        self.check_ndim(x, 4, f"(N, {self.in_channels}, H, W)")
+        n, c, h, w = x.shape
+        if c != self.in_channels:
+            raise self.error(
+                f"expected input of shape (N, {self.in_channels}, H, W), got {x.shape}: "
+                f"{c} channels instead of {self.in_channels}"
+            )
+        oh, ow = self.output_size(h, w)
+        if oh < 1 or ow < 1:
+            (top, bottom), (left, right) = self.pads()
+            raise self.error(
+                f"the {h}×{w} image (padded to {h + top + bottom}×{w + left + right}) is "
+                f"smaller than the {self.kernel_size[0]}×{self.kernel_size[1]} kernel with "
+                f"dilation {self.dilation}"
+            )
+        taps = c * math.prod(self.kernel_size)
+        cols = self.buffer("cols", (n * oh * ow, taps))
+        rows = self.buffer("rows", (n * oh * ow, self.out_channels))
+        y = self.buffer("y", (n, self.out_channels, oh, ow))
+        self.kernels.conv2d_forward(
+            x, self.params["weight"], self.bias_and_grad()[0], *self.geometry(), cols, rows, y
+        )
+        self.saved["x_shape"], self.saved["cols"] = x.shape, cols
+        return y
+
+    def geometry(self):
+        """The kernels' stride_h, stride_w, pad_h, pad_w (top, left), dil_h, dil_w."""
+        (top, _), (left, _) = self.pads()
+        return (*self.stride, top, left, *self.dilation)
+
+    def backward(self, dy, need_dx=True):
+        x_shape, cols = self.saved_for_backward("x_shape", "cols")
+        n, _, h, w = x_shape
+        dy = self.as_grad(dy, (n, self.out_channels, *self.output_size(h, w)))
+        dx = self.buffer("dx", x_shape)
+        self.kernels.conv2d_backward(
+            cols,
+            self.params["weight"],
+            dy,
+            *self.geometry(),
+            self.buffer("rows", (cols.shape[0], self.out_channels)),
+            self.buffer("dcols", cols.shape),
+            dx,
+            self.grads["weight"],
+            self.bias_and_grad()[1],
+            need_dx,
+        )
+        return dx if need_dx else None
+
+    def config(self):
+        return {
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "kernel_size": list(self.kernel_size),
+            "stride": list(self.stride),
+            "padding": self.padding if isinstance(self.padding, str) else list(self.padding),
+            "dilation": list(self.dilation),
+            "bias": self.bias,
+            "init": self.init,
+        }
+
+    def __repr__(self):
+        def short(v):  # 2 for (2, 2), (1, 2) as it is
+            return v[0] if isinstance(v, tuple) and v[0] == v[1] else v
+
+        extras = [f"stride={short(self.stride)}"] if self.stride != (1, 1) else []
+        if self.padding not in ((0, 0), "valid"):
+            extras.append(f"padding={short(self.padding)!r}")
+        if self.dilation != (1, 1):
+            extras.append(f"dilation={short(self.dilation)}")
+        kh, kw = self.kernel_size
+        parts = [f"{self.in_channels}→{self.out_channels}", f"{kh}×{kw}", *extras]
+        return f"Conv2d({', '.join(parts)})"
