@@ -46,8 +46,8 @@ def test_conv2d_kernels_match_the_convolution_sum(x_shape, o, kernel, stride, pa
     b = RNG.standard_normal(o).astype(dtype)
     expected = conv_reference(x, W, b, stride, ((pad[0],) * 2, (pad[1],) * 2), dil)
     n, oh, ow = x_shape[0], *expected.shape[2:]
-    cols = np.empty((n * oh * ow, W[0].size), dtype)
-    rows, y = np.empty((n * oh * ow, o), dtype), np.empty(expected.shape, dtype)
+    cols = np.empty((W[0].size, n * oh * ow), dtype)
+    rows, y = np.empty((o, n * oh * ow), dtype), np.empty(expected.shape, dtype)
     K.conv2d_forward(x, W, b, *stride, *pad, *dil, cols, rows, y)
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(y, expected, **tol)

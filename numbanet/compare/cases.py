@@ -52,7 +52,7 @@ def conv2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, backward):
     dx, dW, db, need_dx. Square k × k filters, the same stride, pad, dilation both ways."""
     oh, ow = (conv_output_size(size, k, stride, pad, dil) for size in (h, w))
     geometry = [stride, stride, pad, pad, dil, dil]
-    cols, rows = normal(rng, (n * oh * ow, c * k * k), dtype), normal(rng, (n * oh * ow, o), dtype)
+    cols, rows = normal(rng, (c * k * k, n * oh * ow), dtype), normal(rng, (o, n * oh * ow), dtype)
     W = normal(rng, (o, c, k, k), dtype)
     if backward:
         dy, dx = normal(rng, (n, o, oh, ow), dtype), normal(rng, (n, c, h, w), dtype)

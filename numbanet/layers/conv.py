@@ -99,8 +99,8 @@ class Conv2d(Layer):
                 f"dilation {self.dilation}"
             )
         taps = c * math.prod(self.kernel_size)
-        cols = self.buffer("cols", (n * oh * ow, taps))
-        rows = self.buffer("rows", (n * oh * ow, self.out_channels))
+        cols = self.buffer("cols", (taps, n * oh * ow))
+        rows = self.buffer("rows", (self.out_channels, n * oh * ow))
         y = self.buffer("y", (n, self.out_channels, oh, ow))
         self.kernels.conv2d_forward(
             x, self.params["weight"], self.bias_and_grad()[0], *self.geometry(), cols, rows, y
@@ -123,7 +123,7 @@ class Conv2d(Layer):
             self.params["weight"],
             dy,
             *self.geometry(),
-            self.buffer("rows", (cols.shape[0], self.out_channels)),
+            self.buffer("rows", (self.out_channels, cols.shape[1])),
             self.buffer("dcols", cols.shape),
             dx,
             self.grads["weight"],
