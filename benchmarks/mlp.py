@@ -18,13 +18,11 @@ PyTorch's is made to, with ``torch.cuda.synchronize()``), so the steps timed are
 import argparse
 import functools
 import importlib.util
-import statistics
-import subprocess
 import sys
-import time
 
 import numpy as np
 
+from harness import markdown_table, measure_all, worker
 from results import record
 
 LAYERS = (784, 128, 256, 10)
@@ -130,24 +128,6 @@ def synthetic(batch):
     return rng.random((batch, 784), dtype=np.float32), rng.integers(0, 10, batch)
 
 
-def samples_per_second(step, batch, seconds):
-    """Run ``step`` for about ``seconds`` and return samples/s."""
-    n, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        step()
-        n += 1
-    return n * batch / elapsed
-
-
-def worker(engine, batch, threads, seconds):
-    """Measure one engine in this process (each engine gets a process of its own, so no
-    engine's thread pools or floating-point mode can slow another down)."""
-    step = ENGINES[engine](batch, threads)
-    for _ in range(20):  # warm up: compile or load kernels, grow buffers, fill caches
-        step()
-    print(samples_per_second(step, batch, seconds))
-
-
 ENGINES = {
     "numbanet": numbanet_step,
     "numpy": numpy_step,
@@ -166,55 +146,6 @@ def torch_has_gpu():
     return torch.cuda.is_available()
 
 
-def measure(engine, batch, threads, seconds):
-    out = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--worker",
-            engine,
-            "--batch-sizes",
-            str(batch),
-            "--threads",
-            str(threads),
-            "--seconds",
-            str(seconds),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return float(out.stdout.split()[-1])
-
-
-def measure_all(engines, batches, args):
-    """[(batch, {engine: median samples/s})], engines interleaved within each round."""
-    rows = []
-    for batch in batches:
-        rounds = {name: [] for name in engines}
-        for _ in range(args.rounds):
-            for name in engines:
-                rounds[name].append(measure(name, batch, args.threads, args.seconds))
-        median = {name: statistics.median(r) for name, r in rounds.items()}
-        rows.append((batch, median))
-        line = "  ".join(f"{name} {rate:>10,.0f}" for name, rate in median.items())
-        print(f"batch {batch:>5}: {line} samples/s", flush=True)
-    return rows
-
-
-def markdown_table(rows, engines, ratios):
-    """The figures as a markdown table; ratios: (column title, engine, reference engine)."""
-    ratios = [r for r in ratios if r[1] in engines and r[2] in engines]
-    header = "| batch | " + " | ".join(f"{n} samples/s" for n in engines)
-    header += " | " + " | ".join(title for title, _, _ in ratios) + " |"
-    table = [header, "|" + "---:|" * (header.count("|") - 1)]
-    for batch, median in rows:
-        cells = [f"{median[n]:,.0f}" for n in engines]
-        cells += [f"{median[a] / median[b]:.2f}×" for _, a, b in ratios]
-        table.append(f"| {batch} | " + " | ".join(cells) + " |")
-    return "\n".join(table)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -230,7 +161,7 @@ def main():
     parser.add_argument("--worker", choices=sorted(ENGINES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        return worker(args.worker, int(args.batch_sizes), args.threads, args.seconds)
+        return worker(ENGINES, args.worker, int(args.batch_sizes), args.threads, args.seconds)
     if args.gpu:
         engines = ["numbanet-cuda", "numbanet"] + (["pytorch-cuda"] if torch_has_gpu() else [])
         if "pytorch-cuda" not in engines:
@@ -250,7 +181,7 @@ def main():
         ratios = [("vs NumPy", "numbanet", "numpy"), ("vs PyTorch", "numbanet", "pytorch"),
                   ("fused vs PyTorch", "numbanet-fused", "pytorch")]  # fmt: skip
     batches = [int(b) for b in (args.batch_sizes or batches).split(",")]
-    table = markdown_table(measure_all(engines, batches, args), engines, ratios)
+    table = markdown_table(measure_all(__file__, engines, batches, args), engines, ratios)
     print(table)
     if args.record:
         if args.gpu:
