@@ -11,7 +11,12 @@ from numbanet import compare, data, debug, io, metrics, models, optim
 from numbanet.backend import BackendError, get_backend
 from numbanet.gradcheck import gradcheck
 from numbanet.layers import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
     Conv2d,
+    Dropout,
     Flatten,
     Identity,
     Layer,
@@ -19,6 +24,7 @@ from numbanet.layers import (
     LeakyReLU,
     Linear,
     LogSoftmax,
+    MaxPool2d,
     ReLU,
     Residual,
     Sequential,
@@ -35,10 +41,15 @@ from numbanet.train import Evaluation, History, evaluate, fit, predict, train_st
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
     "BCELoss",
     "BCEWithLogitsLoss",
     "BackendError",
+    "BatchNorm1d",
+    "BatchNorm2d",
     "CrossEntropyLoss",
+    "Dropout",
     "Evaluation",
     "Event",
     "Flatten",
@@ -52,6 +63,7 @@ __all__ = [
     "LogSoftmax",
     "Loss",
     "MSELoss",
+    "MaxPool2d",
     "ReLU",
     "Residual",
     "Sequential",

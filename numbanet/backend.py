@@ -69,7 +69,7 @@ class Backend:
                 f"expected a host (NumPy) array on the cpu, got an array on the GPU "
                 f"{array.shape}: copy it with .copy_to_host() or move the model with .to('cuda')"
             )
-        return np.ascontiguousarray(array, dtype)
+        return np.asarray(array, dtype, order="C")  # C-contiguous; a 0-d array stays 0-d
 
     def to_host(self, array):
         """A host NumPy copy of an array."""
@@ -117,7 +117,7 @@ class CudaBackend(Backend):
                     f"on the host, or pass the host array and let numbanet copy it"
                 )
             return array
-        return self.cuda.to_device(np.ascontiguousarray(array, dtype))
+        return self.cuda.to_device(np.asarray(array, dtype, order="C"))
 
     def copy(self, array):
         result = self.cuda.device_array_like(array)
@@ -125,7 +125,7 @@ class CudaBackend(Backend):
         return result
 
     def copy_into(self, destination, source):
-        destination.copy_to_device(np.ascontiguousarray(source, destination.dtype))
+        destination.copy_to_device(np.asarray(source, destination.dtype, order="C"))
 
     def synchronize(self):
         self.cuda.synchronize()

@@ -1,6 +1,19 @@
 """Ready-made models: the classic architectures, built from the layers."""
 
-from numbanet.layers import Flatten, Linear, ReLU, Sequential
+from numbanet.layers import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Residual,
+    Sequential,
+    Tanh,
+)
 
 
 def mlp(in_features=784, hidden=(128, 256), n_classes=10, activation=ReLU, fuse=False):
@@ -18,3 +31,100 @@ def mlp(in_features=784, hidden=(128, 256), n_classes=10, activation=ReLU, fuse=
             layers += [Linear(width, h), activation()]
         width = h
     return Sequential(*layers, Linear(width, n_classes))
+
+
+def seed_cnn(in_channels=1, n_classes=10, image_size=28):
+    """The seed CNN: Conv 32 3×3 → ReLU → MaxPool 2 → Conv 64 3×3 → ReLU → MaxPool 2 →
+    Conv 64 3×3 → ReLU → Flatten → Linear 64 → ReLU → Linear n_classes.
+    Input shape: (N, in_channels, image_size, image_size), 28 for MNIST (576 features reach
+    the first Linear), 32 for CIFAR-sized images. Output shape: (N, n_classes).
+    """
+    side = ((image_size - 2) // 2 - 2) // 2 - 2  # three 3×3 "valid" convolutions, two pools
+    if side < 1:
+        raise ValueError(f"seed_cnn: image_size must be at least 18, got {image_size}")
+    return Sequential(
+        Conv2d(in_channels, 32, 3), ReLU(), MaxPool2d(2),
+        Conv2d(32, 64, 3), ReLU(), MaxPool2d(2),
+        Conv2d(64, 64, 3), ReLU(),
+        Flatten(), Linear(64 * side * side, 64), ReLU(), Linear(64, n_classes),
+    )  # fmt: skip
+
+
+def lenet5(in_channels=1, n_classes=10, image_size=28, activation=Tanh):
+    """LeNet-5 (LeCun et al., 1998) with average pooling as "subsampling": Conv 6 5×5 → act →
+    AvgPool 2 → Conv 16 5×5 → act → AvgPool 2 → Flatten → Linear 120 → act → Linear 84 → act →
+    Linear n_classes. 28×28 inputs are padded by 2 to the original 32×32.
+    Input shape: (N, in_channels, image_size, image_size). Output shape: (N, n_classes).
+    """
+    padding = 2 if image_size == 28 else 0
+    side = ((image_size + 2 * padding - 4) // 2 - 4) // 2
+    if side < 1:
+        raise ValueError(f"lenet5: image_size must be at least 16, got {image_size}")
+    return Sequential(
+        Conv2d(in_channels, 6, 5, padding=padding), activation(), AvgPool2d(2),
+        Conv2d(6, 16, 5), activation(), AvgPool2d(2),
+        Flatten(), Linear(16 * side * side, 120), activation(),
+        Linear(120, 84), activation(), Linear(84, n_classes),
+    )  # fmt: skip
+
+
+def vgg_block(in_channels, out_channels, convs=2):
+    """``convs`` × (Conv 3×3 "same" → BatchNorm2d → ReLU), then MaxPool 2: VGG's unit."""
+    layers = []
+    for index in range(convs):
+        channels = in_channels if index == 0 else out_channels
+        layers += [Conv2d(channels, out_channels, 3, padding=1, bias=False),
+                   BatchNorm2d(out_channels), ReLU()]  # fmt: skip
+    return [*layers, MaxPool2d(2)]
+
+
+def small_vgg(in_channels=1, n_classes=10, image_size=28, widths=(32, 64, 128)):
+    """A small VGG-style net: one ``vgg_block`` per width (each halves the image), then
+    Flatten → Linear 128 → ReLU → Dropout 0.5 → Linear n_classes.
+    Input shape: (N, in_channels, image_size, image_size). Output shape: (N, n_classes).
+    """
+    layers, channels, side = [], in_channels, image_size
+    for width in widths:
+        layers += vgg_block(channels, width)
+        channels, side = width, side // 2
+    if side < 1:
+        raise ValueError(f"small_vgg: {len(widths)} blocks need image_size >= {2 ** len(widths)}")
+    return Sequential(
+        *layers, Flatten(), Linear(channels * side * side, 128), ReLU(), Dropout(0.5),
+        Linear(128, n_classes),
+    )  # fmt: skip
+
+
+def basic_block(in_channels, out_channels, stride=1):
+    """ResNet's basic block: Conv 3×3 → BN → ReLU → Conv 3×3 → BN, plus the shortcut (the
+    identity, or a 1×1 Conv + BN where the block changes the stride or the channels), then ReLU.
+    """
+    shortcut = None
+    if stride != 1 or in_channels != out_channels:
+        shortcut = Sequential(
+            Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+            BatchNorm2d(out_channels),
+        )
+    body = [
+        Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+        BatchNorm2d(out_channels), ReLU(),
+        Conv2d(out_channels, out_channels, 3, padding=1, bias=False), BatchNorm2d(out_channels),
+    ]  # fmt: skip
+    return [Residual(*body, shortcut=shortcut), ReLU()]
+
+
+def small_resnet(in_channels=1, n_classes=10, widths=(16, 32, 64), blocks_per_stage=1):
+    """A small ResNet: a stem Conv 3×3 → BN → ReLU, ``blocks_per_stage`` basic blocks per
+    width (the first of each later stage halves the image), global average pooling, Linear.
+    Works on any image size of 8 or more (28×28 MNIST, 32×32 CIFAR).
+    Input shape: (N, in_channels, H, W). Output shape: (N, n_classes).
+    """
+    layers = [Conv2d(in_channels, widths[0], 3, padding=1, bias=False),
+              BatchNorm2d(widths[0]), ReLU()]  # fmt: skip
+    channels = widths[0]
+    for stage, width in enumerate(widths):
+        for index in range(blocks_per_stage):
+            stride = 2 if stage > 0 and index == 0 else 1
+            layers += basic_block(channels, width, stride)
+            channels = width
+    return Sequential(*layers, AdaptiveAvgPool2d(1), Flatten(), Linear(channels, n_classes))

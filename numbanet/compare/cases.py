@@ -66,6 +66,43 @@ def conv2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, backward):
     return [x, W, b, *geometry, cols, rows, y]
 
 
+# Pooling geometries (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w): the
+# usual 2 × 2 window, and windows that overlap, read padding and (max pooling) skip columns.
+POOL_2X2 = (2, 2, 2, 2, 0, 0, 1, 1)
+POOL_3X2 = (3, 2, 2, 1, 1, 1, 1, 2)
+
+
+def pool_output_shape(n, c, h, w, geometry):
+    kh, kw, sh, sw, ph, pw, dh, dw = geometry
+    return n, c, conv_output_size(h, kh, sh, ph, dh), conv_output_size(w, kw, sw, pw, dw)
+
+
+def max_pool2d_args(rng, dtype, n, c, h, w, geometry, backward):
+    """Forward: x, geometry, y, argmax. Backward: argmax, dy, dx, the argmax anywhere in its
+    plane: the kernel only routes dy there, and indices that collide more often than windows
+    overlap put its sums to a harder test."""
+    out = pool_output_shape(n, c, h, w, geometry)
+    argmax = rng.integers(0, h * w, out)
+    if backward:
+        return [argmax, normal(rng, out, dtype), normal(rng, (n, c, h, w), dtype)]
+    return [normal(rng, (n, c, h, w), dtype), *geometry, normal(rng, out, dtype), argmax]
+
+
+def avg_pool2d_args(rng, dtype, n, c, h, w, geometry, count_include_pad, backward):
+    """Forward: x, geometry, count_include_pad, y. Backward: dy, geometry, count_include_pad,
+    dx. Average pooling has no dilation: the geometry's is left out."""
+    geometry = (*geometry[:6], 1, 1)
+    x_shape, y_shape = (n, c, h, w), pool_output_shape(n, c, h, w, geometry)
+    first, last = (y_shape, x_shape) if backward else (x_shape, y_shape)
+    return [normal(rng, first, dtype), *geometry[:6], count_include_pad, normal(rng, last, dtype)]
+
+
+def global_avg_pool2d_args(rng, dtype, n, c, h, w, backward):
+    """Forward: x (N, C, H, W), y (N, C, 1, 1). Backward: dy (N, C, 1, 1), dx (N, C, H, W)."""
+    x, y = normal(rng, (n, c, h, w), dtype), normal(rng, (n, c, 1, 1), dtype)
+    return [y, x] if backward else [x, y]
+
+
 def dense_backward_args(rng, dtype, n, i, j, need_dx):
     shapes = [(n, i), (j, i), (n, j), (n, i), (j, i), (j,)]  # x, W, dy, dx, dW, db
     return [normal(rng, s, dtype) for s in shapes] + [need_dx]
@@ -118,11 +155,54 @@ def penalty_args(rng, dtype, n):
     return [param, dtype(0.01), normal(rng, n, dtype)]
 
 
+def channels_input(rng, dtype, n, c, length):
+    """x (N, C, L) whose channels each have a mean and a spread of their own."""
+    mean, spread = 3 * rng.standard_normal((1, c, 1)), rng.uniform(0.5, 2, (1, c, 1))
+    return (mean + spread * rng.standard_normal((n, c, length))).astype(dtype)
+
+
+def batch_norm_forward_args(rng, dtype, n, c, length, use_batch_stats, update_running):
+    """x, γ, β, running mean and variance, num_batches_tracked (1,), the two flags, momentum,
+    eps, then the outputs y, mean, inv_std."""
+    x, weight, bias, running_mean = [channels_input(rng, dtype, n, c, length)] + [
+        normal(rng, c, dtype) for _ in range(3)
+    ]
+    running = [running_mean, uniform(rng, c, dtype, 0.5, 2), np.array([3], np.int64)]
+    hyper = [use_batch_stats, update_running, dtype(0.1), dtype(1e-5)]
+    outputs = [normal(rng, (n, c, length), dtype), normal(rng, c, dtype), normal(rng, c, dtype)]
+    return [x, weight, bias, *running, *hyper, *outputs]
+
+
+def batch_norm_backward_args(rng, dtype, n, c, length, use_batch_stats, need_dx):
+    """x, γ, the mean and inv_std forward saved (the batch's, or running statistics), dy, the
+    flag, then the outputs dx, dγ, dβ, and need_dx."""
+    x, weight = channels_input(rng, dtype, n, c, length), normal(rng, c, dtype)
+    if use_batch_stats:
+        mean, inv_std = x.mean(axis=(0, 2)), 1 / np.sqrt(x.var(axis=(0, 2)) + 1e-5)
+    else:
+        mean, inv_std = normal(rng, c, dtype), uniform(rng, c, dtype, 0.5, 2)
+    dy, dx = normal(rng, x.shape, dtype), normal(rng, x.shape, dtype)
+    grads = [dx, normal(rng, c, dtype), normal(rng, c, dtype), need_dx]
+    return [x, weight, mean.astype(dtype), inv_std.astype(dtype), dy, use_batch_stats, *grads]
+
+
+def dropout_args(rng, dtype, n, backward, p=0.3):
+    """Forward: x, p, seed (uint64), y, mask (uint8 noise). Backward: a mask kept with
+    probability 1 − p, p, dy, dx."""
+    if backward:
+        mask = (rng.uniform(size=n) >= p).astype(np.uint8)
+        return [mask, dtype(p), normal(rng, n, dtype), normal(rng, n, dtype)]
+    seed, noise_mask = rng.integers(2**64, dtype=np.uint64), rng.integers(0, 2, n, np.uint8)
+    return [normal(rng, n, dtype), dtype(p), seed, normal(rng, n, dtype), noise_mask]
+
+
 P = functools.partial
 # The three kinds of shape a kernel takes: a dense layer (N, I, J), rows (R, C) for the
 # row-wise kernels (softmax, losses), a flat length n for the elementwise ones.
 DENSE, ROWS, FLAT = "dense", "rows", "flat"
 CONV = "conv"  # (N, C, H, W, O, K, stride, pad, dilation)
+IMAGE = "image"  # (N, C, H, W), for pooling; the window's geometry is in the case
+CHANNELS = "channels"  # (N, C, L): batch norm's view of (N, C), (N, C, L) and (N, C, H, W)
 CASES = {
     "dense_forward": (dense_forward_args, DENSE),
     **{
@@ -134,6 +214,30 @@ CASES = {
     "dense_backward[no dx]": (P(dense_backward_args, need_dx=False), DENSE),
     "conv2d_forward": (P(conv2d_args, backward=False), CONV),
     "conv2d_backward": (P(conv2d_args, backward=True), CONV),
+    "max_pool2d_forward": (P(max_pool2d_args, geometry=POOL_2X2, backward=False), IMAGE),
+    "max_pool2d_forward[3x2 overlapping padded dilated]": (
+        P(max_pool2d_args, geometry=POOL_3X2, backward=False),
+        IMAGE,
+    ),
+    "max_pool2d_backward": (P(max_pool2d_args, geometry=POOL_2X2, backward=True), IMAGE),
+    "max_pool2d_backward[3x2 overlapping]": (
+        P(max_pool2d_args, geometry=POOL_3X2, backward=True),
+        IMAGE,
+    ),
+    **{
+        f"avg_pool2d_{direction}{variant}": (
+            P(avg_pool2d_args, geometry=geometry, count_include_pad=include, backward=backward),
+            IMAGE,
+        )
+        for direction, backward in (("forward", False), ("backward", True))
+        for variant, geometry, include in (
+            ("", POOL_2X2, True),
+            ("[3x2 overlapping padded]", POOL_3X2, True),
+            ("[3x2 overlapping padded, pad not counted]", POOL_3X2, False),
+        )
+    },
+    "global_avg_pool2d_forward": (P(global_avg_pool2d_args, backward=False), IMAGE),
+    "global_avg_pool2d_backward": (P(global_avg_pool2d_args, backward=True), IMAGE),
     "add_forward": (P(arrays_args, count=3), FLAT),
     "relu_forward": (P(arrays_args, count=2), FLAT),
     "relu_backward": (P(arrays_args, count=3), FLAT),
@@ -165,6 +269,32 @@ CASES = {
     "adam_step[adamw]": (P(adam_args, decoupled=True), FLAT),
     "l1_penalty_backward": (penalty_args, FLAT),
     "l2_penalty_backward": (penalty_args, FLAT),
+    "batch_norm_forward": (
+        P(batch_norm_forward_args, use_batch_stats=True, update_running=True),
+        CHANNELS,
+    ),
+    "batch_norm_forward[eval]": (
+        P(batch_norm_forward_args, use_batch_stats=False, update_running=False),
+        CHANNELS,
+    ),
+    "batch_norm_forward[no running stats]": (
+        P(batch_norm_forward_args, use_batch_stats=True, update_running=False),
+        CHANNELS,
+    ),
+    "batch_norm_backward": (
+        P(batch_norm_backward_args, use_batch_stats=True, need_dx=True),
+        CHANNELS,
+    ),
+    "batch_norm_backward[eval]": (
+        P(batch_norm_backward_args, use_batch_stats=False, need_dx=True),
+        CHANNELS,
+    ),
+    "batch_norm_backward[no dx]": (
+        P(batch_norm_backward_args, use_batch_stats=True, need_dx=False),
+        CHANNELS,
+    ),
+    "dropout_forward": (P(dropout_args, backward=False), FLAT),
+    "dropout_backward": (P(dropout_args, backward=True), FLAT),
 }
 
 SHAPES = {
@@ -176,6 +306,9 @@ SHAPES = {
         ROWS: [(1, 1), (5, 7), (17, 3)],
         FLAT: [1, 130],
         CONV: [(2, 3, 5, 7, 4, 3, 1, 1, 1), (1, 2, 9, 8, 3, 3, 2, 0, 2)],
+        IMAGE: [(2, 3, 5, 7), (1, 2, 9, 8)],
+        # a channel of 150 elements spans more than one 128-thread block's first pass
+        CHANNELS: [(4, 3, 5), (7, 2, 1), (3, 2, 50)],
     },
     # large: the seed MLP's layers at batch 64 and 1024, and tensors of their sizes.
     "large": {
@@ -183,6 +316,8 @@ SHAPES = {
         ROWS: [(64, 10), (8192, 10)],
         FLAT: [100_352, 1_000_000],
         CONV: [(64, 1, 28, 28, 32, 3, 1, 0, 1), (64, 32, 13, 13, 64, 3, 1, 0, 1)],
+        IMAGE: [(64, 32, 28, 28), (64, 64, 14, 14)],
+        CHANNELS: [(64, 32, 784), (1024, 128, 1)],
     },
 }
 
@@ -208,13 +343,17 @@ def batch_shape(case, batch, size="large"):
     """The case's shape at batch size ``batch`` (for sweeps). "large": a 784→128 dense layer,
     10-class rows, or batch × 128 elements (a hidden layer's activations); "small" (for the
     simulator): a 20→18 dense layer, 10-class rows, batch × 8 elements; convolutions: the
-    seed CNN's second layer (32→64 channels, 3×3, on 13×13) or a 2→3 channel one on 6×6."""
+    seed CNN's second layer (32→64 channels, 3×3, on 13×13) or a 2→3 channel one on 6×6;
+    images (pooling): 32 channels of 28×28 or 2 of 6×6; batch norm: 32 channels of 14×14 or 3
+    of 4 elements."""
     kind = CASES[case][1]
     features, hidden = (784, 128) if size == "large" else (20, 18)
     flat = 128 if size == "large" else 8
     conv = (32, 13, 13, 64, 3, 1, 0, 1) if size == "large" else (2, 6, 6, 3, 3, 1, 1, 1)
     shapes = {DENSE: (batch, features, hidden), ROWS: (batch, 10), FLAT: batch * flat}
-    return {**shapes, CONV: (batch, *conv)}[kind]
+    image = (32, 28, 28) if size == "large" else (2, 6, 6)
+    shapes[CHANNELS] = (batch, 32, 196) if size == "large" else (batch, 3, 4)
+    return {**shapes, CONV: (batch, *conv), IMAGE: (batch, *image)}[kind]
 
 
 def arguments(case, shape, dtype, seed=0):

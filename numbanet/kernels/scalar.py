@@ -219,24 +219,10 @@ def window_span(i, kernel, stride, pad, size):
 
 
 @scalar
-def windows_holding(h, kernel, stride, pad, out_size):
-    """[first, stop) of the outputs along one axis whose undilated window holds input h:
-    i·stride − pad <= h < i·stride − pad + kernel, solved for i inside [0, out_size)."""
-    reach = h + pad - kernel + 1  # the first window start that still reaches h
-    first = 0 if reach <= 0 else (reach + stride - 1) // stride
-    return first, min((h + pad) // stride + 1, out_size)
-
-
-@scalar
-def pool_divisor(i, j, h_size, w_size, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
-                 count_include_pad):  # fmt: skip
-    """What output (i, j) of an average pool divides its sum by: the whole window, padding
-    included (torch's default), or only the inputs under it."""
-    if count_include_pad:
-        return kernel_h * kernel_w
-    h0, h1 = window_span(i, kernel_h, stride_h, pad_h, h_size)
-    w0, w1 = window_span(j, kernel_w, stride_w, pad_w, w_size)
-    return (h1 - h0) * (w1 - w0)
+def pool_divisor(h0, h1, w0, w1, kernel_h, kernel_w, count_include_pad):
+    """What an average pool divides the sum over the window [h0, h1) × [w0, w1) of inputs by:
+    the whole window, padding included (torch's default), or only the inputs under it."""
+    return kernel_h * kernel_w if count_include_pad else (h1 - h0) * (w1 - w0)
 
 
 @scalar
@@ -281,25 +267,8 @@ def window_mean(plane, i, j, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_
     for h in range(h0, h1):
         for w in range(w0, w1):
             total += plane[h, w]
-    divisor = pool_divisor(i, j, plane.shape[0], plane.shape[1], kernel_h, kernel_w, stride_h,
-                           stride_w, pad_h, pad_w, count_include_pad)  # fmt: skip
-    return total / plane.dtype.type(divisor)
-
-
-@scalar
-def window_mean_grad(dy, h, w, h_size, w_size, kernel_h, kernel_w, stride_h, stride_w, pad_h,
-                     pad_w, count_include_pad):  # fmt: skip
-    """∂L/∂x[h, w] of an average pool of an (h_size, w_size) plane: Σ dy[i, j] / divisor(i, j)
-    over the outputs (i, j) whose windows hold input (h, w). dy: (OH, OW)."""
-    i0, i1 = windows_holding(h, kernel_h, stride_h, pad_h, dy.shape[0])
-    j0, j1 = windows_holding(w, kernel_w, stride_w, pad_w, dy.shape[1])
-    total = dy.dtype.type(0)
-    for i in range(i0, i1):
-        for j in range(j0, j1):
-            divisor = pool_divisor(i, j, h_size, w_size, kernel_h, kernel_w, stride_h,
-                                   stride_w, pad_h, pad_w, count_include_pad)  # fmt: skip
-            total += dy[i, j] / dy.dtype.type(divisor)
-    return total
+    return total / plane.dtype.type(pool_divisor(h0, h1, w0, w1, kernel_h, kernel_w,
+                                                 count_include_pad))  # fmt: skip
 
 
 @scalar

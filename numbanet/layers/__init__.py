@@ -5,10 +5,18 @@ from numbanet.layers.base import Layer, LayerInputError
 from numbanet.layers.container import Residual, Sequential
 from numbanet.layers.conv import Conv2d
 from numbanet.layers.dense import Linear
+from numbanet.layers.dropout import Dropout
+from numbanet.layers.norm import BatchNorm1d, BatchNorm2d
+from numbanet.layers.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from numbanet.layers.shape import Flatten, Identity
 
 __all__ = [
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
     "Conv2d",
+    "Dropout",
     "Flatten",
     "Identity",
     "Layer",
@@ -16,6 +24,7 @@ __all__ = [
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
+    "MaxPool2d",
     "ReLU",
     "Residual",
     "Sequential",

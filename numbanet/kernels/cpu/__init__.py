@@ -4,6 +4,17 @@ Every kernel takes its inputs first and its preallocated outputs last, writes th
 place and returns nothing, so the layer that owns the buffers can reuse them every step.
 """
 
-from numbanet.kernels.cpu import activation, conv, dense, elementwise, loss, optim, penalty
+from numbanet.kernels.cpu import (
+    activation,
+    conv,
+    dense,
+    dropout,
+    elementwise,
+    loss,
+    norm,
+    optim,
+    penalty,
+    pool,
+)
 
-MODULES = (dense, conv, elementwise, activation, loss, optim, penalty)
+MODULES = (dense, conv, pool, norm, dropout, elementwise, activation, loss, optim, penalty)

@@ -10,6 +10,17 @@ in Numba's CUDA simulator: plain Python, one Python thread per CUDA thread, so p
 work inside a kernel (and timings mean nothing).
 """
 
-from numbanet.kernels.cuda import activation, conv, dense, elementwise, loss, optim, penalty
+from numbanet.kernels.cuda import (
+    activation,
+    conv,
+    dense,
+    dropout,
+    elementwise,
+    loss,
+    norm,
+    optim,
+    penalty,
+    pool,
+)
 
-MODULES = (dense, conv, elementwise, activation, loss, optim, penalty)
+MODULES = (dense, conv, pool, norm, dropout, elementwise, activation, loss, optim, penalty)

@@ -1,0 +1,143 @@
+"""Training speed of LeNet-5 and the seed CNN on 28×28 images (cross-entropy, Adam): numbanet
+against PyTorch CPU (when installed), same run, same thread count, each engine in a process of
+its own (see harness.py).
+
+    python benchmarks/cnn.py                      # batch 64 and 256 with 2 threads
+    python benchmarks/cnn.py --record             # also append the table to RESULTS.md
+    python benchmarks/cnn.py --profile            # where numbanet's seed CNN step spends time
+
+One step = forward + loss + backward + Adam update, on synthetic data.
+"""
+
+import argparse
+import functools
+import importlib.util
+import sys
+import time
+
+import numpy as np
+
+from harness import markdown_table, measure_all, worker
+from results import record
+
+
+def synthetic(batch):
+    rng = np.random.default_rng(1)
+    return rng.random((batch, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, batch)
+
+
+def numbanet_step(batch, threads, model="seed_cnn"):
+    from threadpoolctl import threadpool_limits
+
+    import numbanet as nn
+
+    threadpool_limits(threads, user_api="blas")
+    nn.seed(0)
+    net = getattr(nn.models, model)()
+    loss, opt = nn.CrossEntropyLoss(), nn.optim.Adam(net, lr=1e-3)
+    x, y = synthetic(batch)
+
+    def step():
+        for _ in nn.train_step(net, loss, opt, x, y, snapshot=False):
+            pass
+
+    return step
+
+
+def torch_model(model):
+    import torch.nn as tnn
+
+    if model == "seed_cnn":
+        return tnn.Sequential(
+            tnn.Conv2d(1, 32, 3), tnn.ReLU(), tnn.MaxPool2d(2),
+            tnn.Conv2d(32, 64, 3), tnn.ReLU(), tnn.MaxPool2d(2),
+            tnn.Conv2d(64, 64, 3), tnn.ReLU(),
+            tnn.Flatten(), tnn.Linear(576, 64), tnn.ReLU(), tnn.Linear(64, 10),
+        )  # fmt: skip
+    return tnn.Sequential(
+        tnn.Conv2d(1, 6, 5, padding=2), tnn.Tanh(), tnn.AvgPool2d(2),
+        tnn.Conv2d(6, 16, 5), tnn.Tanh(), tnn.AvgPool2d(2),
+        tnn.Flatten(), tnn.Linear(400, 120), tnn.Tanh(), tnn.Linear(120, 84), tnn.Tanh(),
+        tnn.Linear(84, 10),
+    )  # fmt: skip
+
+
+def torch_step(batch, threads, model="seed_cnn"):
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)
+    torch.manual_seed(0)
+    net = torch_model(model)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x, y = (torch.from_numpy(a) for a in synthetic(batch))
+
+    def step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+
+    return step
+
+
+ENGINES = {
+    f"{engine}-{model}": functools.partial(step, model=model)
+    for model in ("lenet5", "seed_cnn")
+    for engine, step in (("numbanet", numbanet_step), ("pytorch", torch_step))
+}
+
+
+def profile(batch, threads):
+    """Seconds per event of numbanet's seed CNN step, summed over 20 steps: where time goes."""
+    import numbanet as nn
+
+    nn.set_num_threads(threads)
+    nn.seed(0)
+    net = nn.models.seed_cnn()
+    loss, opt = nn.CrossEntropyLoss(), nn.optim.Adam(net, lr=1e-3)
+    x, y = synthetic(batch)
+    for _ in nn.train_step(net, loss, opt, x, y, snapshot=False):
+        pass  # compile and allocate first
+    spent = {}
+    for _ in range(20):
+        start = time.perf_counter()
+        for event in nn.train_step(net, loss, opt, x, y, snapshot=False):
+            now = time.perf_counter()
+            key = f"{event.phase:8s} {event.name}"
+            spent[key] = spent.get(key, 0.0) + now - start
+            start = now
+    total = sum(spent.values())
+    for key, seconds in sorted(spent.items(), key=lambda item: -item[1]):
+        print(f"{seconds / 20 * 1e3:7.2f} ms  {seconds / total:5.1%}  {key}")
+    print(f"{total / 20 * 1e3:7.2f} ms per step at batch {batch}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch-sizes", default="64,256")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=2.0, help="per engine per round")
+    parser.add_argument("--record", action="store_true", help="append the table to RESULTS.md")
+    parser.add_argument("--profile", action="store_true", help="time each event of a step")
+    parser.add_argument("--worker", choices=sorted(ENGINES), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(ENGINES, args.worker, int(args.batch_sizes), args.threads, args.seconds)
+    if args.profile:
+        return profile(int(args.batch_sizes.split(",")[0]), args.threads)
+    engines = [e for e in ENGINES if e.startswith("numbanet")]
+    if importlib.util.find_spec("torch"):
+        engines = list(ENGINES)
+    else:
+        print("PyTorch not installed: numbanet's figures only", file=sys.stderr)
+    ratios = [(f"{m} vs PyTorch", f"numbanet-{m}", f"pytorch-{m}") for m in ("lenet5", "seed_cnn")]
+    batches = [int(b) for b in args.batch_sizes.split(",")]
+    table = markdown_table(measure_all(__file__, engines, batches, args), engines, ratios)
+    print(table)
+    if args.record:
+        record(f"CNN training speed, {args.threads} threads", table)
+
+
+if __name__ == "__main__":
+    main()
