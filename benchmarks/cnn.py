@@ -4,7 +4,7 @@ its own (see harness.py).
 
     python benchmarks/cnn.py                      # batch 64 and 256 with 2 threads
     python benchmarks/cnn.py --record             # also append the table to RESULTS.md
-    python benchmarks/cnn.py --profile            # where numbanet's seed CNN step spends time
+    python benchmarks/cnn.py --profile seed_cnn   # where numbanet's step spends its time
 
 One step = forward + loss + backward + Adam update, on synthetic data.
 """
@@ -87,13 +87,13 @@ ENGINES = {
 }
 
 
-def profile(batch, threads):
-    """Seconds per event of numbanet's seed CNN step, summed over 20 steps: where time goes."""
+def profile(batch, threads, model):
+    """Seconds per event of a numbanet training step, averaged over 20 steps: where time goes."""
     import numbanet as nn
 
     nn.set_num_threads(threads)
     nn.seed(0)
-    net = nn.models.seed_cnn()
+    net = getattr(nn.models, model)()
     loss, opt = nn.CrossEntropyLoss(), nn.optim.Adam(net, lr=1e-3)
     x, y = synthetic(batch)
     for _ in nn.train_step(net, loss, opt, x, y, snapshot=False):
@@ -119,13 +119,15 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=2.0, help="per engine per round")
     parser.add_argument("--record", action="store_true", help="append the table to RESULTS.md")
-    parser.add_argument("--profile", action="store_true", help="time each event of a step")
+    parser.add_argument(
+        "--profile", choices=("lenet5", "seed_cnn"), help="time each event of this model's step"
+    )
     parser.add_argument("--worker", choices=sorted(ENGINES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(ENGINES, args.worker, int(args.batch_sizes), args.threads, args.seconds)
     if args.profile:
-        return profile(int(args.batch_sizes.split(",")[0]), args.threads)
+        return profile(int(args.batch_sizes.split(",")[0]), args.threads, args.profile)
     engines = [e for e in ENGINES if e.startswith("numbanet")]
     if importlib.util.find_spec("torch"):
         engines = list(ENGINES)
