@@ -18,6 +18,7 @@ from numbanet.kernels.scalar import (
     relu,
     relu_grad,
     sigmoid,
+    tanh,
 )
 
 
@@ -67,7 +68,7 @@ def sigmoid_backward(y, dy, dx):
 def tanh_forward(x, y):
     """y = tanh(x). x, y: (n,)."""
     for i in prange(x.shape[0]):
-        y[i] = math.tanh(x[i])
+        y[i] = tanh(x[i])
 
 
 @njit(parallel=True, cache=True)

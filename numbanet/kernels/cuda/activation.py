@@ -11,7 +11,7 @@ import math
 from numba import cuda
 
 from numbanet.kernels.cuda.launch import grid_1d
-from numbanet.kernels.scalar import leaky_relu, leaky_relu_grad, relu, relu_grad, sigmoid
+from numbanet.kernels.scalar import leaky_relu, leaky_relu_grad, relu, relu_grad, sigmoid, tanh
 
 
 @grid_1d
@@ -68,7 +68,7 @@ def tanh_forward(x, y):
     """y = tanh(x). x, y: (n,); writes y. One thread per element."""
     i = cuda.grid(1)
     if i < x.shape[0]:
-        y[i] = math.tanh(x[i])
+        y[i] = tanh(x[i])
 
 
 @grid_1d
