@@ -126,3 +126,32 @@ def test_every_event_of_a_step_renders():
         inspector.slider.value = position
         assert is_png(inspector.figure), position
     assert "update: 5: Linear(16→10)" in inspector.header.value and current_layer(inspector) == 5
+
+
+def test_image_grid_puts_samples_down_and_channels_across():
+    from numbanet.widgets.views import image_grid
+
+    a = np.arange(2 * 3 * 2 * 2, dtype=float).reshape(2, 3, 2, 2)
+    grid = image_grid(a)
+    assert grid.shape == (2 * 4, 3 * 4)  # each 2×2 image framed to 4×4
+    np.testing.assert_array_equal(grid[1:3, 5:7], a[0, 1])  # sample 0, channel 1
+    np.testing.assert_array_equal(grid[5:7, 9:11], a[1, 2])  # sample 1, channel 2
+    assert np.isnan(grid[0]).all()
+
+
+def test_a_cnn_steps_with_feature_maps_and_filters_drawn():
+    nn.seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 10)
+    )
+    train, _ = data.digits()
+    images = (train.x.reshape(-1, 1, 8, 8), train.y)
+    inspector = Inspector(
+        model, nn.CrossEntropyLoss(), nn.optim.Adam(model, lr=1e-2), images, batch_size=8
+    )
+    inspector.buttons["step"].click()
+    assert "Conv2d(1→4, 3×3)" in inspector.header.value and is_png(inspector.figure)
+    first = bytes(inspector.figure.value)
+    inspector.buttons["step_all"].click()
+    assert inspector.stepper.step_done and is_png(inspector.figure)
+    assert bytes(inspector.figure.value) != first

@@ -27,20 +27,31 @@ def stats(a):
     return f"mean {a.mean():.3g}  std {a.std():.3g}\nmin {a.min():.3g}  max {a.max():.3g}"
 
 
+def image_grid(a, rows=4, columns=MAX_IMAGES):
+    """A 4-D tensor (N, C, H, W) as one picture: a grid of its images, the first ``rows``
+    samples down and their first ``columns`` channels across (feature maps of a conv layer's
+    output; for a weight (O, C, KH, KW), filters down and input channels across), each framed
+    by a NaN border that draws blank."""
+    framed = np.pad(a[:rows, :columns], ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=np.nan)
+    n, c, h, w = framed.shape
+    return framed.transpose(0, 2, 1, 3).reshape(n * h, c * w)
+
+
 def draw_tensor(ax, name, a):
-    """A tensor as a picture: images as a grid, anything else as a heatmap of its first rows."""
+    """A tensor as a picture: images (and feature maps, filters) as a grid, anything else as a
+    heatmap of its first rows."""
     a = np.asarray(a, dtype=np.float64)
-    if (
-        a.ndim == 4 and a.shape[2] > 1 and a.shape[3] > 1
-    ):  # (N, C, H, W): first channel, a row of images
-        images = a[:MAX_IMAGES, 0]
-        picture = np.concatenate([np.pad(im, 1, constant_values=np.nan) for im in images], axis=1)
+    images = a.ndim == 4 and a.shape[2] > 1 and a.shape[3] > 1
+    if images and a.shape[1] == 1:  # one channel: a row of images
+        picture = image_grid(a.transpose(1, 0, 2, 3), rows=1)
+    elif images:  # channels: samples (or filters) down, channels across
+        picture = image_grid(a)
     else:
         picture = a.reshape(a.shape[0], -1)[:MAX_ROWS] if a.ndim > 1 else a.reshape(1, -1)
     finite = picture[np.isfinite(picture)]
     limit = np.abs(finite).max() if finite.size else 1.0
-    cmap = "gray" if a.ndim == 4 else "RdBu_r"
-    vmin = finite.min() if a.ndim == 4 and finite.size else -limit
+    cmap = "gray" if images and a.shape[1] == 1 else "RdBu_r"
+    vmin = finite.min() if cmap == "gray" and finite.size else -limit
     ax.imshow(
         picture, aspect="auto", cmap=cmap, vmin=vmin, vmax=limit or 1.0, interpolation="nearest"
     )
@@ -66,6 +77,9 @@ def event_figure(event, tensors, weights=None):
     if event.phase == "forward":
         panels = [("input", tensors.get("input")), ("output", tensors.get("output"))]
         histogram = ("output", tensors.get("output"))
+        weight = (weights or {}).get("weight")
+        if weight is not None and weight.ndim == 4:  # a conv layer: its filters as images
+            panels.append(("filters", weight))
         histograms = list((weights or {}).items())[:1]  # the weight, not the bias
     elif event.phase == "loss":
         panels = [("prediction", tensors["prediction"]), ("∂L/∂prediction", tensors["grad"])]
