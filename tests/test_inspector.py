@@ -155,3 +155,29 @@ def test_a_cnn_steps_with_feature_maps_and_filters_drawn():
     inspector.buttons["step_all"].click()
     assert inspector.stepper.step_done and is_png(inspector.figure)
     assert bytes(inspector.figure.value) != first
+
+
+def test_batch_norm_statistics_and_the_dropout_mask_are_drawn_beside_the_forward_pass():
+    from numbanet.widgets.inspector import layer_extras
+
+    nn.seed(0)
+    model = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(64, 16),
+        nn.BatchNorm1d(16),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(16, 10),
+    )
+    inspector = Inspector(
+        model, nn.CrossEntropyLoss(), nn.optim.SGD(model, lr=0.1), data.digits()[0], batch_size=8
+    )
+    inspector.slider.value = 2  # forward of BatchNorm1d
+    extras = layer_extras(model[2])
+    assert set(extras) == {"running mean", "running var"} and is_png(inspector.figure)
+    np.testing.assert_allclose(extras["running mean"], model.state_dict()["2.running_mean"])
+    inspector.slider.value = 4  # forward of Dropout
+    mask = layer_extras(model[4])["dropout mask (1 = kept)"]
+    assert mask.shape == (8, 16) and set(np.unique(mask)) <= {0, 1} and is_png(inspector.figure)
+    output = inspector.stepper.event.tensors()["output"]
+    assert ((output == 0) | (mask == 1)).all()  # dropped where the mask says so

@@ -163,7 +163,8 @@ class Inspector:
         weights = None
         if event.phase == "forward" and event.layer.params:  # unchanged until its update event
             weights = {k: event.layer.backend.to_host(v) for k, v in event.layer.params.items()}
-        self._show(self.figure, views.event_figure(event, tensors, weights))
+        extras = layer_extras(event.layer) if event.phase == "forward" else {}
+        self._show(self.figure, views.event_figure(event, tensors, weights, extras))
         if event.phase == "update":
             terms = update_terms(self.stepper.optimizer, event)
             self.details.value = self._terms_html(terms)
@@ -233,3 +234,15 @@ class Inspector:
                 f"<th>max |·|</th><th>norm</th></tr>{rows}</table>"
             )
         return "<div style='display:flex;gap:24px'>" + "".join(parts) + "</div>"
+
+
+def layer_extras(layer):
+    """{title: host array} of what a layer keeps beyond its params, drawn beside its forward
+    pass: a Dropout's mask, a BatchNorm's running statistics (its ``state``)."""
+    extras = {}
+    if "mask" in layer.saved:
+        extras["dropout mask (1 = kept)"] = layer.backend.to_host(layer.saved["mask"])
+    for name, value in layer.state.items():
+        if value.ndim == 1:
+            extras[name.replace("_", " ")] = layer.backend.to_host(value)
+    return extras

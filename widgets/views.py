@@ -70,9 +70,10 @@ def draw_histogram(ax, name, a):
     ax.locator_params(axis="x", nbins=4)
 
 
-def event_figure(event, tensors, weights=None):
+def event_figure(event, tensors, weights=None, extras=None):
     """The main picture of an event: what went in and out, and the distribution of values.
-    weights: {name: array} of the layer's params, histogrammed beside a forward pass."""
+    weights: {name: array} of the layer's params, histogrammed beside a forward pass;
+    extras: {title: array} drawn beside it too (a dropout mask, running statistics)."""
     histograms = []
     if event.phase == "forward":
         panels = [("input", tensors.get("input")), ("output", tensors.get("output"))]
@@ -80,6 +81,7 @@ def event_figure(event, tensors, weights=None):
         weight = (weights or {}).get("weight")
         if weight is not None and weight.ndim == 4:  # a conv layer: its filters as images
             panels.append(("filters", weight))
+        panels += list((extras or {}).items())
         histograms = list((weights or {}).items())[:1]  # the weight, not the bias
     elif event.phase == "loss":
         panels = [("prediction", tensors["prediction"]), ("∂L/∂prediction", tensors["grad"])]
