@@ -74,6 +74,7 @@ GEOMETRIES = [
     ((1, 2, 9, 8), (3, 2), (2, 1), (1, 1), (1, 2)),
     ((3, 1, 7, 7), (3, 3), (1, 1), (1, 1), (1, 1)),
     ((2, 2, 10, 9), (3, 3), (3, 2), (0, 1), (2, 2)),
+    ((2, 2, 10, 9), (3, 3), (3, 2), (0, 0), (2, 2)),
     ((1, 1, 1, 1), (1, 1), (1, 1), (0, 0), (1, 1)),
 ]
 
@@ -135,6 +136,21 @@ def test_max_pool2d_lets_a_nan_win_its_window_as_torch():
     K.max_pool2d_forward(x, 2, 2, 2, 2, 0, 0, 1, 1, y, argmax)
     assert np.isnan(y[0, 0, 0, 0]) and argmax[0, 0, 0, 0] == 1
     np.testing.assert_array_equal(y[0, 0].reshape(-1)[1:], [7.0, 13.0, 15.0])
+
+
+@pytest.mark.parametrize("kernel, stride", [(2, 2), (3, 1)])
+def test_max_pool2d_infinities_and_ties(kernel, stride):
+    # +inf and -inf in one window sum to NaN: the exact rule must still pick +inf, and a window
+    # of -inf alone names its first input
+    x = np.zeros((1, 1, 4, 4))
+    x[0, 0, :2, :2] = [[-np.inf, np.inf], [1.0, np.inf]]
+    x[0, 0, 2:, 2:] = -np.inf
+    expected, expected_argmax = max_pool_reference(x, (kernel,) * 2, (stride,) * 2, (0, 0), (1, 1))
+    y, argmax = np.empty(expected.shape), np.empty(expected.shape, np.int64)
+    K.max_pool2d_forward(x, kernel, kernel, stride, stride, 0, 0, 1, 1, y, argmax)
+    np.testing.assert_array_equal(y, expected)
+    np.testing.assert_array_equal(argmax, expected_argmax)
+    assert y[0, 0, 0, 0] == np.inf and argmax[0, 0, 0, 0] == 1
 
 
 def distinct(shape):

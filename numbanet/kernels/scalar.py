@@ -150,6 +150,17 @@ def conv_source(o, k, stride, pad, dil):
 
 
 @scalar
+def conv_inside(k, stride, pad, dil, size, o_size):
+    """[lo, hi) with 0 <= lo <= hi <= o_size: the output rows (or columns) o whose tap k reads
+    inside the input, i.e. 0 <= conv_source(o, k, ...) < size. The others read the zero
+    padding, so loops over [lo, hi) need no test per element (and vectorize)."""
+    offset = k * dil - pad
+    lo = min(o_size, max(0, -(offset // stride)))  # ⌈−offset / stride⌉, inside [0, o_size]
+    hi = min(o_size, (size - 1 - offset) // stride + 1) if size - 1 - offset >= 0 else 0
+    return lo, max(lo, hi)
+
+
+@scalar
 def conv_target(i, k, stride, pad, dil, o_size):
     """The output row whose kernel tap k reads input row i, or -1 if none: conv_source solved for
     o, which exists only when i + pad − k·dil is a multiple of the stride inside [0, o_size)."""

