@@ -16,55 +16,63 @@ from numbanet.layers import (
 )
 
 
+def then(layer, activation, fuse, *args, **kwargs):
+    """[layer(*args, **kwargs), activation()], or with ``fuse`` one layer (Linear or Conv2d)
+    that applies the activation as it writes its output (``Linear(..., activation="relu")``):
+    the same numbers with fewer passes over memory, and one layer (one inspector event) fewer.
+    """
+    if fuse:
+        return [layer(*args, **kwargs, activation=activation.kernel)]
+    return [layer(*args, **kwargs), activation()]
+
+
 def mlp(in_features=784, hidden=(128, 256), n_classes=10, activation=ReLU, fuse=False):
     """A multi-layer perceptron: Flatten, then Linear + activation per hidden width, then Linear
     to the classes. The defaults are the seed MLP 784-128-256-10 with ReLU.
-    fuse: fold each activation into its Linear (``Linear(..., activation="relu")``): the same
-    numbers with fewer passes over memory, and one layer (one inspector event) per hidden width.
+    fuse: fold each activation into its Linear (see ``then``).
     Input shape: (N, ...) with in_features values per sample. Output shape: (N, n_classes).
     """
     layers, width = [Flatten()], in_features
     for h in hidden:
-        if fuse:
-            layers.append(Linear(width, h, activation=activation.kernel))
-        else:
-            layers += [Linear(width, h), activation()]
+        layers += then(Linear, activation, fuse, width, h)
         width = h
     return Sequential(*layers, Linear(width, n_classes))
 
 
-def seed_cnn(in_channels=1, n_classes=10, image_size=28):
+def seed_cnn(in_channels=1, n_classes=10, image_size=28, fuse=False):
     """The seed CNN: Conv 32 3×3 → ReLU → MaxPool 2 → Conv 64 3×3 → ReLU → MaxPool 2 →
     Conv 64 3×3 → ReLU → Flatten → Linear 64 → ReLU → Linear n_classes.
     Input shape: (N, in_channels, image_size, image_size), 28 for MNIST (576 features reach
     the first Linear), 32 for CIFAR-sized images. Output shape: (N, n_classes).
+    fuse: fold each ReLU into the layer before it (see ``then``).
     """
     side = ((image_size - 2) // 2 - 2) // 2 - 2  # three 3×3 "valid" convolutions, two pools
     if side < 1:
         raise ValueError(f"seed_cnn: image_size must be at least 18, got {image_size}")
     return Sequential(
-        Conv2d(in_channels, 32, 3), ReLU(), MaxPool2d(2),
-        Conv2d(32, 64, 3), ReLU(), MaxPool2d(2),
-        Conv2d(64, 64, 3), ReLU(),
-        Flatten(), Linear(64 * side * side, 64), ReLU(), Linear(64, n_classes),
+        *then(Conv2d, ReLU, fuse, in_channels, 32, 3), MaxPool2d(2),
+        *then(Conv2d, ReLU, fuse, 32, 64, 3), MaxPool2d(2),
+        *then(Conv2d, ReLU, fuse, 64, 64, 3),
+        Flatten(), *then(Linear, ReLU, fuse, 64 * side * side, 64), Linear(64, n_classes),
     )  # fmt: skip
 
 
-def lenet5(in_channels=1, n_classes=10, image_size=28, activation=Tanh):
+def lenet5(in_channels=1, n_classes=10, image_size=28, activation=Tanh, fuse=False):
     """LeNet-5 (LeCun et al., 1998) with average pooling as "subsampling": Conv 6 5×5 → act →
     AvgPool 2 → Conv 16 5×5 → act → AvgPool 2 → Flatten → Linear 120 → act → Linear 84 → act →
     Linear n_classes. 28×28 inputs are padded by 2 to the original 32×32.
     Input shape: (N, in_channels, image_size, image_size). Output shape: (N, n_classes).
+    fuse: fold each activation into the layer before it (see ``then``).
     """
     padding = 2 if image_size == 28 else 0
     side = ((image_size + 2 * padding - 4) // 2 - 4) // 2
     if side < 1:
         raise ValueError(f"lenet5: image_size must be at least 16, got {image_size}")
     return Sequential(
-        Conv2d(in_channels, 6, 5, padding=padding), activation(), AvgPool2d(2),
-        Conv2d(6, 16, 5), activation(), AvgPool2d(2),
-        Flatten(), Linear(16 * side * side, 120), activation(),
-        Linear(120, 84), activation(), Linear(84, n_classes),
+        *then(Conv2d, activation, fuse, in_channels, 6, 5, padding=padding), AvgPool2d(2),
+        *then(Conv2d, activation, fuse, 6, 16, 5), AvgPool2d(2),
+        Flatten(), *then(Linear, activation, fuse, 16 * side * side, 120),
+        *then(Linear, activation, fuse, 120, 84), Linear(84, n_classes),
     )  # fmt: skip
 
 

@@ -19,6 +19,9 @@ RNG = np.random.default_rng(0)
         (lambda: nn.Linear(5, 3, activation="leaky_relu", negative_slope=0.2), (4, 5), (4, 3)),
         (lambda: nn.Linear(5, 3, activation="sigmoid"), (4, 5), (4, 3)),
         (lambda: nn.Linear(5, 3, bias=False, activation="tanh"), (4, 5), (4, 3)),
+        (lambda: nn.Conv2d(2, 3, 3, padding=1, activation="relu"), (2, 2, 4, 5), (2, 3, 4, 5)),
+        (lambda: nn.Conv2d(2, 3, 2, stride=2, activation="tanh"), (2, 2, 4, 5), (2, 3, 2, 2)),
+        (lambda: nn.Conv2d(1, 2, 3, activation="sigmoid"), (3, 1, 4, 4), (3, 2, 2, 2)),
         (lambda: nn.ReLU(), (4, 3, 2), (4, 3, 2)),
         (lambda: nn.LeakyReLU(0.1), (5, 6), (5, 6)),
         (lambda: nn.Sigmoid(), (3, 4), (3, 4)),
@@ -47,19 +50,32 @@ def test_layer_contract_and_gradients_match_finite_differences(layer, x_shape, y
     [("relu", nn.ReLU), ("leaky_relu", lambda: nn.LeakyReLU(0.2)), ("sigmoid", nn.Sigmoid),
      ("tanh", nn.Tanh)],
 )  # fmt: skip
-def test_a_fused_activation_gives_the_numbers_of_the_two_layers(activation, layer):
-    nn.seed(3)
-    fused = nn.Linear(6, 4, activation=activation, negative_slope=0.2)
-    pair = nn.Sequential(nn.Linear(6, 4), layer())
+@pytest.mark.parametrize(
+    "kind, make, x_shape, shown",
+    [
+        (nn.Linear, lambda **fused: nn.Linear(6, 4, **fused), (5, 6), "Linear(6→4"),
+        (nn.Conv2d, lambda **fused: nn.Conv2d(2, 3, 3, **fused), (2, 2, 5, 4), "Conv2d(2→3, 3×3"),
+    ],
+    ids=["Linear", "Conv2d"],
+)
+def test_a_fused_activation_gives_the_numbers_of_the_two_layers(
+    kind, make, x_shape, shown, activation, layer
+):
+    nn.seed(3)  # float64: the sums of dW cancel, so float32 would differ in their last bits
+    fused = make(activation=activation, negative_slope=0.2).to(np.float64)
+    pair = nn.Sequential(make(), layer()).to(np.float64)
     pair.load_state_dict({f"0.{k}": v for k, v in fused.state_dict().items()})
-    x, dy = RNG.standard_normal((5, 6)), RNG.standard_normal((5, 4))
-    np.testing.assert_allclose(fused(x), pair(x), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(fused.backward(dy), pair.backward(dy), rtol=1e-6, atol=1e-7)
+    x = RNG.standard_normal(x_shape)
+    y = fused(x)
+    dy = RNG.standard_normal(y.shape)
+    close = dict(rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(y, pair(x), **close)
+    np.testing.assert_allclose(fused.backward(dy), pair.backward(dy), **close)
     for name, grad in fused.grad_dict().items():
-        np.testing.assert_allclose(grad, pair.grad_dict()[f"0.{name}"], rtol=1e-6, atol=1e-7)
-    assert repr(fused) == f"Linear(6→4, {activation})"
-    assert fused.formula["forward"] == f"y = {activation}(x·Wᵀ + b)"
-    rebuilt = nn.Linear.from_config(fused.config())
+        np.testing.assert_allclose(grad, pair.grad_dict()[f"0.{name}"], **close)
+    assert repr(fused) == f"{shown}, {activation})"
+    assert fused.formula["forward"].startswith("y") and activation in fused.formula["forward"]
+    rebuilt = kind.from_config(fused.config())
     assert (rebuilt.activation, rebuilt.negative_slope) == (activation, 0.2)
 
 
@@ -74,8 +90,10 @@ def test_mlp_with_fused_activations_computes_the_same_function():
 
 
 def test_an_unknown_fused_activation_is_a_clear_error():
-    with pytest.raises(ValueError, match="activation must be one of None, 'relu'.*got 'gelu'"):
+    with pytest.raises(ValueError, match="Linear: activation must be one of None, 'relu'.*'gelu'"):
         nn.Linear(3, 2, activation="gelu")
+    with pytest.raises(ValueError, match="Conv2d: activation must be one of None.*got 'elu'"):
+        nn.Conv2d(3, 2, 3, activation="elu")
 
 
 def test_linear_init_follows_torch_default_bounds():

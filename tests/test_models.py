@@ -25,6 +25,25 @@ def test_zoo_models_take_28_and_32_pixel_images(build, image_size, params):
         assert model.num_params() == params
 
 
+@pytest.mark.parametrize("build, layers", [(nn.models.seed_cnn, 8), (nn.models.lenet5, 8)])
+def test_fused_zoo_models_compute_the_same_function(build, layers):
+    nn.seed(0)
+    plain = build().to(np.float64)
+    nn.seed(0)
+    fused = build(fuse=True).to(np.float64)
+    assert len(fused) == layers and fused.num_params() == plain.num_params()
+    x = np.random.default_rng(0).standard_normal((3, 1, 28, 28))
+    target = np.array([1, 5, 9])
+    grads = []
+    for model in (plain, fused):
+        loss = nn.CrossEntropyLoss()
+        loss(model(x), target)
+        model.backward(loss.backward())
+        grads.append(np.concatenate([g.ravel() for g in model.grad_dict().values()]))
+    np.testing.assert_allclose(fused(x), plain(x), rtol=1e-12)
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-10, atol=1e-14)
+
+
 @pytest.mark.parametrize("image_size", [28, 32])
 def test_small_resnet_has_residual_blocks_and_global_pooling(image_size):
     model = nn.models.small_resnet(in_channels=3, n_classes=7)

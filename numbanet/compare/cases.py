@@ -47,23 +47,25 @@ def conv_output_size(size, k, stride, pad, dil):
     return (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
 
 
-def conv2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, backward):
-    """Forward: x, W, b, geometry, cols, rows, y. Backward: cols, W, dy, geometry, rows, dcols,
-    dx, dW, db, need_dx. Square k × k filters, the same stride, pad, dilation both ways."""
+def conv2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, backward, activation=None):
+    """Forward: x, W, b, the fused activation's code and slope, geometry, cols, rows, y.
+    Backward: cols, W, y, the activation's code and slope, dy, geometry, rows, dcols, dx, dW,
+    db, need_dx. Square k × k filters, the same stride, pad, dilation both ways."""
     oh, ow = (conv_output_size(size, k, stride, pad, dil) for size in (h, w))
     geometry = [stride, stride, pad, pad, dil, dil]
     cols, rows = normal(rng, (c * k * k, n * oh * ow), dtype), normal(rng, (o, n * oh * ow), dtype)
-    W = normal(rng, (o, c, k, k), dtype)
+    W, fused = normal(rng, (o, c, k, k), dtype), [EPILOGUES[activation], dtype(0.01)]
     if backward:
+        y = probability(rng, (n, o, oh, ow), dtype)  # an output of any of the activations
         dy, dx = normal(rng, (n, o, oh, ow), dtype), normal(rng, (n, c, h, w), dtype)
         grads = [dx, normal(rng, W.shape, dtype), normal(rng, o, dtype), True]
-        return [cols, W, dy, *geometry, rows, normal(rng, cols.shape, dtype), *grads]
+        return [cols, W, y, *fused, dy, *geometry, rows, normal(rng, cols.shape, dtype), *grads]
     x, b, y = (
         normal(rng, (n, c, h, w), dtype),
         normal(rng, o, dtype),
         normal(rng, (n, o, oh, ow), dtype),
     )
-    return [x, W, b, *geometry, cols, rows, y]
+    return [x, W, b, *fused, *geometry, cols, rows, y]
 
 
 # Pooling geometries (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w): the
@@ -212,8 +214,14 @@ CASES = {
     },
     "dense_backward": (P(dense_backward_args, need_dx=True), DENSE),
     "dense_backward[no dx]": (P(dense_backward_args, need_dx=False), DENSE),
-    "conv2d_forward": (P(conv2d_args, backward=False), CONV),
-    "conv2d_backward": (P(conv2d_args, backward=True), CONV),
+    **{
+        f"conv2d_{direction}{f'[{activation}]' if activation else ''}": (
+            P(conv2d_args, backward=backward, activation=activation),
+            CONV,
+        )
+        for direction, backward in (("forward", False), ("backward", True))
+        for activation in EPILOGUES
+    },
     "max_pool2d_forward": (P(max_pool2d_args, geometry=POOL_2X2, backward=False), IMAGE),
     "max_pool2d_forward[3x2 overlapping padded dilated]": (
         P(max_pool2d_args, geometry=POOL_3X2, backward=False),

@@ -84,6 +84,22 @@ def epilogue(z, kind, slope):
 
 
 @scalar
+def epilogue_grad(y, kind, slope):
+    """f′(z) of the activation numbered ``kind`` in EPILOGUES, from its output y = f(z) (what a
+    fused layer keeps): 1 or 0 for ReLU and 1 or slope for leaky ReLU (y > 0 exactly when
+    z > 0), y (1 − y) for sigmoid, 1 − y² for tanh, and 1 without an activation."""
+    if kind == RELU:
+        return relu_grad(y)
+    if kind == LEAKY_RELU:
+        return leaky_relu_grad(y, slope)
+    if kind == SIGMOID:
+        return y * (1.0 - y)
+    if kind == TANH:
+        return 1.0 - y * y
+    return 1.0
+
+
+@scalar
 def softplus_neg_abs(x):
     """log(1 + e^-|x|): the stable tail of log-sigmoid and of BCE with logits."""
     return math.log1p(math.exp(-abs(x)))

@@ -3,6 +3,7 @@
 import math
 
 from numbanet.layers.base import Layer
+from numbanet.layers.fused import FusedActivation
 
 
 def pair(value, what):
@@ -15,7 +16,7 @@ def pair(value, what):
     raise ValueError(f"Conv2d: {what} must be an int or a pair of ints, got {value!r}")
 
 
-class Conv2d(Layer):
+class Conv2d(FusedActivation, Layer):
     """2-D convolution over NCHW images, as torch.nn.Conv2d (no groups):
 
     y[n, o] = b[o] + Σ_c W[o, c] ⋆ x[n, c]
@@ -27,18 +28,29 @@ class Conv2d(Layer):
     Params: weight (out_channels, in_channels, KH, KW), bias (out_channels,).
     padding: an int, a pair, "valid" (no padding) or "same" (output as large as the input;
     stride 1 only; an odd total pad puts the extra zero below/right, as torch does).
+    activation: None, or "relu", "leaky_relu" (with ``negative_slope``), "sigmoid", "tanh"
+    applied as the output is written: y = f(W ⋆ x + b) (``layers/fused.py``).
     """
 
-    formula = {
-        "forward": "y[n,o] = b[o] + Σ_c W[o,c] ⋆ x[n,c]   (a dot product per window)",
-        "backward": "dW = Σ_positions dy·patch,  db = Σ dy,  dx = Σ_windows dy·W (col2im)",
-    }
+    @property
+    def formula(self):
+        if self.activation is None:
+            return {
+                "forward": "y[n,o] = b[o] + Σ_c W[o,c] ⋆ x[n,c]   (a dot product per window)",
+                "backward": "dW = Σ_positions dy·patch,  db = Σ dy,  dx = Σ_windows dy·W (col2im)",
+            }
+        return {
+            "forward": f"y[n,o] = {self.activation}(b[o] + Σ_c W[o,c] ⋆ x[n,c])",
+            "backward": f"dz = dy · {self.activation}′ (from y);  dW = Σ_positions dz·patch,  "
+            "db = Σ dz,  dx = Σ_windows dz·W",
+        }
 
     def __init__(
         self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-        bias=True, init="torch",
+        bias=True, init="torch", activation=None, negative_slope=0.01,
     ):  # fmt: skip
         super().__init__()
+        self.set_activation(activation, negative_slope)
         if in_channels < 1 or out_channels < 1:
             raise ValueError(
                 f"Conv2d: in_channels and out_channels must be >= 1, "
@@ -102,10 +114,11 @@ class Conv2d(Layer):
         cols = self.buffer("cols", (taps, n * oh * ow))
         rows = self.buffer("rows", (self.out_channels, n * oh * ow))
         y = self.buffer("y", (n, self.out_channels, oh, ow))
+        weight, bias = self.params["weight"], self.bias_and_grad()[0]
         self.kernels.conv2d_forward(
-            x, self.params["weight"], self.bias_and_grad()[0], *self.geometry(), cols, rows, y
+            x, weight, bias, *self.epilogue(), *self.geometry(), cols, rows, y
         )
-        self.saved["x_shape"], self.saved["cols"] = x.shape, cols
+        self.saved["x_shape"], self.saved["cols"], self.saved["y"] = x.shape, cols, y
         return y
 
     def geometry(self):
@@ -114,13 +127,14 @@ class Conv2d(Layer):
         return (*self.stride, top, left, *self.dilation)
 
     def backward(self, dy, need_dx=True):
-        x_shape, cols = self.saved_for_backward("x_shape", "cols")
-        n, _, h, w = x_shape
-        dy = self.as_grad(dy, (n, self.out_channels, *self.output_size(h, w)))
+        x_shape, cols, y = self.saved_for_backward("x_shape", "cols", "y")
+        dy = self.as_grad(dy, y.shape)
         dx = self.buffer("dx", x_shape)
         self.kernels.conv2d_backward(
             cols,
             self.params["weight"],
+            y,
+            *self.epilogue(),
             dy,
             *self.geometry(),
             self.buffer("rows", (self.out_channels, cols.shape[1])),
@@ -142,7 +156,7 @@ class Conv2d(Layer):
             "dilation": list(self.dilation),
             "bias": self.bias,
             "init": self.init,
-        }
+        } | self.activation_config()
 
     def __repr__(self):
         def short(v):  # 2 for (2, 2), (1, 2) as it is
@@ -155,4 +169,4 @@ class Conv2d(Layer):
             extras.append(f"dilation={short(self.dilation)}")
         kh, kw = self.kernel_size
         parts = [f"{self.in_channels}→{self.out_channels}", f"{kh}×{kw}", *extras]
-        return f"Conv2d({', '.join(parts)})"
+        return f"Conv2d({', '.join(parts)}{self.activation_suffix()})"

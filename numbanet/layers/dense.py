@@ -1,10 +1,10 @@
 """The fully connected layer."""
 
-from numbanet.kernels.scalar import EPILOGUES
 from numbanet.layers.base import Layer
+from numbanet.layers.fused import FusedActivation
 
 
-class Linear(Layer):
+class Linear(FusedActivation, Layer):
     """Fully connected layer: every output is a weighted sum of every input.
 
     y = x Wᵀ + b          (kernels: ``dense_forward`` / ``dense_backward``)
@@ -13,8 +13,7 @@ class Linear(Layer):
     Params: weight (out_features, in_features), bias (out_features,), as torch.nn.Linear.
     ``init``: "torch" (default, as torch), "xavier" or "kaiming" (see ``layers/init.py``).
     ``activation``: None, or "relu", "leaky_relu" (with ``negative_slope``), "sigmoid", "tanh"
-    fused into the layer: y = f(x Wᵀ + b) in one kernel pass, the same numbers as the Linear
-    followed by the activation layer, one pass over y fewer (and one event fewer to step).
+    fused into the layer: y = f(x Wᵀ + b) in one kernel pass (``layers/fused.py``).
     """
 
     def __init__(
@@ -22,10 +21,7 @@ class Linear(Layer):
         negative_slope=0.01,
     ):  # fmt: skip
         super().__init__()
-        if activation not in EPILOGUES:
-            choices = ", ".join(repr(a) for a in EPILOGUES)
-            raise ValueError(f"Linear: activation must be one of {choices}, got {activation!r}")
-        self.activation, self.negative_slope = activation, float(negative_slope)
+        self.set_activation(activation, negative_slope)
         if in_features < 1 or out_features < 1:
             raise ValueError(
                 f"Linear: in_features and out_features must be >= 1, "
@@ -57,8 +53,7 @@ class Linear(Layer):
             )
         y = self.buffer("y", (x.shape[0], self.out_features))
         weight, bias = self.params["weight"], self.bias_and_grad()[0]
-        slope = self.dtype.type(self.negative_slope)
-        self.kernels.dense_forward(x, weight, bias, EPILOGUES[self.activation], slope, y)
+        self.kernels.dense_forward(x, weight, bias, *self.epilogue(), y)
         self.saved["x"], self.saved["y"] = x, y
         return y
 
@@ -95,10 +90,7 @@ class Linear(Layer):
             "bias": self.bias,
             "init": self.init,
         }
-        if self.activation is not None:
-            config.update(activation=self.activation, negative_slope=self.negative_slope)
-        return config
+        return config | self.activation_config()
 
     def __repr__(self):
-        fused = f", {self.activation}" if self.activation else ""
-        return f"Linear({self.in_features}→{self.out_features}{fused})"
+        return f"Linear({self.in_features}→{self.out_features}{self.activation_suffix()})"

@@ -24,7 +24,7 @@ position, so im2col and col2im walk x and cols along contiguous rows (for stride
 import numpy as np
 from numba import njit, prange
 
-from numbanet.kernels.scalar import conv_inside, conv_source
+from numbanet.kernels.scalar import conv_inside, conv_source, epilogue, epilogue_grad
 
 
 @njit(parallel=True, cache=True)
@@ -93,12 +93,16 @@ def col2im(dcols, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil
 
 
 @njit(parallel=True, cache=True)
-def conv2d_forward(x, W, b, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, cols, rows, y):
-    """y = W ⋆ x + b (see the module docstring for the sum).
+def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+                   cols, rows, y):  # fmt: skip
+    """y = f(W ⋆ x + b) (see the module docstring for the sum), f the activation numbered
+    ``activation`` in ``scalar.EPILOGUES`` (0: none) with leaky ReLU's ``slope``.
 
     x: (N, C, H, W), W: (O, C, KH, KW), b: (O,); pad_h/pad_w: zeros above/left of x (below
     and right follow from y's size); writes y: (N, O, OH, OW) and the scratch arrays
     cols: (C·KH·KW, N·OH·OW) (kept for backward) and rows: (O, N·OH·OW).
+    The pass that puts rows back in NCHW order adds the bias and applies f on the way (the
+    epilogue): a fused activation costs no pass over y of its own.
     """
     n_size, o_size, oh_size, ow_size = y.shape
     positions = oh_size * ow_size
@@ -106,35 +110,38 @@ def conv2d_forward(x, W, b, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, cols
            ow_size, cols)  # fmt: skip
     np.dot(W.reshape(o_size, -1), cols, rows)
     planes = y.reshape(n_size, o_size, positions)
-    for o in prange(o_size):  # rows back to NCHW, with the bias
+    for o in prange(o_size):  # rows back to NCHW, with the bias and f
         bias = b[o]  # hoisted, with plain counters inside: the inner loop vectorizes
         for n in range(n_size):
             start = n * positions
             for p in range(positions):
-                planes[n, o, p] = rows[o, start + p] + bias
+                planes[n, o, p] = epilogue(rows[o, start + p] + bias, activation, slope)
 
 
-@njit(parallel=True, cache=True)
-def conv2d_backward(cols, W, dy, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, rows, dcols,
-                    dx, dW, db, need_dx):  # fmt: skip
-    """Gradients of y = W ⋆ x + b given dy = ∂L/∂y, from forward's cols.
+@njit(parallel=True, cache=True, fastmath={"reassoc"})
+def conv2d_backward(cols, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w, dil_h,
+                    dil_w, rows, dcols, dx, dW, db, need_dx):  # fmt: skip
+    """Gradients of y = f(W ⋆ x + b) given dy = ∂L/∂y, from forward's cols and y:
 
-    dW2 = dy_rows · colsᵀ          (O, C·KH·KW): every position a filter was used at adds in
-    db[o] = Σ_n Σ_oh Σ_ow dy[n, o, oh, ow]
-    dx = col2im(W2ᵀ · dy_rows)      (N, C, H, W), only if need_dx
-    cols: (C·KH·KW, N·OH·OW), W: (O, C, KH, KW), dy: (N, O, OH, OW); writes dW, db, dx and
-    the scratch arrays rows: (O, N·OH·OW) (dy as rows) and dcols: cols' shape.
+    dz = dy · f′(z)                 f′ from y (``epilogue_grad``; 1 without an activation)
+    dW2 = dz_rows · colsᵀ          (O, C·KH·KW): every position a filter was used at adds in
+    db[o] = Σ_n Σ_oh Σ_ow dz[n, o, oh, ow]
+    dx = col2im(W2ᵀ · dz_rows)      (N, C, H, W), only if need_dx
+    cols: (C·KH·KW, N·OH·OW), W: (O, C, KH, KW), y, dy: (N, O, OH, OW); writes dW, db, dx and
+    the scratch arrays rows: (O, N·OH·OW) (dz as rows) and dcols: cols' shape.
     """
     n_size, o_size, oh_size, ow_size = dy.shape
     positions = oh_size * ow_size
-    planes = dy.reshape(n_size, o_size, positions)
-    for o in prange(o_size):  # dy as rows (O, N·OH·OW), and the bias gradient
+    dy_planes = dy.reshape(n_size, o_size, positions)
+    y_planes = y.reshape(n_size, o_size, positions)
+    for o in prange(o_size):  # dz as rows (O, N·OH·OW), and the bias gradient
         total = dy.dtype.type(0)
         for n in range(n_size):
             start = n * positions
             for p in range(positions):
-                rows[o, start + p] = planes[n, o, p]
-                total += planes[n, o, p]
+                dz = dy_planes[n, o, p] * epilogue_grad(y_planes[n, o, p], activation, slope)
+                rows[o, start + p] = dz
+                total += dz
         db[o] = total
     W2 = W.reshape(o_size, -1)
     np.dot(rows, cols.T, dW.reshape(o_size, -1))
