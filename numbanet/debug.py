@@ -94,6 +94,12 @@ class Stepper:
         current = [e.loss for e in self.events if e.phase == "loss"]
         return self._completed_losses + current
 
+    @property
+    def penalties(self):
+        """The optimizer's L1/L2 penalty at every step of ``losses`` (0.0 without l1/l2)."""
+        current = [e.penalty for e in self.events if e.phase == "loss"]
+        return self._completed_penalties + current
+
     # ----- moving ---------------------------------------------------------------------------
     def step(self):
         """Take one event; at the end of a step, start the next step on the next batch."""
@@ -131,7 +137,7 @@ class Stepper:
         """Finish the current step if it has begun, then stand at the start of the next one."""
         while self.events and not self.step_done and not self.anomaly:
             self.step()
-        self._completed_losses = self.losses
+        self._completed_losses, self._completed_penalties = self.losses, self.penalties
         self.step_count += 1
         self.batch = self._next_batch()
         self._begin_step()
@@ -156,7 +162,7 @@ class Stepper:
         self._restore(self._initial)
         self.loader.rng.bit_generator.state = copy.deepcopy(self._initial_order)
         self._batches = iter(())
-        self._completed_losses, self.step_count = [], 0
+        self._completed_losses, self._completed_penalties, self.step_count = [], [], 0
         self.batch = self._next_batch()
         self._begin_step()
 

@@ -4,12 +4,19 @@ For a layer, f(x, θ) = Σ dy ⊙ layer(x) with a random upstream gradient dy (a
 hide errors that cancel across outputs); for a loss, f = loss(prediction, target).
 Each input or param entry v is nudged both ways: ∂f/∂v ≈ (f(v + ε) - f(v - ε)) / 2ε.
 The error reported per tensor is max|analytic - numeric| / max(max|analytic|, max|numeric|).
+
+A layer that draws random numbers in its forward (Dropout in training) would draw a new mask at
+every one of those forwards, and the differences would measure the change of mask, not the
+gradient: numbanet's generator is put back to one saved state before every forward, so each
+sees the same mask, and restored afterwards, so a check leaves the caller's random stream as it
+found it.
 """
 
 import copy
 
 import numpy as np
 
+from numbanet import rng as numbanet_rng
 from numbanet.backend import to_host
 from numbanet.layers.base import Layer
 from numbanet.losses import Loss
@@ -64,14 +71,24 @@ def gradcheck(fn, x, target=None, eps=1e-6, seed=0, max_entries=None):
         raise TypeError(f"gradcheck: expected a Layer or a Loss, got {type(fn).__name__}")
     layer = fn.clone("cpu").to(np.float64)
     layer.set_path("")  # keys "weight", not "2.weight", for a layer taken out of a model
-    dy = rng.standard_normal(np.shape(layer.forward(x)))
+    bit_generator = numbanet_rng.generator().bit_generator
+    caller_state = copy.deepcopy(bit_generator.state)
 
-    def f():
-        return float(np.sum(dy * layer.forward(x)))
+    def forward():
+        bit_generator.state = copy.deepcopy(caller_state)  # the same dropout mask every time
+        return layer.forward(x)
 
-    f()
-    errors = {"x": check(np.array(layer.backward(dy)), f, x)}
-    analytic = layer.grad_dict()
-    for name, param in layer.named_params():
-        errors[name] = check(analytic[name], f, param)
+    try:
+        dy = rng.standard_normal(np.shape(forward()))
+
+        def f():
+            return float(np.sum(dy * forward()))
+
+        f()
+        errors = {"x": check(np.array(layer.backward(dy)), f, x)}
+        analytic = layer.grad_dict()
+        for name, param in layer.named_params():
+            errors[name] = check(analytic[name], f, param)
+    finally:
+        bit_generator.state = caller_state
     return errors

@@ -71,12 +71,18 @@ class Optimizer:
                 state[name] = backend.from_host(to_host(value), value.dtype)
 
     def penalty(self):
-        """The current penalty value λ₁Σ|w| + λ₂/2 Σw² (0.0 without l1/l2)."""
+        """The current penalty value λ₁Σ|w| + λ₂/2 Σw² over the weights (params with 2 or more
+        dims), summed in float64 on the host; 0.0 at no cost without l1/l2. The training step
+        reports it beside the data loss (``Event.penalty``, ``History.train_penalty``)."""
         if not (self.l1 or self.l2):
             return 0.0
         weights = [to_host(p) for _, p in self.model.named_params() if p.ndim >= 2]
         return float(
-            sum(self.l1 * np.abs(w).sum() + self.l2 / 2 * np.square(w).sum() for w in weights)
+            sum(
+                self.l1 * np.abs(w).sum(dtype=np.float64)
+                + self.l2 / 2 * np.square(w, dtype=np.float64).sum()
+                for w in weights
+            )
         )
 
     def state_of(self, key):

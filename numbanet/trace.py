@@ -23,6 +23,10 @@ class Event:
     index: the layer's position in the model (None for the loss).
     name:  human-readable, e.g. "2: Linear(128→256)" or "CrossEntropyLoss()".
     layer: the layer (None for the loss); loss: the loss value (loss event only).
+    penalty: the optimizer's L1/L2 penalty λ₁Σ|w| + λ₂/2 Σw² of the weights the loss was
+    computed with (loss event only; 0.0 without ``l1``/``l2``; None in a step run without
+    ``snapshot``, as ``fit`` runs them). ``loss`` stays the data loss, comparable with a
+    validation loss; ``loss + penalty`` is what the update descends.
     """
 
     phase: str
@@ -31,6 +35,7 @@ class Event:
     layer: object = None
     loss: Optional[float] = None
     _tensors: Callable[[], dict] = field(default=dict, repr=False)
+    penalty: Optional[float] = None
 
     def shapes(self):
         """{name: shape} of the tensors this event touched, without copying them."""

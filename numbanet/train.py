@@ -29,8 +29,11 @@ def train_step(model, loss_fn, optimizer, x, target, snapshot=True):
     """One training step (forward, loss, backward, update) as a generator of ``Event``.
 
     x: the batch (N, ...); target: what ``loss_fn`` compares the output with.
-    snapshot: keep a copy of each param before its update (for ``tensors()["weight.before"]``);
-    ``fit`` turns it off. Returns (as the generator's value) the loss.
+    snapshot: keep what only a person inspecting the step needs: a copy of each param before
+    its update (for ``tensors()["weight.before"]``) and, on the "loss" event, ``event.penalty``,
+    the optimizer's L1/L2 penalty of the weights the loss was computed with (0.0 without
+    ``l1``/``l2``; it reads every weight, a copy of each on the GPU). ``fit`` turns it off and
+    reports the penalty once per epoch. Returns (as the generator's value) the loss.
     """
     model.device  # a model half on one device fails here, naming its layers
     layers = step_layers(model)
@@ -46,6 +49,9 @@ def train_step(model, loss_fn, optimizer, x, target, snapshot=True):
 
     loss = loss_fn(x, target)
     dy = loss_fn.backward()
+    # of the weights before their update, like the loss: the penalty's gradient is added to
+    # theirs at the update, so loss + penalty is the objective this step descends
+    penalty = optimizer.penalty() if snapshot else None
     yield Event(
         "loss",
         None,
@@ -53,6 +59,7 @@ def train_step(model, loss_fn, optimizer, x, target, snapshot=True):
         None,
         loss,
         lambda p=x, t=loss_fn.saved["target"], g=dy: {"prediction": p, "target": t, "grad": g},
+        penalty=penalty,
     )
 
     first_learning = first_learning_index(layers)  # below it, backprop is wasted work
@@ -118,17 +125,33 @@ def _count_correct(loss_fn, output, target):
 
 @dataclass
 class History:
-    """What ``fit`` measured, one entry per epoch (accuracy is None for regression losses)."""
+    """What ``fit`` measured, one entry per epoch (accuracy is None for regression losses).
+
+    train_loss: the data loss, averaged over the epoch's samples as they were trained on;
+    like val_loss it leaves out the L1/L2 penalty, so the two compare.
+    train_penalty: the optimizer's penalty λ₁Σ|w| + λ₂/2 Σw² of the weights at the end of the
+    epoch (0.0 without ``l1``/``l2``). It depends on the weights only, so it is measured once
+    per epoch, like the validation loss: per step it would read every weight every step (a
+    pass over them on the CPU, a copy on the GPU). ``train_objective`` = train_loss +
+    train_penalty, the quantity the optimizer descends.
+    """
 
     train_loss: list = field(default_factory=list)
     train_accuracy: list = field(default_factory=list)
     val_loss: list = field(default_factory=list)
     val_accuracy: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
+    train_penalty: list = field(default_factory=list)
 
     @property
     def epochs(self):
         return len(self.train_loss)
+
+    @property
+    def train_objective(self):
+        """Data loss + penalty per epoch: the quantity the optimizer descended."""
+        penalties = self.train_penalty or [0.0] * self.epochs
+        return [loss + penalty for loss, penalty in zip(self.train_loss, penalties)]
 
     def plot(self):
         """Loss and accuracy curves, train against validation: where over- and underfitting
@@ -146,6 +169,8 @@ class History:
                 ax.plot(epochs, train, "o-", label=f"train {label}")
             if val and val[0] is not None:
                 ax.plot(epochs, val, "s-", label=f"validation {label}")
+            if label == "loss" and any(self.train_penalty):
+                ax.plot(epochs, self.train_objective, "o--", label="train loss + penalty")
             ax.set_xlabel("epoch")
             ax.set_ylabel(label)
             ax.legend()
@@ -170,22 +195,27 @@ def fit(
 
     train_data / val_data: a DataLoader, a Dataset or an (x, y) pair (batched here with
     ``batch_size``; shuffled every epoch if ``shuffle``, reproducibly with ``seed``).
-    progress: show a tqdm progress bar per epoch with the running loss and accuracy.
+    progress: show a tqdm progress bar per epoch with the running loss and accuracy, and at
+    the epoch's end the L1/L2 penalty when the optimizer has one (loss is the data loss,
+    the penalty apart) and the validation loss and accuracy.
     """
     loader = _as_loader(train_data, batch_size, shuffle, seed, "fit train_data")
     history = History()
+    penalised = bool(optimizer.l1 or optimizer.l2)
     for epoch in range(epochs):
         model.train()
         start = time.perf_counter()
         total_loss, seen, correct, counted = 0.0, 0, 0, 0
+        # updated by hand, not wrapped around the loader: iterating a bar closes it at the end,
+        # before the epoch's summary (penalty, validation) could be shown on it
         bar = tqdm(
-            loader,
+            total=len(loader),
             desc=f"epoch {epoch + 1}/{epochs}",
             disable=not progress,
             leave=True,
             unit="batch",
         )
-        for xb, yb in bar:
+        for xb, yb in loader:
             for event in train_step(model, loss_fn, optimizer, xb, yb, snapshot=False):
                 if event.phase == "loss":
                     total_loss += event.loss * len(xb)
@@ -193,22 +223,28 @@ def fit(
                     hits = _count_correct(loss_fn, loss_fn.saved["prediction"], yb)
             if hits is not None:
                 correct, counted = correct + hits[0], counted + hits[1]
+            bar.update()
             bar.set_postfix(
                 loss=f"{total_loss / seen:.4f}",
                 refresh=False,
                 **({"acc": f"{correct / counted:.4f}"} if counted else {}),
             )
         history.train_loss.append(total_loss / max(seen, 1))
+        history.train_penalty.append(optimizer.penalty())
         history.train_accuracy.append(correct / counted if counted else None)
+        summary = {"loss": f"{history.train_loss[-1]:.4f}"}
+        if penalised:
+            summary["penalty"] = f"{history.train_penalty[-1]:.4f}"
+        if counted:
+            summary["acc"] = f"{history.train_accuracy[-1]:.4f}"
         if val_data is not None:
             result = evaluate(model, val_data, loss_fn)
             history.val_loss.append(result.loss)
             history.val_accuracy.append(result.accuracy)
-            bar.set_postfix(
-                loss=f"{history.train_loss[-1]:.4f}",
-                val_loss=f"{result.loss:.4f}",
-                **({"val_acc": f"{result.accuracy:.4f}"} if result.accuracy is not None else {}),
-            )
+            summary["val_loss"] = f"{result.loss:.4f}"
+            if result.accuracy is not None:
+                summary["val_acc"] = f"{result.accuracy:.4f}"
+        bar.set_postfix(summary)
         history.seconds.append(time.perf_counter() - start)
         bar.close()
     return history

@@ -168,3 +168,19 @@ def test_any_model_and_a_dataloader_can_be_stepped():
     assert [stepper.step().phase for _ in range(4)] == ["forward", "loss", "backward", "update"]
     stepper.run_steps(30)
     assert stepper.losses[-1] < stepper.losses[0] / 10
+
+
+def test_stepper_keeps_the_penalty_of_every_step_beside_its_loss():
+    stepper, model, optimizer = make_stepper()  # Adam with l2=1e-3
+    expected = []
+    for _ in range(3):
+        weights = [w for k, w in model.state_dict().items() if k.endswith("weight")]
+        expected.append(sum(1e-3 / 2 * np.square(w.astype(np.float64)).sum() for w in weights))
+        stepper.run_step()
+    stepper.goto(0)  # rewound to before the loss: the current step's entry goes, then returns
+    assert len(stepper.penalties) == len(stepper.losses) == 2
+    stepper.run_step()
+    assert len(stepper.penalties) == len(stepper.losses) == 3
+    np.testing.assert_allclose(stepper.penalties, expected, rtol=1e-12)
+    stepper.reset()
+    assert stepper.penalties == []

@@ -181,3 +181,14 @@ def test_batch_norm_statistics_and_the_dropout_mask_are_drawn_beside_the_forward
     assert mask.shape == (8, 16) and set(np.unique(mask)) <= {0, 1} and is_png(inspector.figure)
     output = inspector.stepper.event.tensors()["output"]
     assert ((output == 0) | (mask == 1)).all()  # dropped where the mask says so
+
+
+def test_loss_curve_shows_loss_plus_penalty_beside_the_data_loss():
+    from numbanet.widgets import views
+
+    fig = views.loss_figure([1.0, 0.8], [0.1, 0.2])
+    (ax,) = fig.axes
+    assert [line.get_label() for line in ax.lines] == ["data loss", "loss + penalty"]
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [1.1, 1.0])
+    assert "penalty 0.2000" in ax.get_title()
+    assert len(views.loss_figure([1.0, 0.8], [0.0, 0.0]).axes[0].lines) == 1  # no penalty

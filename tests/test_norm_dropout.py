@@ -383,3 +383,32 @@ def test_dropout_config_repr_formula_and_bad_p():
     for p in (-0.1, 1.5):
         with pytest.raises(ValueError, match=rf"Dropout: p .* must be in \[0, 1\], got {p}"):
             nn.Dropout(p)
+
+
+def test_dropout_in_training_passes_gradcheck_with_one_mask_for_every_forward():
+    nn.seed(4)
+    layer = nn.Dropout(0.3)
+    x = np.random.default_rng(20).standard_normal((6, 7))
+    state = nn.rng.generator().bit_generator.state
+    errors = nn.gradcheck(layer, x)
+    assert max(errors.values()) < 1e-7, errors
+    # the check left the caller's random stream where it was: the next forward draws the mask
+    # every forward of the check drew
+    assert nn.rng.generator().bit_generator.state == state
+    mask = np.array(layer.to(np.float64).forward(x) != 0)
+    assert 0 < mask.mean() < 1  # some elements were dropped, some kept
+
+
+def test_a_model_with_dropout_and_batch_norm_in_training_passes_gradcheck():
+    nn.seed(5)
+    # no bias before the BatchNorm: it would be subtracted again with the mean (its gradient is
+    # exactly 0, and a relative error of 0 against rounding noise means nothing)
+    model = nn.Sequential(
+        nn.Linear(5, 8, bias=False), nn.BatchNorm1d(8), nn.Tanh(), nn.Dropout(0.3), nn.Linear(8, 3)
+    ).train()
+    x = np.random.default_rng(21).standard_normal((10, 5))
+    errors = nn.gradcheck(model, x)
+    assert set(errors) == {"x", "0.weight", "1.weight", "1.bias", "4.weight", "4.bias"}
+    assert max(errors.values()) < 1e-6, errors
+    model.to(np.float64).forward(x)
+    assert 0 < np.array(model[3].saved["mask"]).mean() < 1

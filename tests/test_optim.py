@@ -114,3 +114,80 @@ def test_bad_hyperparameters_are_rejected(make):
 def test_optimizer_needs_a_model():
     with pytest.raises(TypeError, match="expected a model"):
         nn.optim.Adam([np.zeros(3)])
+
+
+def numpy_penalty(state, l1, l2):
+    """λ₁Σ|w| + λ₂/2 Σw² over the weights: the params with 2 or more dims (not biases, not
+    BatchNorm's γ, β or running statistics)."""
+    weights = [
+        v.astype(np.float64) for k, v in state.items() if k.endswith("weight") and v.ndim > 1
+    ]
+    return sum(l1 * np.abs(w).sum() + l2 / 2 * np.square(w).sum() for w in weights)
+
+
+def test_train_step_reports_the_penalty_of_the_weights_at_that_step():
+    nn.seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(18, 6), nn.BatchNorm1d(6), nn.ReLU(),
+        nn.Linear(6, 3),
+    )  # fmt: skip
+    optimizer = nn.optim.Adam(model, lr=0.05, l1=1e-3, l2=1e-2)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 1, 5, 5)).astype(np.float32), rng.integers(0, 3, 8)
+    reported, expected = [], []
+    for _ in range(3):
+        weights = model.state_dict()  # before the step: the weights its loss is computed with
+        events = list(nn.train_step(model, nn.CrossEntropyLoss(), optimizer, x, y))
+        (loss_event,) = [e for e in events if e.phase == "loss"]
+        reported.append(loss_event.penalty)
+        expected.append(numpy_penalty(weights, 1e-3, 1e-2))
+        assert [e.penalty for e in events if e.phase != "loss"] == [None] * (len(events) - 1)
+    np.testing.assert_allclose(reported, expected, rtol=1e-12)
+    assert reported[0] != reported[2]  # the weights moved, and so did the penalty
+    model.eval()  # no penalty given: 0.0, the loss alone
+    (loss_event,) = [
+        e for e in nn.train_step(model, nn.CrossEntropyLoss(), nn.optim.SGD(model), x, y)
+        if e.phase == "loss"
+    ]  # fmt: skip
+    assert loss_event.penalty == 0.0 and loss_event.loss > 0
+
+
+def test_gradient_of_loss_plus_penalty_matches_finite_differences_of_what_is_reported():
+    # the update adds the penalty's gradient to the weights' grads; it must be the gradient of
+    # the penalty the step reports, so loss + penalty is the objective the step descends
+    nn.seed(1)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).to(np.float64)
+    optimizer = nn.optim.SGD(model, lr=0.1, l1=0.05, l2=0.2)
+    loss_fn = nn.CrossEntropyLoss()
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((5, 3)), rng.integers(0, 2, 5)
+
+    def reported_objective(state):
+        model.load_state_dict(state)
+        for event in nn.train_step(model, loss_fn, optimizer, x, y):
+            if event.phase == "loss":
+                return event.loss + event.penalty  # leaves the step before its update
+
+    start = model.state_dict()
+    analytic = {}
+    for event in nn.train_step(model, loss_fn, optimizer, x, y):
+        if event.phase == "update":
+            path = event.layer.path
+            grads = {
+                k[: -len(".grad")]: v for k, v in event.tensors().items() if k.endswith(".grad")
+            }
+            analytic.update({f"{path}.{name}": grad for name, grad in grads.items()})
+    eps = 1e-6
+    for key, value in start.items():
+        numeric = np.zeros(value.size)
+        for i in range(value.size):
+            up, down = dict(start), dict(start)
+            up[key], down[key] = value.copy(), value.copy()
+            up[key].flat[i] += eps
+            down[key].flat[i] -= eps
+            numeric[i] = (reported_objective(up) - reported_objective(down)) / (2 * eps)
+        np.testing.assert_allclose(
+            analytic[key].reshape(-1), numeric, rtol=1e-6, atol=1e-9, err_msg=key
+        )
+    penalty_gradient = 0.05 * np.sign(start["0.weight"]) + 0.2 * start["0.weight"]
+    assert np.abs(penalty_gradient).min() > 0.05  # the penalty is a real part of the gradient

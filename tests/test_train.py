@@ -156,3 +156,46 @@ def test_history_plot_draws_loss_and_accuracy():
     )
     fig = history.plot()
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
+
+
+def test_fit_reports_the_penalty_apart_from_the_data_loss(capsys):
+    train, test = data.digits()
+    x, y = train.x[:200], train.y[:200]
+    nn.seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+    loss_fn, optimizer = nn.CrossEntropyLoss(), nn.optim.SGD(model, lr=0.1, l1=1e-4, l2=1e-2)
+    start_loss = loss_fn(model.forward(x), y)
+    # one full batch: the epoch's data loss is that of the starting weights
+    history = nn.fit(
+        model, loss_fn, optimizer, (x, y), epochs=1, batch_size=200, val_data=(x, y), shuffle=False
+    )
+    state = model.state_dict()  # the penalty is that of the weights at the end of the epoch
+    weights = [state["1.weight"], state["3.weight"]]
+    end_penalty = sum(1e-4 * np.abs(w).sum() + 1e-2 / 2 * np.square(w).sum() for w in weights)
+    assert history.train_penalty == [pytest.approx(end_penalty, rel=1e-6)]
+    assert history.train_loss == [pytest.approx(start_loss, rel=1e-6)]  # the data loss alone
+    assert history.train_objective == [history.train_loss[0] + history.train_penalty[0]]
+    # validation loss is the data loss too, at the end-of-epoch weights
+    assert history.val_loss == [pytest.approx(loss_fn(model.forward(x), y), rel=1e-6)]
+    shown = capsys.readouterr().err
+    assert f"penalty={history.train_penalty[-1]:.4f}" in shown
+    assert f"loss={history.train_loss[-1]:.4f}" in shown
+
+    plain = nn.fit(model, loss_fn, nn.optim.SGD(model, lr=0.1), (x, y), epochs=1)
+    assert plain.train_penalty == [0.0] and "penalty" not in capsys.readouterr().err
+
+
+def test_history_plot_adds_loss_plus_penalty_when_there_is_a_penalty():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    history = nn.History(
+        train_loss=[1.0, 0.5],
+        val_loss=[1.1, 0.7],
+        train_accuracy=[0.5, 0.8],
+        train_penalty=[0.2, 0.1],
+    )
+    lines = history.plot().axes[0].lines
+    assert [line.get_label() for line in lines] == [
+        "train loss", "validation loss", "train loss + penalty",
+    ]  # fmt: skip
+    np.testing.assert_allclose(lines[2].get_ydata(), [1.2, 0.6])

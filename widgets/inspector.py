@@ -157,7 +157,7 @@ class Inspector:
         self._show(self.side_figure, None)
         self.details.value = ""
         if event is None:
-            self._show(self.figure, views.loss_figure(s.losses))
+            self._show(self.figure, views.loss_figure(s.losses, s.penalties))
             return
         tensors = event.tensors()
         weights = None
@@ -172,7 +172,7 @@ class Inspector:
         elif event.phase == "backward":
             self._show(self.side_figure, views.gradient_flow_figure(self._grad_norms()))
         else:
-            self._show(self.side_figure, views.loss_figure(s.losses))
+            self._show(self.side_figure, views.loss_figure(s.losses, s.penalties))
 
     @staticmethod
     def _show(image, fig):

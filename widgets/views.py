@@ -127,11 +127,18 @@ def event_figure(event, tensors, weights=None, extras=None):
     return fig
 
 
-def loss_figure(losses):
-    """The loss of every step taken so far."""
+def loss_figure(losses, penalties=()):
+    """The loss of every step taken so far; with an L1/L2 penalty (one per step, beside the
+    losses), the data loss and loss + penalty, the objective the optimizer descends."""
     fig = Figure(figsize=(4, 2.4), layout="constrained")
     ax = fig.subplots()
-    ax.plot(range(1, len(losses) + 1), losses, "o-", markersize=3)
+    steps = range(1, len(losses) + 1)
+    penalised = any(penalties)
+    ax.plot(steps, losses, "o-", markersize=3, label="data loss")
+    if penalised:
+        objective = [loss + penalty for loss, penalty in zip(losses, penalties)]
+        ax.plot(steps, objective, "o--", markersize=3, label="loss + penalty")
+        ax.legend(fontsize=7)
     if not losses:
         ax.text(
             0.5,
@@ -144,7 +151,11 @@ def loss_figure(losses):
         )
     ax.set_xlabel("step", fontsize=8)
     ax.set_ylabel("loss", fontsize=8)
-    ax.set_title(f"loss curve (last {losses[-1]:.4f})" if losses else "loss curve", fontsize=9)
+    title = "loss curve"
+    if losses:
+        last = f"{losses[-1]:.4f}" + (f" + penalty {penalties[-1]:.4f}" if penalised else "")
+        title += f" (last {last})"
+    ax.set_title(title, fontsize=9)
     ax.tick_params(labelsize=7)
     return fig
 

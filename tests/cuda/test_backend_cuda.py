@@ -142,6 +142,30 @@ def test_fit_evaluate_and_predict_on_cuda_match_the_cpu():
     np.testing.assert_allclose(gpu_p, cpu_p, rtol=1e-5, atol=1e-6)
 
 
+def test_fit_reports_the_same_penalty_on_both_devices():
+    x, y = batches(1, size=12)[0]
+    histories = {}
+    for device in ("cpu", "cuda"):
+        model = tiny_model(np.float64).to(device)
+        optimizer = nn.optim.Adam(model, lr=0.01, l1=1e-3, l2=1e-2)
+        start = model.state_dict()
+        penalty = optimizer.penalty()  # the weights live on the device: summed on the host
+        weights = [start["0.weight"], start["2.weight"]]
+        expected = sum(1e-3 * np.abs(w).sum() + 1e-2 / 2 * np.square(w).sum() for w in weights)
+        assert penalty == pytest.approx(expected, rel=1e-12)
+        histories[device] = nn.fit(
+            model, nn.CrossEntropyLoss(), optimizer, (x, y), epochs=2, batch_size=4,
+            seed=0, progress=False,
+        )  # fmt: skip
+    assert histories["cpu"].train_penalty[0] > 0
+    np.testing.assert_allclose(
+        histories["cuda"].train_penalty, histories["cpu"].train_penalty, **TOL[np.float64]
+    )
+    np.testing.assert_allclose(
+        histories["cuda"].train_loss, histories["cpu"].train_loss, **TOL[np.float64]
+    )
+
+
 def test_moving_back_and_forth_keeps_params_and_the_optimizer_state_follows():
     model, optimizer, _ = train("cuda", OPTIMIZERS["adam-l2"])
     on_gpu = model.state_dict()
