@@ -1,10 +1,15 @@
 """Training speed of LeNet-5 and the seed CNN on 28×28 images (cross-entropy, Adam): numbanet
-against PyTorch CPU (when installed), same run, same thread count, each engine in a process of
-its own (see harness.py).
+against PyTorch CPU (when installed) and the plain NumPy reference (numpy_reference.py: im2col
+and np.dot), same run, same thread count, each engine in a process of its own (see harness.py).
 
     python benchmarks/cnn.py                      # batch 64 and 256 with 2 threads
+    python benchmarks/cnn.py --models seed_cnn    # one model only
     python benchmarks/cnn.py --record             # also append the table to RESULTS.md
     python benchmarks/cnn.py --profile seed_cnn   # where numbanet's step spends its time
+    python benchmarks/cnn.py --profile seed_cnn --fused
+
+numbanet runs each model as built (an activation layer after each conv and linear layer) and
+with fuse=True (the activation applied by the layer before it, ``models.then``).
 
 One step = forward + loss + backward + Adam update, on synthetic data.
 """
@@ -17,6 +22,7 @@ import time
 
 import numpy as np
 
+import numpy_reference
 from harness import markdown_table, measure_all, worker
 from results import record
 
@@ -26,14 +32,14 @@ def synthetic(batch):
     return rng.random((batch, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, batch)
 
 
-def numbanet_step(batch, threads, model="seed_cnn"):
+def numbanet_step(batch, threads, model="seed_cnn", fuse=False):
     from threadpoolctl import threadpool_limits
 
     import numbanet as nn
 
     threadpool_limits(threads, user_api="blas")
     nn.seed(0)
-    net = getattr(nn.models, model)()
+    net = getattr(nn.models, model)(fuse=fuse)
     loss, opt = nn.CrossEntropyLoss(), nn.optim.Adam(net, lr=1e-3)
     x, y = synthetic(batch)
 
@@ -42,6 +48,13 @@ def numbanet_step(batch, threads, model="seed_cnn"):
             pass
 
     return step
+
+
+def numpy_step(batch, threads, model="seed_cnn"):
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads, user_api="blas")
+    return numpy_reference.trainer(getattr(numpy_reference, model)(), *synthetic(batch))
 
 
 def torch_model(model):
@@ -83,17 +96,25 @@ def torch_step(batch, threads, model="seed_cnn"):
 ENGINES = {
     f"{engine}-{model}": functools.partial(step, model=model)
     for model in ("lenet5", "seed_cnn")
-    for engine, step in (("numbanet", numbanet_step), ("pytorch", torch_step))
+    for engine, step in (
+        ("numbanet", numbanet_step),
+        ("numbanet-fused", functools.partial(numbanet_step, fuse=True)),
+        ("numpy", numpy_step),
+        ("pytorch", torch_step),
+    )
 }
 
 
-def profile(batch, threads, model):
-    """Seconds per event of a numbanet training step, averaged over 20 steps: where time goes."""
+def profile(batch, threads, model, fuse):
+    """Seconds per event of a numbanet training step, averaged over 20 steps: where time goes.
+    Threads as in the speed runs: BLAS on ``threads``, the kernels on numbanet's default."""
+    from threadpoolctl import threadpool_limits
+
     import numbanet as nn
 
-    nn.set_num_threads(threads)
+    threadpool_limits(threads, user_api="blas")
     nn.seed(0)
-    net = getattr(nn.models, model)()
+    net = getattr(nn.models, model)(fuse=fuse)
     loss, opt = nn.CrossEntropyLoss(), nn.optim.Adam(net, lr=1e-3)
     x, y = synthetic(batch)
     for _ in nn.train_step(net, loss, opt, x, y, snapshot=False):
@@ -119,21 +140,29 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=2.0, help="per engine per round")
     parser.add_argument("--record", action="store_true", help="append the table to RESULTS.md")
+    parser.add_argument("--models", default="lenet5,seed_cnn", help="comma-separated")
     parser.add_argument(
         "--profile", choices=("lenet5", "seed_cnn"), help="time each event of this model's step"
     )
+    parser.add_argument("--fused", action="store_true", help="profile the fused model")
     parser.add_argument("--worker", choices=sorted(ENGINES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(ENGINES, args.worker, int(args.batch_sizes), args.threads, args.seconds)
     if args.profile:
-        return profile(int(args.batch_sizes.split(",")[0]), args.threads, args.profile)
-    engines = [e for e in ENGINES if e.startswith("numbanet")]
-    if importlib.util.find_spec("torch"):
-        engines = list(ENGINES)
-    else:
-        print("PyTorch not installed: numbanet's figures only", file=sys.stderr)
-    ratios = [(f"{m} vs PyTorch", f"numbanet-{m}", f"pytorch-{m}") for m in ("lenet5", "seed_cnn")]
+        batch = int(args.batch_sizes.split(",")[0])
+        return profile(batch, args.threads, args.profile, args.fused)
+    models = args.models.split(",")
+    engines = [e for e in ENGINES if e.rsplit("-", 1)[1] in models]
+    if not importlib.util.find_spec("torch"):
+        engines = [e for e in engines if not e.startswith("pytorch")]
+        print("PyTorch not installed: comparing with NumPy only", file=sys.stderr)
+    ratios = [
+        (f"{m}{fused} vs {name}", f"numbanet{fused}-{m}", f"{engine}-{m}")
+        for m in models
+        for fused in ("", "-fused")
+        for name, engine in (("NumPy", "numpy"), ("PyTorch", "pytorch"))
+    ]
     batches = [int(b) for b in args.batch_sizes.split(",")]
     table = markdown_table(measure_all(__file__, engines, batches, args), engines, ratios)
     print(table)

@@ -22,10 +22,9 @@ import sys
 
 import numpy as np
 
+import numpy_reference
 from harness import markdown_table, measure_all, worker
 from results import record
-
-LAYERS = (784, 128, 256, 10)
 
 
 def numbanet_step(batch, threads, device="cpu", fuse=False):
@@ -49,48 +48,12 @@ def numbanet_step(batch, threads, device="cpu", fuse=False):
 
 
 def numpy_step(batch, threads):
-    """The textbook NumPy MLP: np.dot forward/backward, fresh arrays every op, Adam by formula."""
+    """The textbook NumPy MLP of numpy_reference.py: np.dot forward/backward, fresh arrays every
+    op, Adam by formula."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(threads, user_api="blas")
-    rng = np.random.default_rng(0)
-    params = []
-    for fan_in, fan_out in zip(LAYERS[:-1], LAYERS[1:]):
-        bound = 1 / np.sqrt(fan_in)
-        params += [
-            rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32),
-            rng.uniform(-bound, bound, fan_out).astype(np.float32),
-        ]
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
-    x, y = synthetic(batch)
-    t = [0]
-
-    def step():
-        acts = [x]
-        for i in range(0, len(params), 2):
-            z = acts[-1] @ params[i].T + params[i + 1]
-            acts.append(np.maximum(z, 0) if i < len(params) - 2 else z)
-        logits = acts[-1]
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        p[np.arange(batch), y] -= 1
-        dz = p / batch
-        grads = [None] * len(params)
-        for i in range(len(params) - 2, -1, -2):
-            a = acts[i // 2]
-            grads[i], grads[i + 1] = dz.T @ a, dz.sum(axis=0)
-            if i:
-                dz = (dz @ params[i]) * (a > 0)
-        t[0] += 1
-        for p_, g, m_, v_ in zip(params, grads, m, v):
-            m_ *= 0.9
-            m_ += 0.1 * g
-            v_ *= 0.999
-            v_ += 0.001 * g * g
-            p_ -= 1e-3 / (1 - 0.9 ** t[0]) * m_ / (np.sqrt(v_ / (1 - 0.999 ** t[0])) + 1e-8)
-
-    return step
+    return numpy_reference.trainer(numpy_reference.mlp(), *synthetic(batch))
 
 
 def torch_step(batch, threads, device="cpu"):
