@@ -47,16 +47,20 @@ def test_conv2d_kernels_match_the_convolution_sum(x_shape, o, kernel, stride, pa
     b = RNG.standard_normal(o).astype(dtype)
     expected = conv_reference(x, W, b, stride, ((pad[0],) * 2, (pad[1],) * 2), dil)
     n, oh, ow = x_shape[0], *expected.shape[2:]
-    cols = np.empty((W[0].size, n * oh * ow), dtype)
-    rows, y = np.empty((o, n * oh * ow), dtype), np.empty(expected.shape, dtype)
-    K.conv2d_forward(x, W, b, 0, dtype(0), *stride, *pad, *dil, cols, rows, y)
+    wide = stride == (1, 1)  # the kernels' wide layout: rows as wide as the padded image
+    padded = (*x_shape[:2], x_shape[2] + 2 * pad[0], x_shape[3] + 2 * pad[1])
+    width = padded[3] if wide else ow
+    cols = np.empty((W[0].size, n * oh * width), dtype)
+    rows, y = np.empty((o, n * oh * width), dtype), np.empty(expected.shape, dtype)
+    xp = np.empty(padded if wide and padded != x_shape else (0, 0, 0, 0), dtype)
+    K.conv2d_forward(x, W, b, 0, dtype(0), *stride, *pad, *dil, xp, cols, rows, y)
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(y, expected, **tol)
 
     # backward against the reference's own gradients: y is linear in x, W and b
     dy = RNG.standard_normal(y.shape).astype(dtype)
     dx, dW, db = np.empty_like(x), np.empty_like(W), np.empty_like(b)
-    scratch = rows, np.empty_like(cols)
+    scratch = rows, np.empty_like(cols), np.empty_like(xp)
     K.conv2d_backward(cols, W, y, 0, dtype(0), dy, *stride, *pad, *dil, *scratch, dx, dW, db, True)
     np.testing.assert_allclose(db, dy.sum(axis=(0, 2, 3)), **tol)
     for index in [(0, 0, 0, 0), tuple(s - 1 for s in W.shape)]:

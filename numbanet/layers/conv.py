@@ -110,16 +110,41 @@ class Conv2d(FusedActivation, Layer):
                 f"smaller than the {self.kernel_size[0]}×{self.kernel_size[1]} kernel with "
                 f"dilation {self.dilation}"
             )
-        taps = c * math.prod(self.kernel_size)
-        cols = self.buffer("cols", (taps, n * oh * ow))
-        rows = self.buffer("rows", (self.out_channels, n * oh * ow))
+        taps, width = c * math.prod(self.kernel_size), self.row_width(x.shape)
+        cols = self.buffer("cols", (taps, n * oh * width))
+        rows = self.buffer("rows", (self.out_channels, n * oh * width))
         y = self.buffer("y", (n, self.out_channels, oh, ow))
+        xp = self.padded("xp", x)
         weight, bias = self.params["weight"], self.bias_and_grad()[0]
         self.kernels.conv2d_forward(
-            x, weight, bias, *self.epilogue(), *self.geometry(), cols, rows, y
+            x, weight, bias, *self.epilogue(), *self.geometry(), xp, cols, rows, y
         )
         self.saved["x_shape"], self.saved["cols"], self.saved["y"] = x.shape, cols, y
         return y
+
+    def wide(self):
+        """Stride 1 uses the kernels' wide column layout (``kernels/cpu/conv.py``)."""
+        return self.stride == (1, 1)
+
+    def padded_shape(self, x_shape):
+        """(N, C, Hp, Wp): x with the padding around it."""
+        (top, bottom), (left, right) = self.pads()
+        n, c, h, w = x_shape
+        return n, c, h + top + bottom, w + left + right
+
+    def row_width(self, x_shape):
+        """Columns of cols per output row: the padded width Wp in the wide layout, else OW."""
+        if self.wide():
+            return self.padded_shape(x_shape)[3]
+        return self.output_size(*x_shape[2:])[1]
+
+    def padded(self, key, x):
+        """The kernels' padded copy of an input-shaped array (a buffer) in the wide layout with
+        padding; else an empty array (the kernels then read x itself)."""
+        shape = self.padded_shape(x.shape)
+        if self.wide() and shape != x.shape:
+            return self.buffer(key, shape)
+        return self.buffer(key + " (none)", (0, 0, 0, 0))
 
     def geometry(self):
         """The kernels' stride_h, stride_w, pad_h, pad_w (top, left), dil_h, dil_w."""
@@ -139,6 +164,7 @@ class Conv2d(FusedActivation, Layer):
             *self.geometry(),
             self.buffer("rows", (self.out_channels, cols.shape[1])),
             self.buffer("dcols", cols.shape),
+            self.padded("dxp", dx),
             dx,
             self.grads["weight"],
             self.bias_and_grad()[1],

@@ -19,66 +19,73 @@ from numbanet.kernels.scalar import (
     relu_grad,
     sigmoid,
     tanh,
+    tanh_float32,
 )
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def relu_forward(x, y):
     """y = max(x, 0). x, y: (n,)."""
     for i in prange(x.shape[0]):
         y[i] = relu(x[i])
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def relu_backward(x, dy, dx):
     """dx = dy · [x > 0]. x, dy, dx: (n,)."""
     for i in prange(x.shape[0]):
         dx[i] = dy[i] * relu_grad(x[i])
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def leaky_relu_forward(x, slope, y):
     """y = x if x > 0 else slope · x. x, y: (n,)."""
     for i in prange(x.shape[0]):
         y[i] = leaky_relu(x[i], slope)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def leaky_relu_backward(x, slope, dy, dx):
     """dx = dy if x > 0 else slope · dy. x, dy, dx: (n,)."""
     for i in prange(x.shape[0]):
         dx[i] = dy[i] * leaky_relu_grad(x[i], slope)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def sigmoid_forward(x, y):
     """y = σ(x) = 1 / (1 + e^-x). x, y: (n,)."""
     for i in prange(x.shape[0]):
         y[i] = sigmoid(x[i])
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def sigmoid_backward(y, dy, dx):
     """dx = dy · y (1 - y), from the saved output y = σ(x). y, dy, dx: (n,)."""
     for i in prange(y.shape[0]):
         dx[i] = dy[i] * y[i] * (1 - y[i])
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def tanh_forward(x, y):
-    """y = tanh(x). x, y: (n,)."""
-    for i in prange(x.shape[0]):
-        y[i] = tanh(x[i])
+    """y = tanh(x). x, y: (n,). float32 uses the rational ``tanh_float32`` (vectorizes,
+    within 6 ulps); float64 the exp form of ``tanh`` (exact to the last bits, for gradient
+    checks), as the GPU twin does for both."""
+    if x.itemsize == 4:
+        for i in prange(x.shape[0]):
+            y[i] = tanh_float32(x[i])
+    else:
+        for i in prange(x.shape[0]):
+            y[i] = tanh(x[i])
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def tanh_backward(y, dy, dx):
     """dx = dy · (1 - y²), from the saved output y = tanh(x). y, dy, dx: (n,)."""
     for i in prange(y.shape[0]):
         dx[i] = dy[i] * (1 - y[i] * y[i])
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def softmax_row(x, y):
     """y = softmax(x) for one row, returning log Σₖ e^x_k. Subtracting m = max x first keeps
     every exponent <= 0, so nothing overflows: log Σ e^x = m + log Σ e^(x - m).
@@ -92,14 +99,14 @@ def softmax_row(x, y):
     return m + math.log(total)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def softmax_forward(x, y):
     """y[r, c] = e^x[r, c] / Σₖ e^x[r, k]. x, y: (R, C); one iteration per row."""
     for r in prange(x.shape[0]):
         softmax_row(x[r], y[r])
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def softmax_backward(y, dy, dx):
     """dx[r, c] = y[r, c] (dy[r, c] - Σₖ dy[r, k] y[r, k]): the softmax Jacobian times dy.
     y (the saved output), dy, dx: (R, C); one iteration per row.
@@ -112,7 +119,7 @@ def softmax_backward(y, dy, dx):
             dx[r, c] = y[r, c] * (dy[r, c] - dot)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def log_softmax_forward(x, y):
     """y[r, c] = x[r, c] - log Σₖ e^x[r, k], with the log-sum-exp of ``softmax_row``: exact where
     softmax followed by log would underflow to log 0. x, y: (R, C); one iteration per row.
@@ -123,7 +130,7 @@ def log_softmax_forward(x, y):
             y[r, c] = x[r, c] - log_sum_exp
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def log_softmax_backward(y, dy, dx):
     """dx[r, c] = dy[r, c] - e^y[r, c] Σₖ dy[r, k], from the saved output y = log softmax(x).
     y, dy, dx: (R, C); one iteration per row.
@@ -134,7 +141,7 @@ def log_softmax_backward(y, dy, dx):
             dx[r, c] = dy[r, c] - math.exp(y[r, c]) * total
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def activation_in_place(v, kind, slope):
     """v = f(v) in place, f the activation numbered ``kind`` in ``scalar.EPILOGUES`` (the
     epilogue of a dense layer with a fused activation). v: (n,)."""

@@ -6,7 +6,7 @@ from numba import njit, prange
 from numbanet.kernels.cpu.activation import activation_in_place
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def dense_forward(x, W, b, activation, slope, y):
     """y[n, j] = f(Σᵢ x[n, i] W[j, i] + b[j]), f the activation numbered ``activation`` in
     ``scalar.EPILOGUES`` (0: none) with leaky ReLU's ``slope``.
@@ -23,7 +23,7 @@ def dense_forward(x, W, b, activation, slope, y):
         activation_in_place(y.reshape(-1), activation, slope)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def dense_backward(x, W, dy, dx, dW, db, need_dx):
     """Gradients of y = x Wᵀ + b given dy = ∂L/∂y.
 

@@ -10,7 +10,7 @@ from numba import njit, prange
 from numbanet.kernels.scalar import counter_uniform, dropout_factor
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def dropout_forward(x, p, seed, y, mask):
     """y = x · m / (1 − p), m[i] = [counter_uniform(seed, i) >= p]: each element kept with
     probability 1 − p. x, y, mask: (n,), mask uint8; p: the drop probability; seed: uint64.
@@ -23,7 +23,7 @@ def dropout_forward(x, p, seed, y, mask):
         y[i] = x[i] * y.dtype.type(dropout_factor(kept, p))
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def dropout_backward(mask, p, dy, dx):
     """dx = dy · m / (1 − p), through the mask forward drew. mask (uint8), dy, dx: (n,);
     writes dx. One prange iteration per element.

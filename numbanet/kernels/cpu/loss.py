@@ -15,7 +15,7 @@ from numbanet.kernels.scalar import (
 )
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def mse_forward(y, t, row_loss):
     """row_loss[n] = Σ_d (y[n, d] - t[n, d])². y, t: (N, D); writes row_loss: (N,)."""
     for n in prange(y.shape[0]):
@@ -26,7 +26,7 @@ def mse_forward(y, t, row_loss):
         row_loss[n] = total
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def mse_backward(y, t, scale, dy):
     """dy = 2 (y - t) · scale. y, t, dy: (N, D); one iteration per row."""
     for n in prange(y.shape[0]):
@@ -34,7 +34,7 @@ def mse_backward(y, t, scale, dy):
             dy[n, d] = 2 * (y[n, d] - t[n, d]) * scale
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def bce_forward(p, t, row_loss):
     """row_loss[n] = -Σ_d t log p + (1 - t) log(1 - p), each log clamped at -100.
     p (probabilities), t: (N, D); writes row_loss: (N,).
@@ -46,7 +46,7 @@ def bce_forward(p, t, row_loss):
         row_loss[n] = total
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def bce_backward(p, t, scale, dp):
     """dp = (p - t) / max(p (1 - p), 1e-12) · scale. p, t, dp: (N, D)."""
     for n in prange(p.shape[0]):
@@ -54,7 +54,7 @@ def bce_backward(p, t, scale, dp):
             dp[n, d] = binary_cross_entropy_grad(p[n, d], t[n, d]) * scale
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def bce_with_logits_forward(z, t, row_loss):
     """row_loss[n] = Σ_d max(z, 0) - z t + log(1 + e^-|z|): BCE of σ(z), never taking log 0.
     z (logits), t: (N, D); writes row_loss: (N,).
@@ -66,7 +66,7 @@ def bce_with_logits_forward(z, t, row_loss):
         row_loss[n] = total
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def bce_with_logits_backward(z, t, scale, dz):
     """dz = (σ(z) - t) · scale. z, t, dz: (N, D)."""
     for n in prange(z.shape[0]):
@@ -74,7 +74,7 @@ def bce_with_logits_backward(z, t, scale, dz):
             dz[n, d] = (sigmoid(z[n, d]) - t[n, d]) * scale
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def softmax_cross_entropy_forward(z, labels, probs, row_loss):
     """Softmax and cross-entropy fused in one pass over each row of logits:
     row_loss[n] = log Σₖ e^z[n, k] - z[n, labels[n]]   (log-sum-exp with the max subtracted)
@@ -85,7 +85,7 @@ def softmax_cross_entropy_forward(z, labels, probs, row_loss):
         row_loss[n] = softmax_row(z[n], probs[n]) - z[n, labels[n]]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def softmax_cross_entropy_backward(probs, labels, scale, dz):
     """dz[n, c] = (probs[n, c] - [c == labels[n]]) · scale: the famous "p - y".
     probs: (N, C), labels: (N,); writes dz: (N, C).

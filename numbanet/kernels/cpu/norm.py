@@ -16,7 +16,7 @@ from numbanet.kernels.scalar import (
 )
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def batch_norm_forward(
     x, weight, bias, running_mean, running_var, num_batches_tracked,
     use_batch_stats, update_running, momentum, eps, y, mean, inv_std,
@@ -61,7 +61,7 @@ def batch_norm_forward(
         num_batches_tracked[0] += 1
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def batch_norm_backward(
     x, weight, mean, inv_std, dy, use_batch_stats, dx, dweight, dbias, need_dx
 ):  # fmt: skip

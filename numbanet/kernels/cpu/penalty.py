@@ -7,7 +7,7 @@ L2: λ/2 Σw²  → ∂/∂w = λ w         (shrinks every weight in proportion:
 from numba import njit, prange
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def l1_penalty_backward(param, strength, grad):
     """grad += λ sign(param). param, grad: (n,); writes grad."""
     for i in prange(param.shape[0]):
@@ -17,7 +17,7 @@ def l1_penalty_backward(param, strength, grad):
             grad[i] -= strength
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def l2_penalty_backward(param, strength, grad):
     """grad += λ param. param, grad: (n,); writes grad."""
     for i in prange(param.shape[0]):

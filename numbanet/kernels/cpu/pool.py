@@ -40,7 +40,7 @@ from numbanet.kernels.scalar import (
 )
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def halving(kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
     """Whether the window is 2 × 2 with stride 2, no padding and no dilation: MaxPool2d(2) and
     AvgPool2d(2), the pooling of every CNN taught here. The kernels handle it with the sizes
@@ -50,7 +50,7 @@ def halving(kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
             and pad_w == 0 and dil_h == 1 and dil_w == 1)  # fmt: skip
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def max_pool_plane(plane, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, y,
                    argmax):  # fmt: skip
     """y, argmax = ``window_max`` at every output of one plane: (H, W) -> (OH, OW).
@@ -78,7 +78,7 @@ def max_pool_plane(plane, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, 
             )
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def max_pool2d_forward(x, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, y,
                        argmax):  # fmt: skip
     """y[n, c, i, j] = max of x[n, c] over the window of (i, j); argmax[n, c, i, j] = h·W + w of
@@ -96,7 +96,7 @@ def max_pool2d_forward(x, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, 
                            dil_w, y[n, c], argmax[n, c])  # fmt: skip
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def max_pool2d_backward(argmax, dy, dx):
     """dx[n, c, h, w] = Σ dy[n, c, i, j] over the outputs (i, j) whose argmax is h·W + w (0 for
     an input that won no window). argmax: int64 (N, C, OH, OW), dy: (N, C, OH, OW);
@@ -112,17 +112,26 @@ def max_pool2d_backward(argmax, dy, dx):
             dx[plane * size + argmax[o]] += dy[o]
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def avg_pool_plane(plane, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                    count_include_pad, y):  # fmt: skip
-    """y = ``window_mean`` at every output of one plane: (H, W) -> (OH, OW)."""
+    """y = ``window_mean`` at every output of one plane: (H, W) -> (OH, OW). Without padding
+    every window lies inside the plane, so its bounds need no clipping and its divisor is the
+    window's size: the same sum in the same order, which unrolls for literal sizes."""
     for i in range(y.shape[0]):
         for j in range(y.shape[1]):
-            y[i, j] = window_mean(plane, i, j, kernel_h, kernel_w, stride_h, stride_w, pad_h,
-                                  pad_w, count_include_pad)  # fmt: skip
+            if pad_h == 0 and pad_w == 0:
+                h, w, total = i * stride_h, j * stride_w, plane.dtype.type(0)
+                for a in range(kernel_h):
+                    for b in range(kernel_w):
+                        total += plane[h + a, w + b]
+                y[i, j] = total / plane.dtype.type(kernel_h * kernel_w)
+            else:
+                y[i, j] = window_mean(plane, i, j, kernel_h, kernel_w, stride_h, stride_w,
+                                      pad_h, pad_w, count_include_pad)  # fmt: skip
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def avg_pool2d_forward(x, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                        count_include_pad, y):  # fmt: skip
     """y[n, c, i, j] = Σ x[n, c] over the window of (i, j) / (kernel_h·kernel_w, or the inputs
@@ -139,15 +148,20 @@ def avg_pool2d_forward(x, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                            count_include_pad, y[n, c])  # fmt: skip
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always", cache=True, error_model="numpy")
 def spread_plane(dy, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, count_include_pad,
                  dx):  # fmt: skip
     """dx = 0, then each output's dy / divisor added over its window: (OH, OW) -> (H, W)."""
     dx[:] = 0
+    inside = pad_h == 0 and pad_w == 0  # windows need no clipping (see ``avg_pool_plane``)
     for i in range(dy.shape[0]):
         h0, h1 = window_span(i, kernel_h, stride_h, pad_h, dx.shape[0])
+        if inside:
+            h0, h1 = i * stride_h, i * stride_h + kernel_h
         for j in range(dy.shape[1]):
             w0, w1 = window_span(j, kernel_w, stride_w, pad_w, dx.shape[1])
+            if inside:
+                w0, w1 = j * stride_w, j * stride_w + kernel_w
             divisor = pool_divisor(h0, h1, w0, w1, kernel_h, kernel_w, count_include_pad)
             share = dy[i, j] / dx.dtype.type(divisor)
             for h in range(h0, h1):
@@ -155,7 +169,7 @@ def spread_plane(dy, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, count
                     dx[h, w] += share
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def avg_pool2d_backward(dy, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
                         count_include_pad, dx):  # fmt: skip
     """dx[n, c, h, w] = Σ dy[n, c, i, j] / divisor(i, j) over the windows (i, j) that hold input
@@ -173,7 +187,7 @@ def avg_pool2d_backward(dy, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w
                          count_include_pad, dx[n, c])  # fmt: skip
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def global_avg_pool2d_forward(x, y):
     """y[n, c, 0, 0] = Σ_hw x[n, c, h, w] / (H·W). x: (N, C, H, W); writes y: (N, C, 1, 1).
     One iteration per (n, c) plane."""
@@ -183,7 +197,7 @@ def global_avg_pool2d_forward(x, y):
         y[n, c, 0, 0] = plane_mean(x[n, c])
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def global_avg_pool2d_backward(dy, dx):
     """dx[n, c, h, w] = dy[n, c, 0, 0] / (H·W): every input of a plane shares its mean's
     gradient. dy: (N, C, 1, 1); writes dx: (N, C, H, W). One iteration per (n, c) plane."""

@@ -13,7 +13,7 @@ threads write one pixel, so no atomics).
 from numba import cuda
 
 from numbanet.kernels.cuda.dense import matmul
-from numbanet.kernels.cuda.launch import launch, launch_1d, launch_2d
+from numbanet.kernels.cuda.launch import launch, launch_1d, launch_2d, unravel
 from numbanet.kernels.scalar import conv_source, conv_target, epilogue, epilogue_grad
 
 
@@ -56,28 +56,88 @@ def col2im(dcols, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil
 
 
 @cuda.jit
-def rows_to_images(rows, b, activation, slope, y):
-    """y[n, o, oh, ow] = f(rows[o, (n·OH + oh)·OW + ow] + b[o]), f the activation numbered
-    ``activation`` in ``scalar.EPILOGUES``. One thread per element of y."""
+def pad_images(x, pad_h, pad_w, xp):
+    """xp[n, c, h, w] = x[n, c, h − pad_h, w − pad_w], 0 outside x. One thread per element of
+    xp."""
     i = cuda.grid(1)
-    o_size, positions = y.shape[1], y.shape[2] * y.shape[3]
+    if i < xp.size:
+        n, c, h, w = unravel(i, xp.shape)
+        h, w = h - pad_h, w - pad_w
+        inside = 0 <= h < x.shape[2] and 0 <= w < x.shape[3]
+        xp[n, c, h + pad_h, w + pad_w] = x[n, c, h, w] if inside else 0
+
+
+@cuda.jit
+def crop_images(xp, pad_h, pad_w, x):
+    """x[n, c, h, w] = xp[n, c, pad_h + h, pad_w + w]. One thread per element of x."""
+    i = cuda.grid(1)
+    if i < x.size:
+        n, c, h, w = unravel(i, x.shape)
+        x[n, c, h, w] = xp[n, c, pad_h + h, pad_w + w]
+
+
+@cuda.jit
+def im2col_wide(xp, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, cols):
+    """The wide layout's im2col (stride 1): cols[tap, n·OH·Wp + q] = xp[n, c].flat[q + shift]
+    for q < (OH − 1)·Wp + OW, else 0; shift = kh·dil_h·Wp + kw·dil_w. One thread per element
+    of cols."""
+    position, tap = cuda.grid(2)
+    width = xp.shape[3]
+    if tap < cols.shape[0] and position < cols.shape[1]:
+        n, q = position // (oh_size * width), position % (oh_size * width)
+        c, kh, kw = tap // (kh_size * kw_size), tap // kw_size % kh_size, tap % kw_size
+        flat = q + kh * dil_h * width + kw * dil_w
+        inside = q < (oh_size - 1) * width + ow_size
+        cols[tap, position] = xp[n, c, flat // width, flat % width] if inside else 0
+
+
+@cuda.jit
+def col2im_wide(dcols, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, dxp):
+    """dxp[n, c].flat[p] = Σ over taps of dcols[tap, n·OH·Wp + p − shift(tap)] where that
+    column is one im2col_wide filled. One thread per pixel of dxp, taps in (kh, kw) order, as
+    the CPU twin adds them."""
+    i = cuda.grid(1)
+    if i < dxp.size:
+        n, c, h, w = unravel(i, dxp.shape)
+        width = dxp.shape[3]
+        total = dxp.dtype.type(0)
+        for kh in range(kh_size):
+            for kw in range(kw_size):
+                q = h * width + w - kh * dil_h * width - kw * dil_w
+                if 0 <= q < (oh_size - 1) * width + ow_size:
+                    tap = (c * kh_size + kh) * kw_size + kw
+                    total += dcols[tap, n * oh_size * width + q]
+        dxp[n, c, h, w] = total
+
+
+@cuda.jit
+def rows_to_images(rows, b, activation, slope, y):
+    """y[n, o, oh, ow] = f(rows[o, (n·OH + oh)·R + ow] + b[o]), f the activation numbered
+    ``activation`` in ``scalar.EPILOGUES``, R the columns per output row. One thread per
+    element of y."""
+    i = cuda.grid(1)
     if i < y.size:
-        n, o, p = i // (o_size * positions), i // positions % o_size, i % positions
-        z = rows[o, n * positions + p] + b[o]
-        y[n, o, p // y.shape[3], p % y.shape[3]] = epilogue(z, activation, slope)
+        n, o, oh, ow = unravel(i, y.shape)
+        width = rows.shape[1] // (y.shape[0] * y.shape[2])
+        z = rows[o, (n * y.shape[2] + oh) * width + ow] + b[o]
+        y[n, o, oh, ow] = epilogue(z, activation, slope)
 
 
 @cuda.jit
 def images_to_rows(dy, y, activation, slope, rows):
-    """rows[o, (n·OH + oh)·OW + ow] = dz = dy[n, o, oh, ow] · f′ (from y). One thread per
-    element of rows."""
+    """rows[o, (n·OH + oh)·R + ow] = dz = dy[n, o, oh, ow] · f′ (from y), and 0 in the columns
+    past OW of the wide layout. One thread per element of rows."""
     position, o = cuda.grid(2)
     oh_size, ow_size = dy.shape[2], dy.shape[3]
     if o < rows.shape[0] and position < rows.shape[1]:
-        n = position // (oh_size * ow_size)
-        oh, ow = position // ow_size % oh_size, position % ow_size
-        grad = epilogue_grad(y[n, o, oh, ow], activation, slope)
-        rows[o, position] = dy[n, o, oh, ow] * grad
+        width = rows.shape[1] // (dy.shape[0] * oh_size)
+        n = position // (oh_size * width)
+        oh, ow = position // width % oh_size, position % width
+        if ow < ow_size:
+            grad = epilogue_grad(y[n, o, oh, ow], activation, slope)
+            rows[o, position] = dy[n, o, oh, ow] * grad
+        else:
+            rows[o, position] = 0
 
 
 @cuda.jit
@@ -92,31 +152,49 @@ def row_sum(m, total):
 
 
 def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
-                   cols, rows, y):  # fmt: skip
+                   xp, cols, rows, y):  # fmt: skip
     """y = f(W ⋆ x + b). x: (N, C, H, W), W: (O, C, KH, KW), b: (O,); writes y: (N, O, OH, OW)
-    and the scratch arrays cols: (C·KH·KW, N·OH·OW) (kept for backward), rows: (O, N·OH·OW).
-    im2col, then rows = W2 · cols (W2 = W as (O, C·KH·KW)), then rows to NCHW with the bias
-    and the activation f (numbered as in ``scalar.EPILOGUES``)."""
+    and the scratch arrays cols: (C·KH·KW, N·OH·R) (kept for backward), rows: (O, N·OH·R) and
+    xp (the padded x with stride 1 and padding, else empty), as the CPU twin: im2col (the wide
+    layout for stride 1), then rows = W2 · cols (W2 = W as (O, C·KH·KW)), then rows to NCHW
+    with the bias and the activation f (numbered as in ``scalar.EPILOGUES``)."""
     o_size, oh_size, ow_size = y.shape[1], y.shape[2], y.shape[3]
-    geometry = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size, ow_size)
-    launch(im2col, *launch_2d(*cols.shape), x, W.shape[2], W.shape[3], *geometry, cols)
+    kh_size, kw_size = W.shape[2], W.shape[3]
+    if stride_h == 1 and stride_w == 1:
+        if xp.size:
+            launch(pad_images, *launch_1d(xp.size), x, pad_h, pad_w, xp)
+        geometry = (dil_h, dil_w, oh_size, ow_size)
+        padded = xp if xp.size else x  # no padding: x is its own padded image
+        launch(im2col_wide, *launch_2d(*cols.shape), padded, kh_size, kw_size, *geometry, cols)
+    else:
+        geometry = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size, ow_size)
+        launch(im2col, *launch_2d(*cols.shape), x, kh_size, kw_size, *geometry, cols)
     matmul(W.reshape(o_size, cols.shape[0]), cols, b, False, False, False, rows)
     launch(rows_to_images, *launch_1d(y.size), rows, b, activation, slope, y)
 
 
 def conv2d_backward(cols, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w, dil_h,
-                    dil_w, rows, dcols, dx, dW, db, need_dx):  # fmt: skip
+                    dil_w, rows, dcols, dxp, dx, dW, db, need_dx):  # fmt: skip
     """Gradients of y = f(W ⋆ x + b) given dy = ∂L/∂y, from forward's cols and y:
     dz = dy · f′ (from y),  dW2 = dz_rows · colsᵀ,  db = Σ over positions of dz,
     dx = col2im(W2ᵀ · dz_rows) if need_dx.
-    cols: (C·KH·KW, N·OH·OW), W: (O, C, KH, KW), y, dy: (N, O, OH, OW); writes dW, db, dx and
-    the scratch arrays rows: (O, N·OH·OW) and dcols: cols' shape."""
+    cols: (C·KH·KW, N·OH·R), W: (O, C, KH, KW), y, dy: (N, O, OH, OW); writes dW, db, dx and
+    the scratch arrays rows: (O, N·OH·R), dcols: cols' shape and dxp (the padded dx with
+    stride 1 and padding, else empty)."""
     o_size, oh_size, ow_size = dy.shape[1], dy.shape[2], dy.shape[3]
+    kh_size, kw_size = W.shape[2], W.shape[3]
     W2, dW2 = W.reshape(o_size, cols.shape[0]), dW.reshape(o_size, cols.shape[0])
     launch(images_to_rows, *launch_2d(*rows.shape), dy, y, activation, slope, rows)
     launch(row_sum, *launch_1d(o_size), rows, db)
     matmul(rows, cols, db, False, True, False, dW2)
     if need_dx:
         matmul(W2, rows, db, True, False, False, dcols)
-        geometry = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size, ow_size)
-        launch(col2im, *launch_1d(dx.size), dcols, W.shape[2], W.shape[3], *geometry, dx)
+        if stride_h == 1 and stride_w == 1:
+            geometry = (dil_h, dil_w, oh_size, ow_size)
+            padded = dxp if dxp.size else dx
+            launch(col2im_wide, *launch_1d(padded.size), dcols, kh_size, kw_size, *geometry, padded)
+            if dxp.size:
+                launch(crop_images, *launch_1d(dx.size), dxp, pad_h, pad_w, dx)
+        else:
+            geometry = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size, ow_size)
+            launch(col2im, *launch_1d(dx.size), dcols, kh_size, kw_size, *geometry, dx)

@@ -116,3 +116,12 @@ def grid_2d(body):
 
     launcher.kernel = kernel
     return launcher
+
+
+@cuda.jit(device=True)
+def unravel(index, shape):
+    """(n, c, h, w) of the flat row-major ``index`` into an array of 4-D ``shape``: what a
+    one-thread-per-element kernel over an NCHW array works on."""
+    w, index = index % shape[3], index // shape[3]
+    h, index = index % shape[2], index // shape[2]
+    return index // shape[1], index % shape[1], h, w

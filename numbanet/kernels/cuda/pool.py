@@ -18,7 +18,7 @@ output would add overlapping windows' dy in whatever order the threads run).
 from numba import cuda
 
 from numbanet.kernels import scalar
-from numbanet.kernels.cuda.launch import launch, launch_1d
+from numbanet.kernels.cuda.launch import launch, launch_1d, unravel
 from numbanet.kernels.scalar import pool_divisor, window_span
 
 
@@ -58,14 +58,6 @@ def window_mean_grad(dy, h, w, h_size, w_size, kernel_h, kernel_w, stride_h, str
             divisor = pool_divisor(h0, h1, w0, w1, kernel_h, kernel_w, count_include_pad)
             total += dy[i, j] / dy.dtype.type(divisor)
     return total
-
-
-@cuda.jit(device=True)
-def unravel(index, shape):
-    """(n, c, h, w) of the flat row-major ``index`` into an array of 4-D ``shape``."""
-    w, index = index % shape[3], index // shape[3]
-    h, index = index % shape[2], index // shape[2]
-    return index // shape[1], index % shape[1], h, w
 
 
 @cuda.jit
