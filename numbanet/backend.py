@@ -81,7 +81,7 @@ class Backend:
 
     def copy_into(self, destination, source):
         """Overwrite ``destination`` (an array of this device) with the values of ``source``
-        (a host array of the same shape)."""
+        (a host array of the same shape, or a contiguous one of this device and dtype)."""
         destination[...] = source
 
     def synchronize(self):
@@ -125,7 +125,9 @@ class CudaBackend(Backend):
         return result
 
     def copy_into(self, destination, source):
-        destination.copy_to_device(np.asarray(source, destination.dtype, order="C"))
+        if not is_device_array(source):  # a device source is copied on the device
+            source = np.asarray(source, destination.dtype, order="C")
+        destination.copy_to_device(source)
 
     def synchronize(self):
         self.cuda.synchronize()

@@ -46,7 +46,9 @@ def gradcheck(fn, x, target=None, eps=1e-6, seed=0, max_entries=None):
     """Max relative error of ``fn``'s backward against finite differences, per tensor.
 
     fn: a Layer (checked on input x; a float64 copy is made on the CPU, fn is untouched, on
-    either device) or a Loss (x is the prediction, ``target`` the target).
+    either device) or a Loss (x is the prediction, ``target`` the target). Integer x (an
+    Embedding's token ids) is not differentiable: it is kept as it is, and only the params are
+    checked.
     Returns {"x": err, "weight": err, ...}.
     max_entries: check at most this many randomly chosen entries of each tensor (two forward
     passes per entry make a full check of a big layer slow); None checks every entry.
@@ -60,7 +62,9 @@ def gradcheck(fn, x, target=None, eps=1e-6, seed=0, max_entries=None):
         numeric = _numeric_gradient(f, v, eps, entries)
         return _relative_error(np.asarray(analytic).reshape(-1)[entries], numeric)
 
-    x = np.array(to_host(x), dtype=np.float64)
+    x = np.array(to_host(x))
+    if isinstance(fn, Loss) or x.dtype.kind not in "iu":
+        x = x.astype(np.float64)
     if isinstance(fn, Loss):
         # a fresh copy on the CPU: the loss's buffers (maybe on the GPU) are not copied
         loss = copy.deepcopy(fn, {id(fn._buffers): {}, id(fn.saved): {}, id(fn.backend): None})
@@ -85,7 +89,8 @@ def gradcheck(fn, x, target=None, eps=1e-6, seed=0, max_entries=None):
             return float(np.sum(dy * forward()))
 
         f()
-        errors = {"x": check(np.array(layer.backward(dy)), f, x)}
+        dx = layer.backward(dy)
+        errors = {} if dx is None else {"x": check(np.array(dx), f, x)}
         analytic = layer.grad_dict()
         for name, param in layer.named_params():
             errors[name] = check(analytic[name], f, param)

@@ -191,26 +191,38 @@ class CrossEntropyLoss(Loss):
     """Softmax cross-entropy for classification, fused in one kernel:
     L = mean over rows of (log Σₖ e^z_k - z_label);   ∂L/∂z = (softmax(z) - onehot(label)) / N.
     prediction z: logits (N, C); target: integer class labels (N,) in [0, C).
+    Sequences (a language model's next-token logits): logits (N, T, C) and labels (N, T), the
+    mean over all N·T positions. torch takes such logits as (N, C, T); here the classes stay
+    last, as a Linear on (N, T, H) gives them (``logits.permute(0, 2, 1)`` for torch's loss).
     """
 
     kernel = "softmax_cross_entropy"
     formula = "L = mean(log Σₖ e^z_k − z_label),  ∂L/∂z = (softmax(z) − onehot)/N"
 
     def check_target(self, prediction, target):
-        if prediction.ndim != 2 or prediction.shape[1] < 1:
-            raise self.error(f"expected logits of shape (N, C), got {prediction.shape}")
+        # classes are the last dim (not shape[-1]: shapes in the CUDA simulator take no negative
+        # index)
+        n_classes = prediction.shape[prediction.ndim - 1] if prediction.ndim else 0
+        if prediction.ndim not in (2, 3) or n_classes < 1:
+            raise self.error(
+                f"expected logits of shape (N, C), or (N, T, C) for sequences, "
+                f"got {prediction.shape}"
+            )
         target = np.asarray(target)
+        labels = "(N,)" if prediction.ndim == 2 else "(N, T)"
         if target.dtype.kind not in "iu":
             raise self.error(
-                f"expected integer class labels of shape (N,), got dtype {target.dtype} "
+                f"expected integer class labels of shape {labels}, got dtype {target.dtype} "
                 f"(convert with .astype(np.int64))"
             )
-        if target.shape != prediction.shape[:1]:
+        if target.shape != prediction.shape[:-1]:
+            batch = f"batch of {prediction.shape[0]}"
+            if prediction.ndim == 3:
+                batch += f" sequences of {prediction.shape[1]} steps"
             raise self.error(
-                f"expected labels of shape ({prediction.shape[0]},) to match the logits' batch "
-                f"of {prediction.shape[0]}, got {target.shape}"
+                f"expected labels of shape {tuple(prediction.shape[:-1])} to match the logits' "
+                f"{batch}, got {target.shape}"
             )
-        n_classes = prediction.shape[1]
         if target.size and (target.min() < 0 or target.max() >= n_classes):
             raise self.error(
                 f"expected labels in [0, {n_classes - 1}] for {n_classes} classes, got labels "
@@ -219,10 +231,12 @@ class CrossEntropyLoss(Loss):
         return np.ascontiguousarray(target, np.int64)
 
     def rows(self, prediction, target):
-        return prediction, target
+        """One row of logits per position: (N, T, C) as (N·T, C), labels (N, T) as (N·T,)."""
+        n_classes = prediction.shape[prediction.ndim - 1]
+        return prediction.reshape(-1, n_classes), target.reshape(-1)
 
     def count(self, prediction):
-        return prediction.shape[0]
+        return prediction.size // prediction.shape[prediction.ndim - 1]  # N, or N·T
 
     def forward_kernel(self, kernels, logits, labels, row_loss):
         probs = self._buffer("probs", logits.shape, logits.dtype)
@@ -232,4 +246,4 @@ class CrossEntropyLoss(Loss):
         kernels.softmax_cross_entropy_backward(self._buffers["probs"], labels, scale, grad)
 
     def predictions(self, output):
-        return to_host(output).argmax(axis=1)
+        return to_host(output).argmax(axis=-1)

@@ -268,4 +268,44 @@ class AdamW(Adam):
         super().__init__(model, lr, betas, eps, weight_decay, l1, l2)
 
 
+NORM_PARTIAL_SUMS = 1024
+"""How many partial sums the squared norm of one gradient is split into (threads on the GPU)."""
+
+
+def clip_grad_norm(model, max_norm):
+    """Rescale every gradient of ``model`` so that their joint L2 norm is at most ``max_norm``,
+    as torch.nn.utils.clip_grad_norm_ (call it between ``model.backward`` and ``opt.step``):
+
+    total = √(Σ over every grad of Σ g²);    g ← g · max_norm / (total + 1e-6) if that is < 1
+
+    It keeps the direction of the step and bounds its size: the usual cure for the exploding
+    gradients of recurrent networks. Returns ``total``, the norm before clipping (a float).
+    Kernels: ``grad_norm_sq_forward`` (partial sums, added up on the host) and
+    ``grad_scale_step``; on the GPU, the partial sums are the only copy to the host (one per
+    layer), and the gradients never leave the device.
+    """
+    if not isinstance(model, Layer):
+        raise TypeError(f"clip_grad_norm: expected a model (a Layer), got {type(model).__name__}")
+    if not max_norm >= 0:
+        raise ValueError(f"clip_grad_norm: max_norm must be >= 0, got {max_norm}")
+    layers = [layer for layer in model.modules() if layer.grads]
+    squares = 0.0
+    for layer in layers:
+        partial = layer.buffer(
+            "grad norm partial sums", (len(layer.grads), NORM_PARTIAL_SUMS), np.float64
+        )
+        counts = [min(grad.size, NORM_PARTIAL_SUMS) for grad in layer.grads.values()]
+        for row, (grad, count) in enumerate(zip(layer.grads.values(), counts)):
+            layer.kernels.grad_norm_sq_forward(grad.reshape(-1), partial[row, :count])
+        sums = to_host(partial)
+        squares += sum(float(sums[row, :count].sum()) for row, count in enumerate(counts))
+    total = math.sqrt(squares)
+    clip_coef = max_norm / (total + 1e-6)
+    if clip_coef < 1:
+        for layer in layers:
+            for grad in layer.grads.values():
+                layer.kernels.grad_scale_step(grad.reshape(-1), grad.dtype.type(clip_coef))
+    return total
+
+
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW}

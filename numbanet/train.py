@@ -289,7 +289,9 @@ def evaluate(model, data, loss_fn=None, batch_size=1024):
             total_loss += loss_fn(output, yb) * len(xb)
             seen += len(xb)
             labels = loss_fn.predictions(output)
-            n_classes = output.shape[1] if isinstance(loss_fn, CrossEntropyLoss) else 2
+            n_classes = (
+                output.shape[output.ndim - 1] if isinstance(loss_fn, CrossEntropyLoss) else 2
+            )
             if labels is not None:
                 predicted.append(labels.reshape(-1))
                 targets.append(np.asarray(yb).reshape(-1).astype(np.int64))

@@ -48,24 +48,31 @@ def conv_output_size(size, k, stride, pad, dil):
 
 
 def conv2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, backward, activation=None):
-    """Forward: x, W, b, the fused activation's code and slope, geometry, cols, rows, y.
-    Backward: cols, W, y, the activation's code and slope, dy, geometry, rows, dcols, dx, dW,
-    db, need_dx. Square k × k filters, the same stride, pad, dilation both ways."""
+    """Forward: x, W, b, the fused activation's code and slope, geometry, xp, cols, rows, y.
+    Backward: cols, W, y, the activation's code and slope, dy, geometry, rows, dcols, dxp, dx,
+    dW, db, need_dx. Square k × k filters, the same stride, pad, dilation both ways; stride 1
+    takes the wide layout (R = W + 2·pad columns per output row, xp the padded image, empty
+    without padding)."""
     oh, ow = (conv_output_size(size, k, stride, pad, dil) for size in (h, w))
+    width = w + 2 * pad if stride == 1 else ow
     geometry = [stride, stride, pad, pad, dil, dil]
-    cols, rows = normal(rng, (c * k * k, n * oh * ow), dtype), normal(rng, (o, n * oh * ow), dtype)
+    cols = normal(rng, (c * k * k, n * oh * width), dtype)
+    rows = normal(rng, (o, n * oh * width), dtype)
     W, fused = normal(rng, (o, c, k, k), dtype), [EPILOGUES[activation], dtype(0.01)]
+    padded = (n, c, h + 2 * pad, w + 2 * pad)
     if backward:
         y = probability(rng, (n, o, oh, ow), dtype)  # an output of any of the activations
         dy, dx = normal(rng, (n, o, oh, ow), dtype), normal(rng, (n, c, h, w), dtype)
-        grads = [dx, normal(rng, W.shape, dtype), normal(rng, o, dtype), True]
+        dxp = normal(rng, padded if stride == 1 and pad else (0, 0, 0, 0), dtype)
+        grads = [dxp, dx, normal(rng, W.shape, dtype), normal(rng, o, dtype), True]
         return [cols, W, y, *fused, dy, *geometry, rows, normal(rng, cols.shape, dtype), *grads]
     x, b, y = (
         normal(rng, (n, c, h, w), dtype),
         normal(rng, o, dtype),
         normal(rng, (n, o, oh, ow), dtype),
     )
-    return [x, W, b, *fused, *geometry, cols, rows, y]
+    xp = normal(rng, padded if stride == 1 and pad else (0, 0, 0, 0), dtype)
+    return [x, W, b, *fused, *geometry, xp, cols, rows, y]
 
 
 # Pooling geometries (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w): the
@@ -198,6 +205,88 @@ def dropout_args(rng, dtype, n, backward, p=0.3):
     return [normal(rng, n, dtype), dtype(p), seed, normal(rng, n, dtype), noise_mask]
 
 
+def embedding_args(rng, dtype, m, d, backward, padding_idx=-1, vocab=6):
+    """Forward: ids (M,) from a vocabulary of 6 (so tokens repeat), W (V, D), y. Backward: the
+    positions grouped by token (order, offsets), dy (M, D), padding_idx, dW (V, D)."""
+    ids = rng.integers(0, vocab, m)
+    if backward:
+        order = np.argsort(ids, kind="stable")
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(ids, minlength=vocab))])
+        return [
+            order,
+            offsets,
+            normal(rng, (m, d), dtype),
+            padding_idx,
+            normal(rng, (vocab, d), dtype),
+        ]
+    return [ids, normal(rng, (vocab, d), dtype), normal(rng, (m, d), dtype)]
+
+
+def last_step_args(rng, dtype, b, t, f, backward):
+    """Forward: x (B, T, F), y (B, F). Backward: dy (B, F), dx (B, T, F)."""
+    x, y = normal(rng, (b, t, f), dtype), normal(rng, (b, f), dtype)
+    return [y, x] if backward else [x, y]
+
+
+def grad_norm_args(rng, dtype, n):
+    """grad (n,) and about n / 3 partial sums, so that each sums a few strided elements."""
+    return [normal(rng, n, dtype), normal(rng, max(1, min(n // 3, 1024)), dtype)]
+
+
+def rnn_cell_args(rng, dtype, n, h, activation, backward):
+    """Forward: gi, gh (N, H), the activation's code and slope, h. Backward: h (the cell's
+    output: tanh or relu of a normal), dy, dh_next, code, slope, dgate."""
+    code, slope = EPILOGUES[activation], dtype(0)
+    if backward:
+        out = np.tanh if activation == "tanh" else (lambda v: np.maximum(v, 0))
+        saved = out(normal(rng, (n, h), dtype)).astype(dtype)
+        return [saved, normal(rng, (n, h), dtype), normal(rng, (n, h), dtype), code, slope,
+                normal(rng, (n, h), dtype)]  # fmt: skip
+    return [normal(rng, (n, h), dtype), normal(rng, (n, h), dtype), code, slope,
+            normal(rng, (n, h), dtype)]  # fmt: skip
+
+
+def saved_gates(rng, dtype, n, h, squash):
+    """Gates as a cell keeps them, (N, len(squash)·H): block k is squash[k] of a normal
+    (sigmoid for σ gates, np.tanh for g or n, None for a raw projection like GRU's gh_n)."""
+    blocks = [normal(rng, (n, h), dtype) for _ in squash]
+    blocks = [b if f is None else f(b) for b, f in zip(blocks, squash)]
+    return np.concatenate(blocks, axis=1).astype(dtype)
+
+
+def lstm_cell_args(rng, dtype, n, h, backward):
+    """Forward: gi, gh (N, 4H), c_prev, then gates (N, 4H), c, h. Backward: gates (i, f, g, o
+    as forward keeps them), c_prev, c, dy, dh_next, dc_next, then dgate (N, 4H), dc_prev."""
+    unit = [normal(rng, (n, h), dtype) for _ in range(6)]
+    if backward:
+        gates = saved_gates(rng, dtype, n, h, [sigmoid, sigmoid, np.tanh, sigmoid])
+        return [gates, *unit[:5], normal(rng, (n, 4 * h), dtype), unit[5]]
+    wide = [normal(rng, (n, 4 * h), dtype) for _ in range(3)]
+    return [wide[0], wide[1], unit[0], wide[2], unit[1], unit[2]]
+
+
+def gru_cell_args(rng, dtype, n, h, backward):
+    """Forward: gi, gh (N, 3H), h_prev, then gates (N, 4H), h. Backward: gates (r, z, n, gh_n
+    as forward keeps them), h_prev, dy, dh_next, skip_next, then dgi, dgh (N, 3H), skip."""
+    unit = [normal(rng, (n, h), dtype) for _ in range(5)]
+    if backward:
+        gates = saved_gates(rng, dtype, n, h, [sigmoid, sigmoid, np.tanh, None])
+        wide = [normal(rng, (n, 3 * h), dtype) for _ in range(2)]
+        return [gates, *unit[:4], *wide, unit[4]]
+    wide = [normal(rng, (n, 3 * h), dtype) for _ in range(2)]
+    return [*wide, unit[0], normal(rng, (n, 4 * h), dtype), unit[1]]
+
+
+def recurrent_backward_args(rng, dtype, n, h, gates=4):
+    """dgh (N, 4H), W_hh (4H, H), dh_prev (N, H): an LSTM's shapes."""
+    return [normal(rng, s, dtype) for s in [(n, gates * h), (gates * h, h), (n, h)]]
+
+
+def swap_batch_time_args(rng, dtype, b, t, f):
+    """x (B, T, F), y (T, B, F)."""
+    return [normal(rng, (b, t, f), dtype), normal(rng, (t, b, f), dtype)]
+
+
 P = functools.partial
 # The three kinds of shape a kernel takes: a dense layer (N, I, J), rows (R, C) for the
 # row-wise kernels (softmax, losses), a flat length n for the elementwise ones.
@@ -205,6 +294,8 @@ DENSE, ROWS, FLAT = "dense", "rows", "flat"
 CONV = "conv"  # (N, C, H, W, O, K, stride, pad, dilation)
 IMAGE = "image"  # (N, C, H, W), for pooling; the window's geometry is in the case
 CHANNELS = "channels"  # (N, C, L): batch norm's view of (N, C), (N, C, L) and (N, C, H, W)
+SEQUENCE = "sequence"  # (B, T, F): a batch of B sequences of T steps of F features
+CELL = "cell"  # (N, H): one time step of a recurrent cell, N sequences of H hidden units
 CASES = {
     "dense_forward": (dense_forward_args, DENSE),
     **{
@@ -303,6 +394,27 @@ CASES = {
     ),
     "dropout_forward": (P(dropout_args, backward=False), FLAT),
     "dropout_backward": (P(dropout_args, backward=True), FLAT),
+    "embedding_forward": (P(embedding_args, backward=False), ROWS),
+    "embedding_backward": (P(embedding_args, backward=True), ROWS),
+    "embedding_backward[padding_idx]": (P(embedding_args, backward=True, padding_idx=2), ROWS),
+    "last_step_forward": (P(last_step_args, backward=False), SEQUENCE),
+    "last_step_backward": (P(last_step_args, backward=True), SEQUENCE),
+    "grad_norm_sq_forward": (grad_norm_args, FLAT),
+    "grad_scale_step": (P(arrays_args, count=1, slope=True), FLAT),
+    **{
+        f"rnn_cell_{direction}[{activation}]": (
+            P(rnn_cell_args, activation=activation, backward=backward),
+            CELL,
+        )
+        for direction, backward in (("forward", False), ("backward", True))
+        for activation in ("tanh", "relu")
+    },
+    "lstm_cell_forward": (P(lstm_cell_args, backward=False), CELL),
+    "lstm_cell_backward": (P(lstm_cell_args, backward=True), CELL),
+    "gru_cell_forward": (P(gru_cell_args, backward=False), CELL),
+    "gru_cell_backward": (P(gru_cell_args, backward=True), CELL),
+    "recurrent_backward": (recurrent_backward_args, CELL),
+    "swap_batch_time_forward": (swap_batch_time_args, SEQUENCE),
 }
 
 SHAPES = {
@@ -313,10 +425,17 @@ SHAPES = {
         DENSE: [(1, 1, 1), (5, 7, 3), (17, 19, 13), (33, 20, 18)],
         ROWS: [(1, 1), (5, 7), (17, 3)],
         FLAT: [1, 130],
-        CONV: [(2, 3, 5, 7, 4, 3, 1, 1, 1), (1, 2, 9, 8, 3, 3, 2, 0, 2)],
+        CONV: [
+            (2, 3, 5, 7, 4, 3, 1, 1, 1),
+            (1, 2, 9, 8, 3, 3, 2, 0, 2),
+            (2, 2, 6, 5, 3, 2, 1, 0, 2),
+        ],
         IMAGE: [(2, 3, 5, 7), (1, 2, 9, 8)],
         # a channel of 150 elements spans more than one 128-thread block's first pass
         CHANNELS: [(4, 3, 5), (7, 2, 1), (3, 2, 50)],
+        SEQUENCE: [(1, 1, 1), (3, 4, 5), (2, 7, 17)],
+        # 17 rows or 17 units are two blocks of a 16 × 16 grid
+        CELL: [(1, 1), (17, 2), (3, 17)],
     },
     # large: the seed MLP's layers at batch 64 and 1024, and tensors of their sizes.
     "large": {
@@ -326,6 +445,8 @@ SHAPES = {
         CONV: [(64, 1, 28, 28, 32, 3, 1, 0, 1), (64, 32, 13, 13, 64, 3, 1, 0, 1)],
         IMAGE: [(64, 32, 28, 28), (64, 64, 14, 14)],
         CHANNELS: [(64, 32, 784), (1024, 128, 1)],
+        SEQUENCE: [(64, 100, 128), (256, 50, 512)],
+        CELL: [(64, 128), (1024, 256)],
     },
 }
 
@@ -353,7 +474,8 @@ def batch_shape(case, batch, size="large"):
     simulator): a 20→18 dense layer, 10-class rows, batch × 8 elements; convolutions: the
     seed CNN's second layer (32→64 channels, 3×3, on 13×13) or a 2→3 channel one on 6×6;
     images (pooling): 32 channels of 28×28 or 2 of 6×6; batch norm: 32 channels of 14×14 or 3
-    of 4 elements."""
+    of 4 elements; sequences: 50 steps of 128 features or 5 of 8; recurrent cells: 128 hidden
+    units or 8."""
     kind = CASES[case][1]
     features, hidden = (784, 128) if size == "large" else (20, 18)
     flat = 128 if size == "large" else 8
@@ -361,6 +483,8 @@ def batch_shape(case, batch, size="large"):
     shapes = {DENSE: (batch, features, hidden), ROWS: (batch, 10), FLAT: batch * flat}
     image = (32, 28, 28) if size == "large" else (2, 6, 6)
     shapes[CHANNELS] = (batch, 32, 196) if size == "large" else (batch, 3, 4)
+    shapes[SEQUENCE] = (batch, 50, 128) if size == "large" else (batch, 5, 8)
+    shapes[CELL] = (batch, 128) if size == "large" else (batch, 8)
     return {**shapes, CONV: (batch, *conv), IMAGE: (batch, *image)}[kind]
 
 

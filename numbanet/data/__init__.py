@@ -1,4 +1,5 @@
-"""Datasets and batching: generated toy sets, the offline digits default, MNIST/Fashion-MNIST."""
+"""Datasets and batching: generated toy sets, the offline digits default, MNIST/Fashion-MNIST,
+and text for character-level language models."""
 
 from numbanet.data.datasets import (
     DataError,
@@ -11,8 +12,10 @@ from numbanet.data.datasets import (
 )
 from numbanet.data.loader import DataLoader
 from numbanet.data.plot import plot_images
+from numbanet.data.text import CharVocab, sequence_windows, text_file, tiny_shakespeare
 
 __all__ = [
+    "CharVocab",
     "DataError",
     "DataLoader",
     "Dataset",
@@ -20,6 +23,9 @@ __all__ = [
     "fashion_mnist",
     "mnist",
     "plot_images",
+    "sequence_windows",
     "spirals",
+    "text_file",
+    "tiny_shakespeare",
     "xor",
 ]

@@ -120,6 +120,15 @@ IDX_SOURCES = {
             )
         ),
     },
+    # not IDX, but found, checked and downloaded by the same rules (``data.text``)
+    "tinyshakespeare": {
+        "folder": "tinyshakespeare",
+        "files": "input.txt",
+        "mirrors": (
+            "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/",
+        ),
+        "md5": {"input.txt": "6fb458f1232090904fb40fe944165e91"},
+    },
 }
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 
@@ -185,7 +194,8 @@ def _ensure_file(name, directory, file, download):
     if not path.is_file():
         if not download:
             raise DataError(
-                f"{name}: {file} not found in {directory}. Put the four IDX .gz files there, "
+                f"{name}: {file} not found in {directory}. Put "
+                f"{IDX_SOURCES[name].get('files', 'the four IDX .gz files')} there, "
                 f"pass root= to the folder that has them, or set NUMBANET_DATA."
             )
         _download(name, directory, file, expected)

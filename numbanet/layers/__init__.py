@@ -6,9 +6,11 @@ from numbanet.layers.container import Residual, Sequential
 from numbanet.layers.conv import Conv2d
 from numbanet.layers.dense import Linear
 from numbanet.layers.dropout import Dropout
+from numbanet.layers.embedding import Embedding
 from numbanet.layers.norm import BatchNorm1d, BatchNorm2d
 from numbanet.layers.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
-from numbanet.layers.shape import Flatten, Identity
+from numbanet.layers.recurrent import GRU, LSTM, RNN
+from numbanet.layers.shape import Flatten, Identity, LastTimeStep
 
 __all__ = [
     "AdaptiveAvgPool2d",
@@ -17,15 +19,20 @@ __all__ = [
     "BatchNorm2d",
     "Conv2d",
     "Dropout",
+    "Embedding",
     "Flatten",
+    "GRU",
     "Identity",
+    "LastTimeStep",
     "Layer",
     "LayerInputError",
+    "LSTM",
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
     "MaxPool2d",
     "ReLU",
+    "RNN",
     "Residual",
     "Sequential",
     "Sigmoid",

@@ -8,8 +8,9 @@ class Linear(FusedActivation, Layer):
     """Fully connected layer: every output is a weighted sum of every input.
 
     y = x Wᵀ + b          (kernels: ``dense_forward`` / ``dense_backward``)
-    Input shape:  (N, in_features)
-    Output shape: (N, out_features)
+    Input shape:  (N, in_features), or (N, ..., in_features): the same weights at every
+                  position of the leading dims (each time step of a sequence), as torch does
+    Output shape: (N, out_features), or (N, ..., out_features)
     Params: weight (out_features, in_features), bias (out_features,), as torch.nn.Linear.
     ``init``: "torch" (default, as torch), "xavier" or "kaiming" (see ``layers/init.py``).
     ``activation``: None, or "relu", "leaky_relu" (with ``negative_slope``), "sigmoid", "tanh"
@@ -45,21 +46,27 @@ class Linear(FusedActivation, Layer):
 
     def forward(self, x):
         x = self.as_input(x)
-        self.check_ndim(x, 2, f"(N, {self.in_features})")
-        if x.shape[1] != self.in_features:
+        layout = f"(N, {self.in_features}) or (N, ..., {self.in_features})"
+        if x.ndim < 2:
+            raise self.error(f"expected input of shape {layout}, got {x.shape} ({x.ndim}-D)")
+        *_, features = x.shape  # not shape[-1]: the CUDA simulator's shapes take no negative index
+        if features != self.in_features:
             raise self.error(
-                f"expected input of shape (N, {self.in_features}), got {x.shape}: "
-                f"{x.shape[1]} features instead of {self.in_features}"
+                f"expected input of shape {layout}, got {x.shape}: "
+                f"{features} features instead of {self.in_features}"
             )
-        y = self.buffer("y", (x.shape[0], self.out_features))
+        # the kernels see one row per position: (N, ..., in) as (N·..., in), a view
+        rows = x.reshape(-1, self.in_features)
+        y = self.buffer("y", (rows.shape[0], self.out_features))
         weight, bias = self.params["weight"], self.bias_and_grad()[0]
-        self.kernels.dense_forward(x, weight, bias, *self.epilogue(), y)
-        self.saved["x"], self.saved["y"] = x, y
-        return y
+        self.kernels.dense_forward(rows, weight, bias, *self.epilogue(), y)
+        self.saved["x"], self.saved["y"] = rows, y
+        self.saved["x_shape"] = x.shape
+        return y.reshape(*x.shape[:-1], self.out_features)
 
     def backward(self, dy, need_dx=True):
-        x, y = self.saved_for_backward("x", "y")
-        dy = self.as_grad(dy, (x.shape[0], self.out_features))
+        x, y, x_shape = self.saved_for_backward("x", "y", "x_shape")
+        dy = self.as_grad(dy, (*x_shape[:-1], self.out_features)).reshape(y.shape)
         if self.activation is not None:
             dy = self._through_activation(y, dy)
         dx = self.buffer("dx", x.shape)
@@ -72,7 +79,7 @@ class Linear(FusedActivation, Layer):
             self.bias_and_grad()[1],
             need_dx,
         )
-        return dx if need_dx else None
+        return dx.reshape(x_shape) if need_dx else None
 
     def _through_activation(self, y, dy):
         """dz = dy · f′(z), by the activation's own backward kernel, written in terms of the

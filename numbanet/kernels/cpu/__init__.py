@@ -2,6 +2,10 @@
 
 Every kernel takes its inputs first and its preallocated outputs last, writes the outputs in
 place and returns nothing, so the layer that owns the buffers can reuse them every step.
+
+Every kernel is compiled with ``error_model="numpy"``: a division by zero gives inf or nan, as
+in NumPy and PyTorch (the inspector's anomaly stop reports them), instead of Numba's default
+Python semantics, whose zero test before every division keeps loops from vectorizing.
 """
 
 from numbanet.kernels.cpu import (
@@ -10,11 +14,28 @@ from numbanet.kernels.cpu import (
     dense,
     dropout,
     elementwise,
+    embedding,
     loss,
     norm,
     optim,
     penalty,
     pool,
+    recurrent,
+    sequence,
 )
 
-MODULES = (dense, conv, pool, norm, dropout, elementwise, activation, loss, optim, penalty)
+MODULES = (
+    dense,
+    conv,
+    pool,
+    norm,
+    dropout,
+    elementwise,
+    activation,
+    loss,
+    optim,
+    penalty,
+    embedding,
+    sequence,
+    recurrent,
+)

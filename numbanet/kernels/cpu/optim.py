@@ -5,12 +5,12 @@ Each kernel updates one parameter tensor in place (flat views: param, grad and s
 updated in float32 arithmetic, as torch does.
 """
 
-from numba import njit, prange
+from numba import float64, njit, prange
 
 from numbanet.kernels.scalar import adam_update, sgd_update
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def sgd_step(
     param, grad, momentum_buffer, lr, momentum, dampening, nesterov, weight_decay, first_step
 ):
@@ -36,7 +36,7 @@ def sgd_step(
             momentum_buffer[i] = buffer
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def adam_step(
     param,
     grad,
@@ -73,3 +73,26 @@ def adam_step(
             step_size,
             bias_correction2_sqrt,
         )
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def grad_norm_sq_forward(grad, partial):
+    """The squared norm ‖grad‖² in P partial sums (their sum is the norm², for gradient clipping):
+    partial[p] = Σ_{i ≡ p (mod P)} grad[i]², summed in float64. Strided, so that on the GPU
+    neighbouring threads read neighbouring elements; the same order on both devices.
+    grad: (n,); writes partial: (P,). One iteration per p.
+    """
+    stride = partial.shape[0]
+    for p in prange(stride):
+        total = 0.0
+        for i in range(p, grad.shape[0], stride):
+            g = float64(grad[i])  # squared in float64: float32 squares lose digits
+            total += g * g
+        partial[p] = total
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def grad_scale_step(grad, factor):
+    """grad ← factor · grad (gradient clipping's rescale). grad: (n,), written in place."""
+    for i in prange(grad.shape[0]):
+        grad[i] *= factor

@@ -16,11 +16,28 @@ from numbanet.kernels.cuda import (
     dense,
     dropout,
     elementwise,
+    embedding,
     loss,
     norm,
     optim,
     penalty,
     pool,
+    recurrent,
+    sequence,
 )
 
-MODULES = (dense, conv, pool, norm, dropout, elementwise, activation, loss, optim, penalty)
+MODULES = (
+    dense,
+    conv,
+    pool,
+    norm,
+    dropout,
+    elementwise,
+    activation,
+    loss,
+    optim,
+    penalty,
+    embedding,
+    sequence,
+    recurrent,
+)

@@ -5,9 +5,9 @@ Each kernel updates one parameter tensor in place (flat views: param, grad and s
 updated in float32 arithmetic, as torch does.
 """
 
-from numba import cuda
+from numba import cuda, float64
 
-from numbanet.kernels.cuda.launch import grid_1d
+from numbanet.kernels.cuda.launch import grid_1d, launch, launch_1d
 from numbanet.kernels.scalar import adam_update, sgd_update
 
 
@@ -78,3 +78,31 @@ def adam_step(
             step_size,
             bias_correction2_sqrt,
         )
+
+
+@cuda.jit
+def strided_squares(grad, partial):
+    p = cuda.grid(1)
+    stride = partial.shape[0]
+    if p < stride:
+        total = 0.0
+        for i in range(p, grad.shape[0], stride):
+            g = float64(grad[i])  # squared in float64: float32 squares lose digits
+            total += g * g
+        partial[p] = total
+
+
+def grad_norm_sq_forward(grad, partial):
+    """partial[p] = Σ_{i ≡ p (mod P)} grad[i]² in float64: ‖grad‖² in P partial sums.
+    grad: (n,); writes partial: (P,). One thread per p, striding over grad (neighbouring
+    threads read neighbouring elements: coalesced)."""
+    launch(strided_squares, *launch_1d(partial.shape[0]), grad, partial)
+
+
+@grid_1d
+def grad_scale_step(grad, factor):
+    """grad ← factor · grad (gradient clipping's rescale). grad: (n,), written in place.
+    One thread per element."""
+    i = cuda.grid(1)
+    if i < grad.shape[0]:
+        grad[i] *= factor

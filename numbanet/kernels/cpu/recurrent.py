@@ -1,0 +1,177 @@
+"""Recurrent cells (RNN, LSTM, GRU): one time step's gate math, forward and backward, fused.
+
+A recurrent layer runs T steps of h_t = cell(x_t, h_{t−1}). The matrix products are left to
+the dense kernels, batched where the math allows: the input projections of all steps are one
+GEMM, gi = X W_ihᵀ + b_ih over (T·N, I), since no x_t depends on an earlier step; the hidden
+projection gh = h_{t−1} W_hhᵀ + b_hh is one GEMM per step, since h_{t−1} is only known then.
+What is left per step is elementwise over (n, hidden unit j): the cell kernels here do all the
+gates of one unit in one pass and keep what backward needs (the gates). Gate blocks are laid out
+as torch's: gi[:, k·H + j] is gate k of unit j (LSTM i, f, g, o; GRU r, z, n).
+
+Backward, step by step from the last: the cell kernel turns dh (and LSTM's dc) into the
+gradient of the pre-activations, dgate; ``recurrent_backward`` sends it back through W_hh to
+h_{t−1}. The weight gradients are left until after the loop: dW_ih = Σ_t dgi_tᵀ x_t and
+dW_hh = Σ_t dgh_tᵀ h_{t−1} are then one GEMM each over all steps. The time loop itself is the
+layer's (``layers/recurrent.py``), one loop for both devices.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from numbanet.kernels.scalar import epilogue, epilogue_grad, sigmoid, tanh
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def rnn_cell_forward(gi, gh, activation, slope, h):
+    """Elman cell:  h = f(gi + gh),  f tanh or relu (numbered as in ``scalar.EPILOGUES``).
+
+    gi, gh: (N, H) input and hidden projections (biases included); writes h: (N, H).
+    ``slope`` is unused by tanh and relu (the activation code's companion argument).
+    One iteration per row n.
+    """
+    for n in prange(h.shape[0]):
+        for j in range(h.shape[1]):
+            h[n, j] = epilogue(gi[n, j] + gh[n, j], activation, slope)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def rnn_cell_backward(h, dy, dh_next, activation, slope, dgate):
+    """Gradient of h = f(gi + gh):  dgate = (dy + dh_next) · f′, f′ read from h (1 − h² for
+    tanh, [h > 0] for relu). dgate is both ∂L/∂gi and ∂L/∂gh.
+
+    h: (N, H) this step's output; dy: (N, H) the loss's gradient at this step's output;
+    dh_next: (N, H) what reaches h from the next step (through W_hh); writes dgate: (N, H).
+    One iteration per row n.
+    """
+    for n in prange(h.shape[0]):
+        for j in range(h.shape[1]):
+            dh = dy[n, j] + dh_next[n, j]
+            dgate[n, j] = dh * epilogue_grad(h[n, j], activation, slope)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def lstm_cell_forward(gi, gh, c_prev, gates, c, h):
+    """LSTM cell (torch's gate order i, f, g, o), with a = gi + gh split in four blocks of H:
+        i = σ(a_i)   f = σ(a_f)   g = tanh(a_g)   o = σ(a_o)
+        c = f ⊙ c_prev + i ⊙ g
+        h = o ⊙ tanh(c)
+
+    gi, gh: (N, 4H); c_prev: (N, H); writes gates: (N, 4H) (i, f, g, o, kept for backward),
+    c, h: (N, H). One iteration per row n, all four gates of a unit in one pass.
+    """
+    size = h.shape[1]
+    for n in prange(h.shape[0]):
+        for j in range(size):
+            i = sigmoid(gi[n, j] + gh[n, j])
+            f = sigmoid(gi[n, size + j] + gh[n, size + j])
+            g = tanh(gi[n, 2 * size + j] + gh[n, 2 * size + j])
+            o = sigmoid(gi[n, 3 * size + j] + gh[n, 3 * size + j])
+            cell = f * c_prev[n, j] + i * g
+            c[n, j] = cell
+            h[n, j] = o * tanh(cell)
+            gates[n, j] = i
+            gates[n, size + j] = f
+            gates[n, 2 * size + j] = g
+            gates[n, 3 * size + j] = o
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def lstm_cell_backward(gates, c_prev, c, dy, dh_next, dc_next, dgate, dc_prev):
+    """Gradient of the LSTM cell, with dh = dy + dh_next:
+        dc = dc_next + dh ⊙ o ⊙ (1 − tanh²c)       (c reaches the loss through h and c_next)
+        da_i = dc ⊙ g ⊙ i(1 − i)    da_f = dc ⊙ c_prev ⊙ f(1 − f)
+        da_g = dc ⊙ i ⊙ (1 − g²)    da_o = dh ⊙ tanh(c) ⊙ o(1 − o)
+        dc_prev = dc ⊙ f
+
+    gates: (N, 4H) from forward; c_prev, c: (N, H); dy: (N, H) the loss's gradient at this
+    step's output; dh_next, dc_next: (N, H) what reaches h and c from the next step.
+    Writes dgate: (N, 4H) (= ∂L/∂gi = ∂L/∂gh), dc_prev: (N, H). One iteration per row n.
+    """
+    size = c.shape[1]
+    for n in prange(c.shape[0]):
+        for j in range(size):
+            i, f = gates[n, j], gates[n, size + j]
+            g, o = gates[n, 2 * size + j], gates[n, 3 * size + j]
+            tanh_c = tanh(c[n, j])
+            dh = dy[n, j] + dh_next[n, j]
+            dc = dc_next[n, j] + dh * o * (1 - tanh_c * tanh_c)
+            dgate[n, j] = dc * g * i * (1 - i)
+            dgate[n, size + j] = dc * c_prev[n, j] * f * (1 - f)
+            dgate[n, 2 * size + j] = dc * i * (1 - g * g)
+            dgate[n, 3 * size + j] = dh * tanh_c * o * (1 - o)
+            dc_prev[n, j] = dc * f
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def gru_cell_forward(gi, gh, h_prev, gates, h):
+    """GRU cell (torch's gate order r, z, n; b_hn stays inside r's product, as torch has it):
+        r = σ(gi_r + gh_r)   z = σ(gi_z + gh_z)
+        n = tanh(gi_n + r ⊙ gh_n)          gh_n = W_hn h_prev + b_hn
+        h = (1 − z) ⊙ n + z ⊙ h_prev
+
+    gi, gh: (N, 3H); h_prev: (N, H); writes gates: (N, 4H) (r, z, n and gh_n, which backward
+    needs for ∂n/∂r), h: (N, H). One iteration per row n, all gates of a unit in one pass.
+    """
+    size = h.shape[1]
+    for n in prange(h.shape[0]):
+        for j in range(size):
+            r = sigmoid(gi[n, j] + gh[n, j])
+            z = sigmoid(gi[n, size + j] + gh[n, size + j])
+            hn = gh[n, 2 * size + j]
+            new = tanh(gi[n, 2 * size + j] + r * hn)
+            h[n, j] = (1 - z) * new + z * h_prev[n, j]
+            gates[n, j] = r
+            gates[n, size + j] = z
+            gates[n, 2 * size + j] = new
+            gates[n, 3 * size + j] = hn
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def gru_cell_backward(gates, h_prev, dy, dh_next, skip_next, dgi, dgh, skip):
+    """Gradient of the GRU cell, with dh = dy + dh_next + skip_next:
+        da_n = dh ⊙ (1 − z) ⊙ (1 − n²)         (a_n = gi_n + r ⊙ gh_n)
+        da_z = dh ⊙ (h_prev − n) ⊙ z(1 − z)
+        da_r = da_n ⊙ gh_n ⊙ r(1 − r)
+        dgi = (da_r, da_z, da_n)   dgh = (da_r, da_z, da_n ⊙ r)
+        skip = dh ⊙ z                           (h_prev's direct share of h)
+
+    gates: (N, 4H) from forward (r, z, n, gh_n); h_prev: (N, H); dy: (N, H) the loss's
+    gradient at this step's output; dh_next: (N, H) what reaches h from the next step through
+    W_hh, skip_next: (N, H) what reaches it directly (the next step's ``skip``).
+    Writes dgi, dgh: (N, 3H), skip: (N, H). One iteration per row n.
+    """
+    size = h_prev.shape[1]
+    for n in prange(h_prev.shape[0]):
+        for j in range(size):
+            r, z = gates[n, j], gates[n, size + j]
+            new, hn = gates[n, 2 * size + j], gates[n, 3 * size + j]
+            dh = dy[n, j] + dh_next[n, j] + skip_next[n, j]
+            da_n = dh * (1 - z) * (1 - new * new)
+            da_z = dh * (h_prev[n, j] - new) * z * (1 - z)
+            da_r = da_n * hn * r * (1 - r)
+            dgi[n, j], dgi[n, size + j], dgi[n, 2 * size + j] = da_r, da_z, da_n
+            dgh[n, j], dgh[n, size + j], dgh[n, 2 * size + j] = da_r, da_z, da_n * r
+            skip[n, j] = dh * z
+
+
+@njit(cache=True, error_model="numpy")
+def recurrent_backward(dgh, W_hh, dh_prev):
+    """dh_prev = dgh W_hh: the gradient that reaches h_{t−1} through gh = h_{t−1} W_hhᵀ + b_hh.
+
+    dgh: (N, G·H) the gradient of the hidden projection; W_hh: (G·H, H); writes dh_prev: (N, H).
+    One BLAS GEMM.
+    """
+    np.dot(dgh, W_hh, dh_prev)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def swap_batch_time_forward(x, y):
+    """y[b, a] = x[a, b]: swaps the first two axes, (N, T, F) ↔ (T, N, F), for batch_first
+    sequences (the kernels work time-major: one step is a contiguous (N, F) block).
+
+    x: (A, B, F); writes y: (B, A, F). One iteration per b.
+    """
+    for b in prange(y.shape[0]):
+        for a in range(y.shape[1]):
+            for f in range(y.shape[2]):
+                y[b, a, f] = x[a, b, f]
