@@ -18,12 +18,11 @@ import argparse
 import functools
 import importlib.util
 import sys
-import time
 
 import numpy as np
 
 import numpy_reference
-from harness import markdown_table, measure_all, worker
+from harness import markdown_table, measure_all, profile_step, worker
 from results import record
 
 
@@ -106,31 +105,15 @@ ENGINES = {
 
 
 def profile(batch, threads, model, fuse):
-    """Seconds per event of a numbanet training step, averaged over 20 steps: where time goes.
-    Threads as in the speed runs: BLAS on ``threads``, the kernels on numbanet's default."""
+    """Where numbanet's step spends its time, event by event. Threads as in the speed runs:
+    BLAS on ``threads``, the kernels on numbanet's default."""
     from threadpoolctl import threadpool_limits
 
     import numbanet as nn
 
     threadpool_limits(threads, user_api="blas")
     nn.seed(0)
-    net = getattr(nn.models, model)(fuse=fuse)
-    loss, opt = nn.CrossEntropyLoss(), nn.optim.Adam(net, lr=1e-3)
-    x, y = synthetic(batch)
-    for _ in nn.train_step(net, loss, opt, x, y, snapshot=False):
-        pass  # compile and allocate first
-    spent = {}
-    for _ in range(20):
-        start = time.perf_counter()
-        for event in nn.train_step(net, loss, opt, x, y, snapshot=False):
-            now = time.perf_counter()
-            key = f"{event.phase:8s} {event.name}"
-            spent[key] = spent.get(key, 0.0) + now - start
-            start = now
-    total = sum(spent.values())
-    for key, seconds in sorted(spent.items(), key=lambda item: -item[1]):
-        print(f"{seconds / 20 * 1e3:7.2f} ms  {seconds / total:5.1%}  {key}")
-    print(f"{total / 20 * 1e3:7.2f} ms per step at batch {batch}")
+    profile_step(getattr(nn.models, model)(fuse=fuse), *synthetic(batch))
 
 
 def main():

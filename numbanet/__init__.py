@@ -9,6 +9,7 @@ history = nn.fit(model, nn.CrossEntropyLoss(), opt, (x, y), epochs=5)
 from numbanet import runtime  # noqa: F401  (first: sets the float mode and threads before any pool starts)
 from numbanet import compare, data, debug, io, metrics, models, optim
 from numbanet.backend import BackendError, get_backend
+from numbanet.generate import sample
 from numbanet.gradcheck import gradcheck
 from numbanet.layers import (
     AdaptiveAvgPool2d,
@@ -94,6 +95,7 @@ __all__ = [
     "models",
     "optim",
     "predict",
+    "sample",
     "seed",
     "set_flush_denormal",
     "set_num_threads",

@@ -6,11 +6,16 @@ from numbanet.layers import (
     BatchNorm2d,
     Conv2d,
     Dropout,
+    Embedding,
     Flatten,
+    GRU,
+    LastTimeStep,
     Linear,
+    LSTM,
     MaxPool2d,
     ReLU,
     Residual,
+    RNN,
     Sequential,
     Tanh,
 )
@@ -136,3 +141,28 @@ def small_resnet(in_channels=1, n_classes=10, widths=(16, 32, 64), blocks_per_st
             layers += basic_block(channels, width, stride)
             channels = width
     return Sequential(*layers, AdaptiveAvgPool2d(1), Flatten(), Linear(channels, n_classes))
+
+
+RECURRENT = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+
+
+def sequence_classifier(input_size=28, hidden=128, n_classes=10, cell="lstm"):
+    """A many-to-one classifier: a recurrent layer ("rnn" with tanh, "lstm" or "gru"; one layer,
+    batch_first) reads the sequence, a Linear reads its last step's h. The defaults classify
+    MNIST read row by row (28 steps of 28 pixels).
+    Input shape: (N, T, input_size). Output shape: (N, n_classes).
+    """
+    recurrent = RECURRENT[cell](input_size, hidden, batch_first=True)
+    return Sequential(recurrent, LastTimeStep(), Linear(hidden, n_classes))
+
+
+def char_language_model(vocab_size, embedding=64, hidden=256, num_layers=1, cell="lstm"):
+    """A character-level language model (char-rnn): Embedding → recurrent layer ("rnn", "lstm"
+    or "gru", batch_first) → Linear to the next character's logits at every position.
+    Input shape: token ids (N, T). Output shape: (N, T, vocab_size).
+    """
+    return Sequential(
+        Embedding(vocab_size, embedding),
+        RECURRENT[cell](embedding, hidden, num_layers=num_layers, batch_first=True),
+        Linear(hidden, vocab_size),
+    )

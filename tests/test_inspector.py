@@ -192,3 +192,137 @@ def test_loss_curve_shows_loss_plus_penalty_beside_the_data_loss():
     np.testing.assert_allclose(ax.lines[1].get_ydata(), [1.1, 1.0])
     assert "penalty 0.2000" in ax.get_title()
     assert len(views.loss_figure([1.0, 0.8], [0.0, 0.0]).axes[0].lines) == 1  # no penalty
+
+
+def sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def numpy_bptt(kind, params, x, dy):
+    """A one-layer recurrent net written out in NumPy (float64), for L = Σ_t dy_t·h_t.
+
+    x: (N, T, I), dy: (N, T, H). Returns h (T, N, H), the gate activations (T, N, G·H) (None for
+    a plain RNN) and ∂L/∂h_t (T, N, H): dy_t plus what steps t+1, … send back.
+    """
+    w_ih, w_hh = params["weight_ih_l0"], params["weight_hh_l0"]
+    b_ih, b_hh = params["bias_ih_l0"], params["bias_hh_l0"]
+    batch, steps, _ = x.shape
+    size = w_hh.shape[1]
+    h, c = np.zeros((batch, size)), np.zeros((batch, size))
+    hs, gates, cache = [], [], []
+    for t in range(steps):
+        gi, gh = x[:, t] @ w_ih.T + b_ih, h @ w_hh.T + b_hh
+        if kind == "RNN":
+            h_new = np.tanh(gi + gh)
+            cache.append(h_new)
+        elif kind == "LSTM":
+            a_i, a_f, a_g, a_o = np.split(gi + gh, 4, axis=1)
+            i, f, g, o = sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)
+            c_new = f * c + i * g
+            h_new = o * np.tanh(c_new)
+            cache.append((i, f, g, o, c, c_new))
+            gates.append(np.concatenate([i, f, g, o], axis=1))
+            c = c_new
+        else:  # GRU
+            r = sigmoid(gi[:, :size] + gh[:, :size])
+            z = sigmoid(gi[:, size : 2 * size] + gh[:, size : 2 * size])
+            n = np.tanh(gi[:, 2 * size :] + r * gh[:, 2 * size :])
+            h_new = (1 - z) * n + z * h
+            cache.append((r, z, n, gh[:, 2 * size :], h))
+            gates.append(np.concatenate([r, z, n], axis=1))
+        h = h_new
+        hs.append(h)
+    dh_next, dc_next = np.zeros((batch, size)), np.zeros((batch, size))
+    dh_steps = np.zeros((steps, batch, size))
+    for t in reversed(range(steps)):
+        dh = dy[:, t] + dh_next
+        dh_steps[t] = dh
+        if kind == "RNN":
+            dh_next = (dh * (1 - cache[t] ** 2)) @ w_hh
+        elif kind == "LSTM":
+            i, f, g, o, c_prev, c_t = cache[t]
+            dc = dc_next + dh * o * (1 - np.tanh(c_t) ** 2)
+            da = [dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g**2)]
+            da.append(dh * np.tanh(c_t) * o * (1 - o))
+            dh_next, dc_next = np.concatenate(da, axis=1) @ w_hh, dc * f
+        else:
+            r, z, n, gh_n, h_prev = cache[t]
+            da_n = dh * (1 - z) * (1 - n**2)
+            da_z = dh * (h_prev - n) * z * (1 - z)
+            da_r = da_n * gh_n * r * (1 - r)
+            dh_next = np.concatenate([da_r, da_z, da_n * r], axis=1) @ w_hh + dh * z
+    return np.stack(hs), np.stack(gates) if gates else None, dh_steps
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_a_recurrent_layer_is_drawn_unrolled_with_its_gradient_norm_per_step(kind):
+    from numbanet.widgets.inspector import gate_means, step_grad_norms, unrolled_states
+
+    nn.seed(0)
+    recurrent = getattr(nn, kind)(8, 12, batch_first=True)
+    model = nn.Sequential(recurrent, nn.LastTimeStep(), nn.Linear(12, 10))
+    train, _ = data.digits()
+    rows = (train.x.reshape(-1, 8, 8), train.y)  # each image a sequence of 8 rows of 8 pixels
+    inspector = Inspector(
+        model, nn.CrossEntropyLoss(), nn.optim.SGD(model, lr=0.1), rows, batch_size=8
+    )
+    params = {k: v.astype(np.float64) for k, v in model.state_dict().items()}
+    inspector.slider.value = 0  # forward of the recurrent layer
+    x = inspector.stepper.event.tensors()["input"].astype(np.float64)
+    assert is_png(inspector.unrolled_figure) and is_png(inspector.figure)
+    states = unrolled_states(recurrent)
+    assert set(states) == ({"h_t", "c_t"} if kind == "LSTM" else {"h_t"})
+    inspector.slider.value = 6  # backward of the recurrent layer
+    assert "backward: 0:" in inspector.header.value and is_png(inspector.unrolled_figure)
+    dy = inspector.stepper.event.tensors()["dy"].astype(np.float64)
+    assert np.count_nonzero(dy[:, :-1]) == 0  # LastTimeStep: the loss reads the last step only
+    h, gates, dh = numpy_bptt(kind, {k[2:]: v for k, v in params.items() if k[0] == "0"}, x, dy)
+    np.testing.assert_allclose(states["h_t"], h[:, 0], rtol=1e-4, atol=1e-6)
+    means = gate_means(recurrent)
+    if kind == "RNN":
+        assert means == {}
+    else:
+        size = 12
+        expected = {
+            name: gates[:, 0, k * size : (k + 1) * size].mean(axis=1)
+            for k, name in enumerate(recurrent.gate_names)
+        }
+        assert list(means) == list(expected)
+        for name in expected:
+            np.testing.assert_allclose(means[name], expected[name], rtol=1e-4, atol=1e-6)
+    (norms,) = step_grad_norms(recurrent).values()
+    expected_norms = np.linalg.norm(dh.reshape(8, -1), axis=1)
+    np.testing.assert_allclose(norms, expected_norms, rtol=1e-4)
+    assert expected_norms[0] < expected_norms[-1]  # the gradient shrinks going back in time
+    inspector.slider.value = 5  # backward of LastTimeStep: no unrolled view
+    assert inspector.unrolled_figure.layout.display == "none"
+
+
+def test_stacked_recurrent_layers_keep_a_gradient_norm_per_step_for_each_layer():
+    from numbanet.widgets import views
+    from numbanet.widgets.inspector import step_grad_norms
+
+    nn.seed(0)
+    lstm = nn.LSTM(3, 5, num_layers=2)
+    lstm.keep_step_grads = True
+    x = np.random.default_rng(0).standard_normal((7, 4, 3)).astype(np.float32)
+    dy = np.zeros((7, 4, 5), np.float32)
+    dy[-1] = 1  # the loss reads the last step only
+    lstm.forward(x)
+    lstm.backward(dy)
+    norms = step_grad_norms(lstm)
+    assert list(norms) == ["layer 0", "layer 1"] and all(v.shape == (7,) for v in norms.values())
+    np.testing.assert_allclose(norms["layer 1"][-1], np.linalg.norm(dy[-1]), rtol=1e-6)
+    # the same two layers as two one-layer LSTMs, the first's output the second's input
+    weights = lstm.state_dict()
+    bottom, top = nn.LSTM(3, 5), nn.LSTM(5, 5)
+    for k, single in enumerate((bottom, top)):
+        single.load_state_dict(
+            {n.replace(f"_l{k}", "_l0"): v for n, v in weights.items() if n.endswith(f"_l{k}")}
+        )
+        single.keep_step_grads = True
+    top.forward(bottom.forward(x))
+    bottom.backward(top.backward(dy))
+    np.testing.assert_allclose(norms["layer 0"], step_grad_norms(bottom)["layer 0"], rtol=1e-5)
+    np.testing.assert_allclose(norms["layer 1"], step_grad_norms(top)["layer 0"], rtol=1e-5)
+    assert views.png(views.bptt_figure(norms)).startswith(PNG)

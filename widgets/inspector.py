@@ -13,9 +13,11 @@ import ipywidgets as w
 import numpy as np
 
 from numbanet.debug import Stepper, update_terms
+from numbanet.layers.recurrent import GRU, LSTM, RNN
 from numbanet.gradcheck import gradcheck
 from numbanet.widgets import views
 
+RECURRENT = (RNN, LSTM, GRU)
 CURRENT = "#ffe08a"  # the layer of the current event
 DONE = "#e8f1fb"  # layers this phase has already passed
 
@@ -25,11 +27,16 @@ class Inspector:
 
     model, loss_fn, optimizer: what trains; data: (x, y) arrays, a Dataset or a DataLoader.
     Other keyword arguments go to ``numbanet.debug.Stepper`` (batch_size, explode, vanish, ...).
+    Recurrent layers are drawn unrolled in time; they are set to keep ∂L/∂h_t of every step
+    (``keep_step_grads``) for the BPTT view.
     """
 
     def __init__(self, model, loss_fn, optimizer, data, batch_size=64, **stepper_options):
         self.stepper = Stepper(model, loss_fn, optimizer, data, batch_size, **stepper_options)
         self.layers = self.stepper.layers
+        for layer in model.modules():
+            if isinstance(layer, RECURRENT):
+                layer.keep_step_grads = True
         self.buttons = {
             "back": w.Button(description="◀ back", tooltip="undo the last event"),
             "step": w.Button(description="step ▶", tooltip="one event", button_style="primary"),
@@ -54,6 +61,7 @@ class Inspector:
         self.status = w.HTML()
         self.figure = w.Image(format="png")
         self.side_figure = w.Image(format="png")
+        self.unrolled_figure = w.Image(format="png")  # a recurrent layer, step by step
         self.details = w.HTML()
         self.terms_figure = w.Image(format="png")
         self.gradcheck_result = w.HTML()
@@ -92,6 +100,7 @@ class Inspector:
                 self.formula,
                 self.status,
                 w.HBox([self.figure, self.side_figure]),
+                self.unrolled_figure,
                 self.details,
                 self.terms_figure,
                 w.HBox([b["gradcheck"], self.gradcheck_result]),
@@ -155,6 +164,7 @@ class Inspector:
         )
         self._show(self.terms_figure, None)
         self._show(self.side_figure, None)
+        self._show(self.unrolled_figure, None)
         self.details.value = ""
         if event is None:
             self._show(self.figure, views.loss_figure(s.losses, s.penalties))
@@ -173,6 +183,8 @@ class Inspector:
             self._show(self.side_figure, views.gradient_flow_figure(self._grad_norms()))
         else:
             self._show(self.side_figure, views.loss_figure(s.losses, s.penalties))
+        if isinstance(event.layer, RECURRENT) and event.phase in ("forward", "backward"):
+            self._show(self.unrolled_figure, recurrent_figure(event.layer, event.phase))
 
     @staticmethod
     def _show(image, fig):
@@ -246,3 +258,46 @@ def layer_extras(layer):
         if value.ndim == 1:
             extras[name.replace("_", " ")] = layer.backend.to_host(value)
     return extras
+
+
+def recurrent_figure(layer, phase):
+    """A recurrent layer unrolled in time: beside its forward, the top layer's h_t (and LSTM's
+    c_t) and gate means of the first sequence; beside its backward, ‖∂L/∂h_t‖ per step."""
+    if phase == "backward":
+        return views.bptt_figure(step_grad_norms(layer))
+    return views.unrolled_figure(layer.name, unrolled_states(layer), gate_means(layer))
+
+
+def unrolled_states(layer):
+    """{title: (T, H) host array}: h_1 … h_T of the top stacked layer for the first sequence of
+    the batch (the saved sequence starts at h_0), and LSTM's c_t likewise."""
+    top = layer.num_layers - 1
+    names = ("h", "c") if layer.has_cell else ("h",)
+    # whole arrays to the host, then sliced: a strided slice of a GPU array does not copy
+    return {
+        f"{name}_t": layer.backend.to_host(layer.saved[f"{name}_l{top}"])[1:, 0] for name in names
+    }
+
+
+def gate_means(layer):
+    """{gate: (T,) host array}: each gate of the top stacked layer averaged over its H units at
+    every step, first sequence of the batch (LSTM i, f, g, o; GRU r, z, n; a plain RNN has
+    none)."""
+    if not layer.gate_names:
+        return {}
+    gates = layer.backend.to_host(layer.saved[f"gates_l{layer.num_layers - 1}"])[:, 0]
+    size = layer.hidden_size
+    return {
+        name: gates[:, k * size : (k + 1) * size].mean(axis=1)
+        for k, name in enumerate(layer.gate_names)
+    }
+
+
+def step_grad_norms(layer):
+    """{"layer k": (T,) host array}: ‖∂L/∂h_t‖ over the batch at every step t of the last
+    backward, for each stacked layer (kept there by ``keep_step_grads``)."""
+    norms = {}
+    for k in range(layer.num_layers):
+        dh = layer.backend.to_host(layer.saved[f"dh_l{k}"])
+        norms[f"layer {k}"] = np.sqrt((dh.astype(np.float64) ** 2).sum(axis=(1, 2)))
+    return norms

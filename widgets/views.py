@@ -181,3 +181,56 @@ def terms_figure(terms):
     for ax, (name, a) in zip(axes, terms.items()):
         draw_histogram(ax, name, a)
     return fig
+
+
+def unrolled_figure(name, states, gates):
+    """A recurrent layer's forward unrolled in time, for one sequence: each state in ``states``
+    ({title: (T, H)}: h_t, LSTM's c_t) as a heatmap, units down and steps across, and the mean
+    of each gate over the units at every step (``gates``: {gate: (T,)}; none for a plain RNN)."""
+    columns = len(states) + bool(gates)
+    fig = Figure(figsize=(3.6 * columns, 2.8), layout="constrained")
+    axes = fig.subplots(1, columns, squeeze=False)[0]
+    for ax, (title, a) in zip(axes, states.items()):
+        limit = max(np.abs(a).max(), 1e-30)
+        steps, units = a.shape
+        image = ax.imshow(
+            a.T,
+            aspect="auto",
+            cmap="RdBu_r",
+            vmin=-limit,
+            vmax=limit,
+            interpolation="nearest",
+            extent=(0.5, steps + 0.5, units - 0.5, -0.5),  # steps numbered from 1, as h_1 … h_T
+        )
+        fig.colorbar(image, ax=ax, shrink=0.8).ax.tick_params(labelsize=6)
+        ax.set_title(f"{title}\n(units × steps)", fontsize=8)
+        ax.set_xlabel("step t", fontsize=7)
+        ax.set_ylabel("hidden unit", fontsize=7)
+        ax.tick_params(labelsize=6)
+    if gates:
+        ax = axes[-1]
+        for gate, means in gates.items():
+            ax.plot(range(1, len(means) + 1), means, "o-", markersize=2, label=gate)
+        ax.legend(fontsize=6)
+        ax.set_title("gates: mean over units", fontsize=8)
+        ax.set_xlabel("step t", fontsize=7)
+        ax.tick_params(labelsize=6)
+    fig.suptitle(f"{name} unrolled (first sequence of the batch)", fontsize=9)
+    return fig
+
+
+def bptt_figure(norms):
+    """Backpropagation through time: ‖∂L/∂h_t‖ at every step t, one line per stacked layer
+    (``norms``: {label: (T,)}). A line falling towards t = 1 is a vanishing gradient."""
+    fig = Figure(figsize=(4.5, 2.6), layout="constrained")
+    ax = fig.subplots()
+    for label, values in norms.items():
+        steps = range(1, len(values) + 1)
+        ax.plot(steps, np.maximum(values, 1e-30), "o-", markersize=2, label=label)
+    ax.set_yscale("log")
+    if len(norms) > 1:
+        ax.legend(fontsize=7)
+    ax.set_xlabel("step t", fontsize=8)
+    ax.set_title("BPTT: ‖∂L/∂h_t‖ per step", fontsize=9)
+    ax.tick_params(labelsize=7)
+    return fig

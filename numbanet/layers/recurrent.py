@@ -13,6 +13,8 @@ recurrent layer sits in a Sequential like any other. The state is kept beside it
                                        BPTT through all T steps; final_state_grad: ∂L/∂h_n (LSTM:
                                        the pair), if the loss reads the final state too
     layer.state_grad                   ∂L/∂h_0 (LSTM: (∂L/∂h_0, ∂L/∂c_0)), for truncated BPTT
+    layer.keep_step_grads = True       backward also keeps ∂L/∂h_t of every step, saved["dh_l{k}"]
+                                       (T, N, H) for stacked layer k (the inspector's BPTT view)
 
 Truncated BPTT: feed ``final_state`` (copied, or from ``numbanet.backend.to_host``) as the next
 chunk's ``state``; gradients stop at the chunk boundary because backward never goes past h_0.
@@ -41,6 +43,10 @@ class _Recurrent(Layer):
     kept = 0  # values per hidden unit the cell keeps for backward (beside h, and LSTM's c)
     has_cell = False  # LSTM: a cell state c beside h
     separate_dgh = False  # GRU: ∂L/∂gh is not ∂L/∂gi (r scales gh_n), so it has its own buffer
+    # backward keeps ∂L/∂h_t of every step in saved["dh_l{k}"] (T, N, H), for the inspector's
+    # BPTT view; off in training, which needs only the weight gradients
+    keep_step_grads = False
+    gate_names = ()  # the gate blocks' names, in the order the weights and saved gates hold them
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False):
         super().__init__()
@@ -238,12 +244,18 @@ class _Recurrent(Layer):
             w_hh, _, dw_hh, db_hh = self.weights(layer, "hh")
             incoming = finals[0][layer]
             carry_in = finals[1][layer] if self.has_cell else zero
+            if self.keep_step_grads:
+                step_grads = self.buffer(f"dh_l{layer}", (steps, batch, size))
             for t in reversed(range(steps)):
+                if self.keep_step_grads:
+                    self._keep_step_grad(dy[t], incoming, carry_in, step_grads[t])
                 carry_out = carries[t % 2]
                 self.cell_backward(t, dy[t], incoming, carry_in, dgi[t], dgh[t], carry_out, layer)
                 self.kernels.recurrent_backward(dgh[t], w_hh, dh_next)
                 incoming, carry_in = dh_next, carry_out
             self._store_state_grads(state_grads, layer, dh_next, carry_in)
+            if self.keep_step_grads:
+                self.saved[f"dh_l{layer}"] = step_grads
             # the weight gradients of all steps at once: dW_hh = Σ_t dghᵀ h_{t−1}, likewise W_ih;
             # no dx from the first (h_{t−1}'s gradient went back step by step)
             previous = self.saved[f"h_l{layer}"][:steps].reshape(steps * batch, size)
@@ -266,6 +278,11 @@ class _Recurrent(Layer):
         dx = self.buffer("dx", (batch, steps, self.input_size))
         self.kernels.swap_batch_time_forward(dy, dx)
         return dx
+
+    def _keep_step_grad(self, dy, dh_through_w, carry, dh):
+        """dh = ∂L/∂h_t (N, H): the loss's gradient at step t's output + what the next step
+        sent back through W_hh (GRU adds ``carry``, what went straight through z)."""
+        self.kernels.add_forward(dy.reshape(-1), dh_through_w.reshape(-1), dh.reshape(-1))
 
     def _store_state_grads(self, state_grads, layer, dh_through_w, carry):
         """∂L/∂h_0 of ``layer`` (and ∂L/∂c_0) from what step 0 sent back."""
@@ -354,6 +371,7 @@ class LSTM(_Recurrent):
     """
 
     gates, kept, has_cell = 4, 4, True
+    gate_names = ("i", "f", "g", "o")
     formula = {
         "forward": "i,f,g,o = σ,σ,tanh,σ(x_t·W_ihᵀ + h_t−1·W_hhᵀ + b);  c_t = f⊙c_t−1 + i⊙g;  "
         "h_t = o⊙tanh(c_t)",
@@ -385,6 +403,7 @@ class GRU(_Recurrent):
     """
 
     gates, kept, separate_dgh = 3, 4, True
+    gate_names = ("r", "z", "n")  # saved gates hold gh_n after them (backward's ∂n/∂r)
     formula = {
         "forward": "r,z = σ(x_t·W_ihᵀ + h_t−1·W_hhᵀ + b);  n = tanh(x_t·W_inᵀ + b_in + "
         "r⊙(h_t−1·W_hnᵀ + b_hn));  h_t = (1−z)⊙n + z⊙h_t−1",
@@ -398,6 +417,10 @@ class GRU(_Recurrent):
     def cell_backward(self, t, dy, dh_next, carry_in, dgi, dgh, carry_out, layer):
         h, gates = self.saved[f"h_l{layer}"], self.saved[f"gates_l{layer}"]
         self.kernels.gru_cell_backward(gates[t], h[t], dy, dh_next, carry_in, dgi, dgh, carry_out)
+
+    def _keep_step_grad(self, dy, dh_through_w, carry, dh):
+        super()._keep_step_grad(dy, dh_through_w, carry, dh)
+        self.kernels.add_forward(dh.reshape(-1), carry.reshape(-1), dh.reshape(-1))
 
     def _store_state_grads(self, state_grads, layer, dh_through_w, carry):
         """∂L/∂h_0 = what went back through W_hh + what went straight through z."""

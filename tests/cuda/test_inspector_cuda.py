@@ -46,3 +46,24 @@ def test_gradient_check_of_a_layer_on_the_gpu():
     inspector.slider.value = 1  # forward of Linear(64→8)
     errors = inspector.check_gradient()
     assert max(errors.values()) < 1e-6 and set(errors) == {"x", "weight", "bias"}
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_the_unrolled_view_of_a_recurrent_layer_reads_the_same_numbers_from_the_gpu(kind):
+    from numbanet.widgets.inspector import gate_means, step_grad_norms, unrolled_states
+
+    nn.seed(0)
+    cpu = getattr(nn, kind)(3, 4, num_layers=2, batch_first=True)
+    gpu = cpu.clone("cuda")
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype(np.float32)
+    dy = np.random.default_rng(1).standard_normal((2, 5, 4)).astype(np.float32)
+    for layer in (cpu, gpu):
+        layer.keep_step_grads = True
+        layer.forward(x)
+        layer.backward(dy)
+    assert is_device_array(gpu.saved["dh_l0"])
+    for view in (unrolled_states, gate_means, step_grad_norms):
+        on_cpu, on_gpu = view(cpu), view(gpu)
+        assert on_cpu.keys() == on_gpu.keys()
+        for name in on_cpu:
+            np.testing.assert_allclose(on_gpu[name], on_cpu[name], rtol=1e-5, atol=1e-6)
