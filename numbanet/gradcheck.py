@@ -27,11 +27,14 @@ def _relative_error(analytic, numeric):
     return float(np.abs(analytic - numeric).max(initial=0) / scale)
 
 
-def _numeric_gradient(f, v, eps, entries):
-    """Central differences of the scalar function f() with respect to the flat ``entries`` of v."""
+def numeric_gradient(f, v, eps=1e-6, entries=None):
+    """∂f/∂v by central differences of the scalar function f(), perturbing v in place: at the
+    flat ``entries`` of v (one value each), or at every entry (shaped like v) if None.
+    v must be contiguous, so that its flat view is v itself."""
     flat = v.reshape(-1)
-    grad = np.zeros(len(entries))
-    for k, i in enumerate(entries):
+    chosen = np.arange(v.size) if entries is None else entries
+    grad = np.zeros(len(chosen))
+    for k, i in enumerate(chosen):
         original = flat[i]
         flat[i] = original + eps
         up = f()
@@ -39,7 +42,7 @@ def _numeric_gradient(f, v, eps, entries):
         down = f()
         flat[i] = original
         grad[k] = (up - down) / (2 * eps)
-    return grad
+    return grad.reshape(v.shape) if entries is None else grad
 
 
 def gradcheck(fn, x, target=None, eps=1e-6, seed=0, max_entries=None):
@@ -59,7 +62,7 @@ def gradcheck(fn, x, target=None, eps=1e-6, seed=0, max_entries=None):
         entries = np.arange(v.size)
         if max_entries is not None and v.size > max_entries:
             entries = rng.choice(v.size, max_entries, replace=False)
-        numeric = _numeric_gradient(f, v, eps, entries)
+        numeric = numeric_gradient(f, v, eps, entries)
         return _relative_error(np.asarray(analytic).reshape(-1)[entries], numeric)
 
     x = np.array(to_host(x))

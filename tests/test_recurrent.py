@@ -8,6 +8,7 @@ import pytest
 import numbanet as nn
 from layer_contract import check_layer_contract
 from numbanet.backend import get_backend
+from numbanet.gradcheck import numeric_gradient
 from numbanet.kernels.scalar import EPILOGUES
 
 K = get_backend("cpu").kernels
@@ -45,20 +46,6 @@ def gru_cell(gi, gh, h_prev):
     r, z = sigmoid(i_r + h_r), sigmoid(i_z + h_z)
     n = np.tanh(i_n + r * h_n)
     return np.concatenate([r, z, n, h_n], axis=1), (1 - z) * n + z * h_prev
-
-
-def numeric_grad(f, v, eps=1e-6):
-    """∂f/∂v by central differences, every entry of v (float64)."""
-    grad = np.zeros_like(v)
-    for index in np.ndindex(v.shape):
-        original = v[index]
-        v[index] = original + eps
-        up = f()
-        v[index] = original - eps
-        down = f()
-        v[index] = original
-        grad[index] = (up - down) / (2 * eps)
-    return grad
 
 
 def normals(*shapes, dtype=np.float64):
@@ -110,7 +97,7 @@ def test_rnn_cell_backward_matches_finite_differences(nonlinearity, n, h):
     gi[np.abs(gi + gh) < 1e-3] += 0.1  # keep relu's kink out of the differences
     out, dgate = rnn_cell(gi, gh, nonlinearity), np.empty((n, h))
     K.rnn_cell_backward(out, dy, dh_next, EPILOGUES[nonlinearity], 0.0, dgate)
-    expected = numeric_grad(lambda: np.sum((dy + dh_next) * rnn_cell(gi, gh, nonlinearity)), gi)
+    expected = numeric_gradient(lambda: np.sum((dy + dh_next) * rnn_cell(gi, gh, nonlinearity)), gi)
     np.testing.assert_allclose(dgate, expected, **FD_TOL)
 
 
@@ -126,8 +113,8 @@ def test_lstm_cell_backward_matches_finite_differences(n, h):
         _, c, out = lstm_cell(gi, gh, c_prev)
         return np.sum((dy + dh_next) * out) + np.sum(dc_next * c)
 
-    np.testing.assert_allclose(dgate, numeric_grad(loss, gi), **FD_TOL)  # a = gi + gh
-    np.testing.assert_allclose(dc_prev, numeric_grad(loss, c_prev), **FD_TOL)
+    np.testing.assert_allclose(dgate, numeric_gradient(loss, gi), **FD_TOL)  # a = gi + gh
+    np.testing.assert_allclose(dc_prev, numeric_gradient(loss, c_prev), **FD_TOL)
 
 
 @pytest.mark.parametrize("n, h", CELL_SHAPES)
@@ -141,10 +128,10 @@ def test_gru_cell_backward_matches_finite_differences(n, h):
     def loss():
         return np.sum((dy + dh_next + skip_next) * gru_cell(gi, gh, h_prev)[1])
 
-    np.testing.assert_allclose(dgi, numeric_grad(loss, gi), **FD_TOL)
-    np.testing.assert_allclose(dgh, numeric_grad(loss, gh), **FD_TOL)
+    np.testing.assert_allclose(dgi, numeric_gradient(loss, gi), **FD_TOL)
+    np.testing.assert_allclose(dgh, numeric_gradient(loss, gh), **FD_TOL)
     # with gh held, h_prev reaches h only through z ⊙ h_prev: the skip connection
-    np.testing.assert_allclose(skip, numeric_grad(loss, h_prev), **FD_TOL)
+    np.testing.assert_allclose(skip, numeric_gradient(loss, h_prev), **FD_TOL)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -240,7 +227,7 @@ def test_state_gradients_match_finite_differences(cell, batch_first):
     analytic = layer.state_grad if isinstance(layer, nn.LSTM) else (layer.state_grad,)
     analytic = [np.array(a) for a in analytic]
     for name, grad, value in zip("hc", analytic, state if isinstance(state, tuple) else (state,)):
-        np.testing.assert_allclose(grad, numeric_grad(loss, value), rtol=1e-6, atol=1e-9,
+        np.testing.assert_allclose(grad, numeric_gradient(loss, value), rtol=1e-6, atol=1e-9,
                                    err_msg=f"d{name}_0")  # fmt: skip
 
 
