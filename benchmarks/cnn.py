@@ -22,7 +22,7 @@ import sys
 import numpy as np
 
 import numpy_reference
-from harness import markdown_table, measure_all, profile_step, worker
+from harness import markdown_table, measure_all, numbanet_trainer, profile_step, worker
 from results import record
 
 
@@ -38,15 +38,7 @@ def numbanet_step(batch, threads, model="seed_cnn", fuse=False):
 
     threadpool_limits(threads, user_api="blas")
     nn.seed(0)
-    net = getattr(nn.models, model)(fuse=fuse)
-    loss, opt = nn.CrossEntropyLoss(), nn.optim.Adam(net, lr=1e-3)
-    x, y = synthetic(batch)
-
-    def step():
-        for _ in nn.train_step(net, loss, opt, x, y, snapshot=False):
-            pass
-
-    return step
+    return numbanet_trainer(getattr(nn.models, model)(fuse=fuse), *synthetic(batch))
 
 
 def numpy_step(batch, threads, model="seed_cnn"):

@@ -23,7 +23,7 @@ import sys
 import numpy as np
 
 import numpy_reference
-from harness import markdown_table, measure_all, worker
+from harness import markdown_table, measure_all, numbanet_trainer, worker
 from results import record
 
 
@@ -35,16 +35,8 @@ def numbanet_step(batch, threads, device="cpu", fuse=False):
     # numbanet's default: kernels on one thread, BLAS on `threads` (see numbanet/runtime.py)
     threadpool_limits(threads, user_api="blas")
     nn.seed(0)
-    model = nn.models.mlp(fuse=fuse).to(device)
-    loss, opt = nn.CrossEntropyLoss(), nn.optim.Adam(model, lr=1e-3)
     x, y = synthetic(batch)
-    x = x.reshape(batch, 1, 28, 28)
-
-    def step():
-        for _ in nn.train_step(model, loss, opt, x, y, snapshot=False):
-            pass
-
-    return step
+    return numbanet_trainer(nn.models.mlp(fuse=fuse).to(device), x.reshape(batch, 1, 28, 28), y)
 
 
 def numpy_step(batch, threads):

@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from harness import markdown_table, measure_all, profile_step, worker
+from harness import markdown_table, measure_all, numbanet_trainer, profile_step, worker
 from results import record
 
 HIDDEN = 128
@@ -41,18 +41,8 @@ def numbanet_model(model):
 def numbanet_step(batch, threads, model="lstm"):
     from threadpoolctl import threadpool_limits
 
-    import numbanet as nn
-
     threadpool_limits(threads, user_api="blas")
-    net = numbanet_model(model)
-    loss, opt = nn.CrossEntropyLoss(), nn.optim.Adam(net, lr=1e-3)
-    x, y = synthetic(batch)
-
-    def step():
-        for _ in nn.train_step(net, loss, opt, x, y, snapshot=False):
-            pass
-
-    return step
+    return numbanet_trainer(numbanet_model(model), *synthetic(batch))
 
 
 def torch_step(batch, threads, model="lstm"):
