@@ -354,3 +354,72 @@ def plane_mean(plane):
         for w in range(plane.shape[1]):
             total += plane[h, w]
     return total / plane.dtype.type(plane.shape[0] * plane.shape[1])
+
+
+# One hidden unit j of row n of a recurrent cell: the gate math a CPU kernel runs in its loop
+# and a GPU thread runs once (``kernels/*/recurrent.py``; the equations are in the CPU
+# kernels' docstrings). Gate block k of unit j sits at column k·H + j.
+
+
+@scalar
+def lstm_unit_forward(gi, gh, c_prev, n, j, gates, c, h):
+    """i, f, g, o = σ, σ, tanh, σ of gi + gh; c = f c_prev + i g; h = o tanh(c); gates kept."""
+    size = h.shape[1]
+    i = sigmoid(gi[n, j] + gh[n, j])
+    f = sigmoid(gi[n, size + j] + gh[n, size + j])
+    g = tanh(gi[n, 2 * size + j] + gh[n, 2 * size + j])
+    o = sigmoid(gi[n, 3 * size + j] + gh[n, 3 * size + j])
+    cell = f * c_prev[n, j] + i * g
+    c[n, j] = cell
+    h[n, j] = o * tanh(cell)
+    gates[n, j] = i
+    gates[n, size + j] = f
+    gates[n, 2 * size + j] = g
+    gates[n, 3 * size + j] = o
+
+
+@scalar
+def lstm_unit_backward(gates, c_prev, c, dy, dh_next, dc_next, n, j, dgate, dc_prev):
+    """dgate (= ∂L/∂gi = ∂L/∂gh) and dc_prev of unit j, from dh = dy + dh_next and dc_next."""
+    size = c.shape[1]
+    i, f = gates[n, j], gates[n, size + j]
+    g, o = gates[n, 2 * size + j], gates[n, 3 * size + j]
+    tanh_c = tanh(c[n, j])
+    dh = dy[n, j] + dh_next[n, j]
+    dc = dc_next[n, j] + dh * o * (1 - tanh_c * tanh_c)
+    dgate[n, j] = dc * g * i * (1 - i)
+    dgate[n, size + j] = dc * c_prev[n, j] * f * (1 - f)
+    dgate[n, 2 * size + j] = dc * i * (1 - g * g)
+    dgate[n, 3 * size + j] = dh * tanh_c * o * (1 - o)
+    dc_prev[n, j] = dc * f
+
+
+@scalar
+def gru_unit_forward(gi, gh, h_prev, n, j, gates, h):
+    """r, z = σ of gi + gh; n = tanh(gi_n + r gh_n); h = (1 − z) n + z h_prev; r, z, n, gh_n
+    kept."""
+    size = h.shape[1]
+    r = sigmoid(gi[n, j] + gh[n, j])
+    z = sigmoid(gi[n, size + j] + gh[n, size + j])
+    hn = gh[n, 2 * size + j]
+    new = tanh(gi[n, 2 * size + j] + r * hn)
+    h[n, j] = (1 - z) * new + z * h_prev[n, j]
+    gates[n, j] = r
+    gates[n, size + j] = z
+    gates[n, 2 * size + j] = new
+    gates[n, 3 * size + j] = hn
+
+
+@scalar
+def gru_unit_backward(gates, h_prev, dy, dh_next, skip_next, n, j, dgi, dgh, skip):
+    """dgi, dgh and skip (h_prev's direct share) of unit j, from dh = dy + dh_next + skip_next."""
+    size = h_prev.shape[1]
+    r, z = gates[n, j], gates[n, size + j]
+    new, hn = gates[n, 2 * size + j], gates[n, 3 * size + j]
+    dh = dy[n, j] + dh_next[n, j] + skip_next[n, j]
+    da_n = dh * (1 - z) * (1 - new * new)
+    da_z = dh * (h_prev[n, j] - new) * z * (1 - z)
+    da_r = da_n * hn * r * (1 - r)
+    dgi[n, j], dgi[n, size + j], dgi[n, 2 * size + j] = da_r, da_z, da_n
+    dgh[n, j], dgh[n, size + j], dgh[n, 2 * size + j] = da_r, da_z, da_n * r
+    skip[n, j] = dh * z

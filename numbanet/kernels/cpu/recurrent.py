@@ -18,7 +18,14 @@ layer's (``layers/recurrent.py``), one loop for both devices.
 import numpy as np
 from numba import njit, prange
 
-from numbanet.kernels.scalar import epilogue, epilogue_grad, sigmoid, tanh
+from numbanet.kernels.scalar import (
+    epilogue,
+    epilogue_grad,
+    gru_unit_backward,
+    gru_unit_forward,
+    lstm_unit_backward,
+    lstm_unit_forward,
+)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -59,20 +66,9 @@ def lstm_cell_forward(gi, gh, c_prev, gates, c, h):
     gi, gh: (N, 4H); c_prev: (N, H); writes gates: (N, 4H) (i, f, g, o, kept for backward),
     c, h: (N, H). One iteration per row n, all four gates of a unit in one pass.
     """
-    size = h.shape[1]
     for n in prange(h.shape[0]):
-        for j in range(size):
-            i = sigmoid(gi[n, j] + gh[n, j])
-            f = sigmoid(gi[n, size + j] + gh[n, size + j])
-            g = tanh(gi[n, 2 * size + j] + gh[n, 2 * size + j])
-            o = sigmoid(gi[n, 3 * size + j] + gh[n, 3 * size + j])
-            cell = f * c_prev[n, j] + i * g
-            c[n, j] = cell
-            h[n, j] = o * tanh(cell)
-            gates[n, j] = i
-            gates[n, size + j] = f
-            gates[n, 2 * size + j] = g
-            gates[n, 3 * size + j] = o
+        for j in range(h.shape[1]):
+            lstm_unit_forward(gi, gh, c_prev, n, j, gates, c, h)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -87,19 +83,9 @@ def lstm_cell_backward(gates, c_prev, c, dy, dh_next, dc_next, dgate, dc_prev):
     step's output; dh_next, dc_next: (N, H) what reaches h and c from the next step.
     Writes dgate: (N, 4H) (= ∂L/∂gi = ∂L/∂gh), dc_prev: (N, H). One iteration per row n.
     """
-    size = c.shape[1]
     for n in prange(c.shape[0]):
-        for j in range(size):
-            i, f = gates[n, j], gates[n, size + j]
-            g, o = gates[n, 2 * size + j], gates[n, 3 * size + j]
-            tanh_c = tanh(c[n, j])
-            dh = dy[n, j] + dh_next[n, j]
-            dc = dc_next[n, j] + dh * o * (1 - tanh_c * tanh_c)
-            dgate[n, j] = dc * g * i * (1 - i)
-            dgate[n, size + j] = dc * c_prev[n, j] * f * (1 - f)
-            dgate[n, 2 * size + j] = dc * i * (1 - g * g)
-            dgate[n, 3 * size + j] = dh * tanh_c * o * (1 - o)
-            dc_prev[n, j] = dc * f
+        for j in range(c.shape[1]):
+            lstm_unit_backward(gates, c_prev, c, dy, dh_next, dc_next, n, j, dgate, dc_prev)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -112,18 +98,9 @@ def gru_cell_forward(gi, gh, h_prev, gates, h):
     gi, gh: (N, 3H); h_prev: (N, H); writes gates: (N, 4H) (r, z, n and gh_n, which backward
     needs for ∂n/∂r), h: (N, H). One iteration per row n, all gates of a unit in one pass.
     """
-    size = h.shape[1]
     for n in prange(h.shape[0]):
-        for j in range(size):
-            r = sigmoid(gi[n, j] + gh[n, j])
-            z = sigmoid(gi[n, size + j] + gh[n, size + j])
-            hn = gh[n, 2 * size + j]
-            new = tanh(gi[n, 2 * size + j] + r * hn)
-            h[n, j] = (1 - z) * new + z * h_prev[n, j]
-            gates[n, j] = r
-            gates[n, size + j] = z
-            gates[n, 2 * size + j] = new
-            gates[n, 3 * size + j] = hn
+        for j in range(h.shape[1]):
+            gru_unit_forward(gi, gh, h_prev, n, j, gates, h)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -140,18 +117,9 @@ def gru_cell_backward(gates, h_prev, dy, dh_next, skip_next, dgi, dgh, skip):
     W_hh, skip_next: (N, H) what reaches it directly (the next step's ``skip``).
     Writes dgi, dgh: (N, 3H), skip: (N, H). One iteration per row n.
     """
-    size = h_prev.shape[1]
     for n in prange(h_prev.shape[0]):
-        for j in range(size):
-            r, z = gates[n, j], gates[n, size + j]
-            new, hn = gates[n, 2 * size + j], gates[n, 3 * size + j]
-            dh = dy[n, j] + dh_next[n, j] + skip_next[n, j]
-            da_n = dh * (1 - z) * (1 - new * new)
-            da_z = dh * (h_prev[n, j] - new) * z * (1 - z)
-            da_r = da_n * hn * r * (1 - r)
-            dgi[n, j], dgi[n, size + j], dgi[n, 2 * size + j] = da_r, da_z, da_n
-            dgh[n, j], dgh[n, size + j], dgh[n, 2 * size + j] = da_r, da_z, da_n * r
-            skip[n, j] = dh * z
+        for j in range(h_prev.shape[1]):
+            gru_unit_backward(gates, h_prev, dy, dh_next, skip_next, n, j, dgi, dgh, skip)
 
 
 @njit(cache=True, error_model="numpy")

@@ -125,3 +125,9 @@ def unravel(index, shape):
     w, index = index % shape[3], index // shape[3]
     h, index = index % shape[2], index // shape[2]
     return index // shape[1], index % shape[1], h, w
+
+
+def device(function):
+    """A ``scalar`` function that takes arrays, compiled as a device function from its Python
+    body: Numba's CUDA simulator cannot pass its arrays to an @njit function."""
+    return cuda.jit(device=True)(function.py_func)

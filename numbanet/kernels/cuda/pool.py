@@ -18,14 +18,8 @@ output would add overlapping windows' dy in whatever order the threads run).
 from numba import cuda
 
 from numbanet.kernels import scalar
-from numbanet.kernels.cuda.launch import launch, launch_1d, unravel
+from numbanet.kernels.cuda.launch import device, launch, launch_1d, unravel
 from numbanet.kernels.scalar import pool_divisor, window_span
-
-
-def device(function):
-    """A ``scalar`` function that takes arrays, compiled as a device function from its Python
-    body: Numba's CUDA simulator cannot pass its arrays to an @njit function."""
-    return cuda.jit(device=True)(function.py_func)
 
 
 window_max = device(scalar.window_max)

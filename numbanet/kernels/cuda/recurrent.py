@@ -12,8 +12,15 @@ import functools
 from numba import cuda
 
 from numbanet.kernels.cuda.dense import matmul
-from numbanet.kernels.cuda.launch import launch, launch_2d
-from numbanet.kernels.scalar import epilogue, epilogue_grad, sigmoid, tanh
+from numbanet.kernels import scalar
+from numbanet.kernels.cuda.launch import device, launch, launch_2d
+from numbanet.kernels.scalar import epilogue, epilogue_grad
+
+# the per-unit cell math, shared with the CPU kernels (device functions: they take arrays)
+lstm_unit_forward = device(scalar.lstm_unit_forward)
+lstm_unit_backward = device(scalar.lstm_unit_backward)
+gru_unit_forward = device(scalar.gru_unit_forward)
+gru_unit_backward = device(scalar.gru_unit_backward)
 
 
 def per_unit(body):
@@ -55,19 +62,8 @@ def lstm_cell_forward(gi, gh, c_prev, gates, c, h):
     h = o ⊙ tanh(c). gi, gh: (N, 4H); c_prev: (N, H); writes gates: (N, 4H), c, h: (N, H).
     One thread per (n, j), all four gates of unit j."""
     j, n = cuda.grid(2)
-    size = h.shape[1]
-    if n < h.shape[0] and j < size:
-        i = sigmoid(gi[n, j] + gh[n, j])
-        f = sigmoid(gi[n, size + j] + gh[n, size + j])
-        g = tanh(gi[n, 2 * size + j] + gh[n, 2 * size + j])
-        o = sigmoid(gi[n, 3 * size + j] + gh[n, 3 * size + j])
-        cell = f * c_prev[n, j] + i * g
-        c[n, j] = cell
-        h[n, j] = o * tanh(cell)
-        gates[n, j] = i
-        gates[n, size + j] = f
-        gates[n, 2 * size + j] = g
-        gates[n, 3 * size + j] = o
+    if n < h.shape[0] and j < h.shape[1]:
+        lstm_unit_forward(gi, gh, c_prev, n, j, gates, c, h)
 
 
 @per_unit
@@ -77,18 +73,8 @@ def lstm_cell_backward(gates, c_prev, c, dy, dh_next, dc_next, dgate, dc_prev):
     gates: (N, 4H); the rest (N, H); writes dgate: (N, 4H), dc_prev: (N, H).
     One thread per (n, j)."""
     j, n = cuda.grid(2)
-    size = c.shape[1]
-    if n < c.shape[0] and j < size:
-        i, f = gates[n, j], gates[n, size + j]
-        g, o = gates[n, 2 * size + j], gates[n, 3 * size + j]
-        tanh_c = tanh(c[n, j])
-        dh = dy[n, j] + dh_next[n, j]
-        dc = dc_next[n, j] + dh * o * (1 - tanh_c * tanh_c)
-        dgate[n, j] = dc * g * i * (1 - i)
-        dgate[n, size + j] = dc * c_prev[n, j] * f * (1 - f)
-        dgate[n, 2 * size + j] = dc * i * (1 - g * g)
-        dgate[n, 3 * size + j] = dh * tanh_c * o * (1 - o)
-        dc_prev[n, j] = dc * f
+    if n < c.shape[0] and j < c.shape[1]:
+        lstm_unit_backward(gates, c_prev, c, dy, dh_next, dc_next, n, j, dgate, dc_prev)
 
 
 @per_unit
@@ -97,17 +83,8 @@ def gru_cell_forward(gi, gh, h_prev, gates, h):
     gi, gh: (N, 3H); h_prev: (N, H); writes gates: (N, 4H) (r, z, n, gh_n), h: (N, H).
     One thread per (n, j), all gates of unit j."""
     j, n = cuda.grid(2)
-    size = h.shape[1]
-    if n < h.shape[0] and j < size:
-        r = sigmoid(gi[n, j] + gh[n, j])
-        z = sigmoid(gi[n, size + j] + gh[n, size + j])
-        hn = gh[n, 2 * size + j]
-        new = tanh(gi[n, 2 * size + j] + r * hn)
-        h[n, j] = (1 - z) * new + z * h_prev[n, j]
-        gates[n, j] = r
-        gates[n, size + j] = z
-        gates[n, 2 * size + j] = new
-        gates[n, 3 * size + j] = hn
+    if n < h.shape[0] and j < h.shape[1]:
+        gru_unit_forward(gi, gh, h_prev, n, j, gates, h)
 
 
 @per_unit
@@ -116,17 +93,8 @@ def gru_cell_backward(gates, h_prev, dy, dh_next, skip_next, dgi, dgh, skip):
     da_r = da_n gh_n r(1 − r); dgi = (da_r, da_z, da_n); dgh = (da_r, da_z, da_n r);
     skip = dh z. gates: (N, 4H); dgi, dgh: (N, 3H); the rest (N, H). One thread per (n, j)."""
     j, n = cuda.grid(2)
-    size = h_prev.shape[1]
-    if n < h_prev.shape[0] and j < size:
-        r, z = gates[n, j], gates[n, size + j]
-        new, hn = gates[n, 2 * size + j], gates[n, 3 * size + j]
-        dh = dy[n, j] + dh_next[n, j] + skip_next[n, j]
-        da_n = dh * (1 - z) * (1 - new * new)
-        da_z = dh * (h_prev[n, j] - new) * z * (1 - z)
-        da_r = da_n * hn * r * (1 - r)
-        dgi[n, j], dgi[n, size + j], dgi[n, 2 * size + j] = da_r, da_z, da_n
-        dgh[n, j], dgh[n, size + j], dgh[n, 2 * size + j] = da_r, da_z, da_n * r
-        skip[n, j] = dh * z
+    if n < h_prev.shape[0] and j < h_prev.shape[1]:
+        gru_unit_backward(gates, h_prev, dy, dh_next, skip_next, n, j, dgi, dgh, skip)
 
 
 def recurrent_backward(dgh, W_hh, dh_prev):
