@@ -362,7 +362,7 @@ def plane_mean(plane):
 
 
 @scalar
-def lstm_unit_forward(gi, gh, c_prev, n, j, gates, c, h):
+def lstm_unit(gi, gh, c_prev, n, j, gates, c, h):
     """i, f, g, o = σ, σ, tanh, σ of gi + gh; c = f c_prev + i g; h = o tanh(c); gates kept."""
     size = h.shape[1]
     i = sigmoid(gi[n, j] + gh[n, j])
@@ -379,7 +379,7 @@ def lstm_unit_forward(gi, gh, c_prev, n, j, gates, c, h):
 
 
 @scalar
-def lstm_unit_backward(gates, c_prev, c, dy, dh_next, dc_next, n, j, dgate, dc_prev):
+def lstm_unit_grad(gates, c_prev, c, dy, dh_next, dc_next, n, j, dgate, dc_prev):
     """dgate (= ∂L/∂gi = ∂L/∂gh) and dc_prev of unit j, from dh = dy + dh_next and dc_next."""
     size = c.shape[1]
     i, f = gates[n, j], gates[n, size + j]
@@ -395,7 +395,7 @@ def lstm_unit_backward(gates, c_prev, c, dy, dh_next, dc_next, n, j, dgate, dc_p
 
 
 @scalar
-def gru_unit_forward(gi, gh, h_prev, n, j, gates, h):
+def gru_unit(gi, gh, h_prev, n, j, gates, h):
     """r, z = σ of gi + gh; n = tanh(gi_n + r gh_n); h = (1 − z) n + z h_prev; r, z, n, gh_n
     kept."""
     size = h.shape[1]
@@ -411,7 +411,7 @@ def gru_unit_forward(gi, gh, h_prev, n, j, gates, h):
 
 
 @scalar
-def gru_unit_backward(gates, h_prev, dy, dh_next, skip_next, n, j, dgi, dgh, skip):
+def gru_unit_grad(gates, h_prev, dy, dh_next, skip_next, n, j, dgi, dgh, skip):
     """dgi, dgh and skip (h_prev's direct share) of unit j, from dh = dy + dh_next + skip_next."""
     size = h_prev.shape[1]
     r, z = gates[n, j], gates[n, size + j]

@@ -21,10 +21,10 @@ from numba import njit, prange
 from numbanet.kernels.scalar import (
     epilogue,
     epilogue_grad,
-    gru_unit_backward,
-    gru_unit_forward,
-    lstm_unit_backward,
-    lstm_unit_forward,
+    gru_unit_grad,
+    gru_unit,
+    lstm_unit_grad,
+    lstm_unit,
 )
 
 
@@ -68,7 +68,7 @@ def lstm_cell_forward(gi, gh, c_prev, gates, c, h):
     """
     for n in prange(h.shape[0]):
         for j in range(h.shape[1]):
-            lstm_unit_forward(gi, gh, c_prev, n, j, gates, c, h)
+            lstm_unit(gi, gh, c_prev, n, j, gates, c, h)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -85,7 +85,7 @@ def lstm_cell_backward(gates, c_prev, c, dy, dh_next, dc_next, dgate, dc_prev):
     """
     for n in prange(c.shape[0]):
         for j in range(c.shape[1]):
-            lstm_unit_backward(gates, c_prev, c, dy, dh_next, dc_next, n, j, dgate, dc_prev)
+            lstm_unit_grad(gates, c_prev, c, dy, dh_next, dc_next, n, j, dgate, dc_prev)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -100,7 +100,7 @@ def gru_cell_forward(gi, gh, h_prev, gates, h):
     """
     for n in prange(h.shape[0]):
         for j in range(h.shape[1]):
-            gru_unit_forward(gi, gh, h_prev, n, j, gates, h)
+            gru_unit(gi, gh, h_prev, n, j, gates, h)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -119,7 +119,7 @@ def gru_cell_backward(gates, h_prev, dy, dh_next, skip_next, dgi, dgh, skip):
     """
     for n in prange(h_prev.shape[0]):
         for j in range(h_prev.shape[1]):
-            gru_unit_backward(gates, h_prev, dy, dh_next, skip_next, n, j, dgi, dgh, skip)
+            gru_unit_grad(gates, h_prev, dy, dh_next, skip_next, n, j, dgi, dgh, skip)
 
 
 @njit(cache=True, error_model="numpy")

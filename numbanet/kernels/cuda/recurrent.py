@@ -17,10 +17,10 @@ from numbanet.kernels.cuda.launch import device, launch, launch_2d
 from numbanet.kernels.scalar import epilogue, epilogue_grad
 
 # the per-unit cell math, shared with the CPU kernels (device functions: they take arrays)
-lstm_unit_forward = device(scalar.lstm_unit_forward)
-lstm_unit_backward = device(scalar.lstm_unit_backward)
-gru_unit_forward = device(scalar.gru_unit_forward)
-gru_unit_backward = device(scalar.gru_unit_backward)
+lstm_unit = device(scalar.lstm_unit)
+lstm_unit_grad = device(scalar.lstm_unit_grad)
+gru_unit = device(scalar.gru_unit)
+gru_unit_grad = device(scalar.gru_unit_grad)
 
 
 def per_unit(body):
@@ -63,7 +63,7 @@ def lstm_cell_forward(gi, gh, c_prev, gates, c, h):
     One thread per (n, j), all four gates of unit j."""
     j, n = cuda.grid(2)
     if n < h.shape[0] and j < h.shape[1]:
-        lstm_unit_forward(gi, gh, c_prev, n, j, gates, c, h)
+        lstm_unit(gi, gh, c_prev, n, j, gates, c, h)
 
 
 @per_unit
@@ -74,7 +74,7 @@ def lstm_cell_backward(gates, c_prev, c, dy, dh_next, dc_next, dgate, dc_prev):
     One thread per (n, j)."""
     j, n = cuda.grid(2)
     if n < c.shape[0] and j < c.shape[1]:
-        lstm_unit_backward(gates, c_prev, c, dy, dh_next, dc_next, n, j, dgate, dc_prev)
+        lstm_unit_grad(gates, c_prev, c, dy, dh_next, dc_next, n, j, dgate, dc_prev)
 
 
 @per_unit
@@ -84,7 +84,7 @@ def gru_cell_forward(gi, gh, h_prev, gates, h):
     One thread per (n, j), all gates of unit j."""
     j, n = cuda.grid(2)
     if n < h.shape[0] and j < h.shape[1]:
-        gru_unit_forward(gi, gh, h_prev, n, j, gates, h)
+        gru_unit(gi, gh, h_prev, n, j, gates, h)
 
 
 @per_unit
@@ -94,7 +94,7 @@ def gru_cell_backward(gates, h_prev, dy, dh_next, skip_next, dgi, dgh, skip):
     skip = dh z. gates: (N, 4H); dgi, dgh: (N, 3H); the rest (N, H). One thread per (n, j)."""
     j, n = cuda.grid(2)
     if n < h_prev.shape[0] and j < h_prev.shape[1]:
-        gru_unit_backward(gates, h_prev, dy, dh_next, skip_next, n, j, dgi, dgh, skip)
+        gru_unit_grad(gates, h_prev, dy, dh_next, skip_next, n, j, dgi, dgh, skip)
 
 
 def recurrent_backward(dgh, W_hh, dh_prev):
