@@ -5,6 +5,7 @@ import pytest
 
 from numbanet.backend import get_backend
 from numbanet.kernels.scalar import EPILOGUES as EPILOGUE_CODES
+from numbanet.kernels.scalar import gate_sigmoid, gate_tanh
 
 K = get_backend("cpu").kernels
 DTYPES = [np.float32, np.float64]
@@ -22,7 +23,10 @@ def log_softmax_ref(x):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n, i, j", [(1, 1, 1), (4, 3, 5), (31, 17, 13), (64, 784, 128)])
+# (300, 9, 150): the bias gradient's column sums run in blocks of 64 columns; a partial last one
+@pytest.mark.parametrize(
+    "n, i, j", [(1, 1, 1), (4, 3, 5), (31, 17, 13), (64, 784, 128), (300, 9, 150)]
+)
 def test_dense_forward_and_backward_match_numpy(dtype, n, i, j):
     rng = np.random.default_rng(0)
     x, W, b, dy = (
@@ -105,6 +109,27 @@ def test_leaky_relu_kernels_match_numpy(dtype):
     np.testing.assert_allclose(y, np.where(x > 0, x, 0.2 * x), **TOL[dtype])
     K.leaky_relu_backward(x, dtype(0.2), dy, dx)
     np.testing.assert_allclose(dx, np.where(x > 0, dy, 0.2 * dy), **TOL[dtype])
+
+
+@pytest.mark.parametrize("rational", [True, False])
+def test_gate_activations_are_within_their_stated_error(rational):
+    """The recurrent cells' tanh and σ: float32's rational forms within 6 ulps (tanh) and 2e-7
+    absolute (σ) of the float64 truth; the exp forms (float64) within 1e-14 relative."""
+    dtype = np.float32 if rational else np.float64
+    x = np.concatenate([np.linspace(-20, 20, 20001), [-1e-30, 0.0, 1e-30, 1e4, -1e4]])
+    x = x.astype(dtype)
+    tanh = np.array([gate_tanh(v, rational) for v in x])
+    sigmoid = np.array([gate_sigmoid(v, rational) for v in x])
+    exact_tanh = np.tanh(x.astype(np.float64))
+    exact_sigmoid = np.exp(-np.logaddexp(0, -x.astype(np.float64)))
+    if rational:
+        nonzero = exact_tanh != 0
+        ulp = np.spacing(np.abs(exact_tanh[nonzero]).astype(np.float32))
+        assert (np.abs(tanh - exact_tanh)[nonzero] / ulp).max() <= 6
+        assert np.abs(sigmoid - exact_sigmoid).max() <= 2e-7
+    else:
+        np.testing.assert_allclose(tanh, exact_tanh, rtol=1e-14, atol=1e-300)
+        np.testing.assert_allclose(sigmoid, exact_sigmoid, rtol=1e-14, atol=1e-300)
 
 
 def test_sigmoid_is_stable_for_large_inputs():

@@ -356,70 +356,74 @@ def plane_mean(plane):
     return total / plane.dtype.type(plane.shape[0] * plane.shape[1])
 
 
-# One hidden unit j of row n of a recurrent cell: the gate math a CPU kernel runs in its loop
-# and a GPU thread runs once (``kernels/*/recurrent.py``; the equations are in the CPU
-# kernels' docstrings). Gate block k of unit j sits at column k·H + j.
+# The activations of the recurrent cells' gates, in two forms: ``rational`` (float32 on the CPU)
+# uses ``tanh_float32``, which vectorizes, and the exp forms otherwise (float64, for gradient
+# checks, and the GPU, whose exp is fast). A kernel passes ``rational`` as a constant, so the
+# test disappears once the function is inlined.
 
 
 @scalar
-def lstm_unit(gi, gh, c_prev, n, j, gates, c, h):
-    """i, f, g, o = σ, σ, tanh, σ of gi + gh; c = f c_prev + i g; h = o tanh(c); gates kept."""
-    size = h.shape[1]
-    i = sigmoid(gi[n, j] + gh[n, j])
-    f = sigmoid(gi[n, size + j] + gh[n, size + j])
-    g = tanh(gi[n, 2 * size + j] + gh[n, 2 * size + j])
-    o = sigmoid(gi[n, 3 * size + j] + gh[n, 3 * size + j])
-    cell = f * c_prev[n, j] + i * g
-    c[n, j] = cell
-    h[n, j] = o * tanh(cell)
-    gates[n, j] = i
-    gates[n, size + j] = f
-    gates[n, 2 * size + j] = g
-    gates[n, 3 * size + j] = o
+def gate_tanh(x, rational):
+    """tanh x: ``tanh_float32`` if rational (within 6 ulps), else the exp form ``tanh``."""
+    return tanh_float32(x) if rational else tanh(x)
 
 
 @scalar
-def lstm_unit_grad(gates, c_prev, c, dy, dh_next, dc_next, n, j, dgate, dc_prev):
-    """dgate (= ∂L/∂gi = ∂L/∂gh) and dc_prev of unit j, from dh = dy + dh_next and dc_next."""
-    size = c.shape[1]
-    i, f = gates[n, j], gates[n, size + j]
-    g, o = gates[n, 2 * size + j], gates[n, 3 * size + j]
-    tanh_c = tanh(c[n, j])
-    dh = dy[n, j] + dh_next[n, j]
-    dc = dc_next[n, j] + dh * o * (1 - tanh_c * tanh_c)
-    dgate[n, j] = dc * g * i * (1 - i)
-    dgate[n, size + j] = dc * c_prev[n, j] * f * (1 - f)
-    dgate[n, 2 * size + j] = dc * i * (1 - g * g)
-    dgate[n, 3 * size + j] = dh * tanh_c * o * (1 - o)
-    dc_prev[n, j] = dc * f
+def gate_sigmoid(x, rational):
+    """σ(x): ½ + ½ tanh(x/2) with ``tanh_float32`` if rational, else the exp form ``sigmoid``.
+    The rational form is within 2e-7 of σ, which is what a gate scaling a value needs; where σ
+    is tiny its relative error grows, so the sigmoid activation (whose output may reach a log)
+    keeps the exp form."""
+    half = np.float32(0.5)
+    return half * tanh_float32(half * x) + half if rational else sigmoid(x)
+
+
+# One hidden unit of a recurrent cell: the gate math a CPU kernel runs in its loop and a GPU
+# thread runs once (``kernels/*/recurrent.py``, where the equations are in the docstrings). The
+# functions take and return numbers; the kernels read and write the arrays (gate block k of
+# unit j sits at column k·H + j).
 
 
 @scalar
-def gru_unit(gi, gh, h_prev, n, j, gates, h):
-    """r, z = σ of gi + gh; n = tanh(gi_n + r gh_n); h = (1 − z) n + z h_prev; r, z, n, gh_n
-    kept."""
-    size = h.shape[1]
-    r = sigmoid(gi[n, j] + gh[n, j])
-    z = sigmoid(gi[n, size + j] + gh[n, size + j])
-    hn = gh[n, 2 * size + j]
-    new = tanh(gi[n, 2 * size + j] + r * hn)
-    h[n, j] = (1 - z) * new + z * h_prev[n, j]
-    gates[n, j] = r
-    gates[n, size + j] = z
-    gates[n, 2 * size + j] = new
-    gates[n, 3 * size + j] = hn
+def lstm_unit(a_i, a_f, a_g, a_o, c_prev, rational):
+    """(i, f, g, o, c, h) from the pre-activations a = gi + gh of the four gates:
+    i, f, g, o = σ, σ, tanh, σ of a;  c = f c_prev + i g;  h = o tanh(c)."""
+    i = gate_sigmoid(a_i, rational)
+    f = gate_sigmoid(a_f, rational)
+    g = gate_tanh(a_g, rational)
+    o = gate_sigmoid(a_o, rational)
+    c = f * c_prev + i * g
+    return i, f, g, o, c, o * gate_tanh(c, rational)
 
 
 @scalar
-def gru_unit_grad(gates, h_prev, dy, dh_next, skip_next, n, j, dgi, dgh, skip):
-    """dgi, dgh and skip (h_prev's direct share) of unit j, from dh = dy + dh_next + skip_next."""
-    size = h_prev.shape[1]
-    r, z = gates[n, j], gates[n, size + j]
-    new, hn = gates[n, 2 * size + j], gates[n, 3 * size + j]
-    dh = dy[n, j] + dh_next[n, j] + skip_next[n, j]
+def lstm_unit_grad(i, f, g, o, c_prev, c, dh, dc_next, rational):
+    """(da_i, da_f, da_g, da_o, dc_prev): the gradients of the four pre-activations and of
+    c_prev, from the gates, dh = ∂L/∂h and dc_next (what reaches c from the next step)."""
+    tanh_c = gate_tanh(c, rational)
+    dc = dc_next + dh * o * (1 - tanh_c * tanh_c)
+    da_i = dc * g * i * (1 - i)
+    da_f = dc * c_prev * f * (1 - f)
+    da_g = dc * i * (1 - g * g)
+    da_o = dh * tanh_c * o * (1 - o)
+    return da_i, da_f, da_g, da_o, dc * f
+
+
+@scalar
+def gru_unit(a_r, a_z, gi_n, gh_n, h_prev, rational):
+    """(r, z, n, h): r, z = σ of their pre-activations a = gi + gh; n = tanh(gi_n + r gh_n);
+    h = (1 − z) n + z h_prev."""
+    r = gate_sigmoid(a_r, rational)
+    z = gate_sigmoid(a_z, rational)
+    new = gate_tanh(gi_n + r * gh_n, rational)
+    return r, z, new, (1 - z) * new + z * h_prev
+
+
+@scalar
+def gru_unit_grad(r, z, new, gh_n, h_prev, dh):
+    """(da_r, da_z, da_n, r da_n, skip): the gradients of the pre-activations (gi's blocks;
+    gh_n's is r da_n) and h_prev's direct share skip = dh z, from the gates and dh = ∂L/∂h."""
     da_n = dh * (1 - z) * (1 - new * new)
-    da_z = dh * (h_prev[n, j] - new) * z * (1 - z)
-    da_r = da_n * hn * r * (1 - r)
-    dgi[n, j], dgi[n, size + j], dgi[n, 2 * size + j] = da_r, da_z, da_n
-    dgh[n, j], dgh[n, size + j], dgh[n, 2 * size + j] = da_r, da_z, da_n * r
-    skip[n, j] = dh * z
+    da_z = dh * (h_prev - new) * z * (1 - z)
+    da_r = da_n * gh_n * r * (1 - r)
+    return da_r, da_z, da_n, da_n * r, dh * z

@@ -23,7 +23,7 @@ def dense_forward(x, W, b, activation, slope, y):
         activation_in_place(y.reshape(-1), activation, slope)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def dense_backward(x, W, dy, dx, dW, db, need_dx):
     """Gradients of y = x Wᵀ + b given dy = ∂L/∂y.
 
@@ -31,13 +31,31 @@ def dense_backward(x, W, dy, dx, dW, db, need_dx):
     db[j] = Σₙ dy[n, j]   (J,)
     dx = dy W         (N, I), computed only if need_dx (the first layer's dx is never used).
     x: (N, I), W: (J, I), dy: (N, J); writes dx, dW, db.
-    Matrix products are BLAS GEMMs; the bias gradient is one iteration per output j.
+    Matrix products are BLAS GEMMs; the bias gradient is ``column_sums``.
     """
     np.dot(dy.T, x, dW)
-    for j in prange(db.shape[0]):
-        total = dy.dtype.type(0)
-        for n in range(dy.shape[0]):
-            total += dy[n, j]
-        db[j] = total
+    column_sums(dy, db)
     if need_dx:
         np.dot(dy, W, dx)
+
+
+# Columns per iteration of column_sums: 64 float32s are four cache lines, whole lines per row.
+SUM_BLOCK = 64
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def column_sums(a, total):
+    """total[j] = Σₙ a[n, j]. a: (N, J); writes total: (J,).
+
+    One iteration per block of SUM_BLOCK columns, adding the rows one after another into the
+    block: every row is read in whole cache lines and the inner loop over the block vectorizes.
+    (A sum down each column alone reads one float per cache line: at N = 1792, J = 512, that
+    was 2.4 ms against 0.24 ms.)
+    """
+    for b in prange((a.shape[1] + SUM_BLOCK - 1) // SUM_BLOCK):
+        block = total[b * SUM_BLOCK : (b + 1) * SUM_BLOCK]
+        block[:] = 0
+        for n in range(a.shape[0]):
+            row = a[n, b * SUM_BLOCK : (b + 1) * SUM_BLOCK]
+            for j in range(block.shape[0]):
+                block[j] += row[j]

@@ -18,13 +18,13 @@ layer's (``layers/recurrent.py``), one loop for both devices.
 import numpy as np
 from numba import njit, prange
 
+from numbanet.kernels.cpu.activation import activation_in_place
 from numbanet.kernels.scalar import (
-    epilogue,
     epilogue_grad,
-    gru_unit_grad,
     gru_unit,
-    lstm_unit_grad,
+    gru_unit_grad,
     lstm_unit,
+    lstm_unit_grad,
 )
 
 
@@ -34,11 +34,14 @@ def rnn_cell_forward(gi, gh, activation, slope, h):
 
     gi, gh: (N, H) input and hidden projections (biases included); writes h: (N, H).
     ``slope`` is unused by tanh and relu (the activation code's companion argument).
-    One iteration per row n.
+    The sum, one iteration per row n, then the activation kernel on h in place (float32's tanh
+    there is the rational one, which vectorizes).
     """
     for n in prange(h.shape[0]):
+        gi_row, gh_row, h_row = gi[n], gh[n], h[n]
         for j in range(h.shape[1]):
-            h[n, j] = epilogue(gi[n, j] + gh[n, j], activation, slope)
+            h_row[j] = gi_row[j] + gh_row[j]
+    activation_in_place(h.reshape(-1), activation, slope)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -56,6 +59,35 @@ def rnn_cell_backward(h, dy, dh_next, activation, slope, dgate):
             dgate[n, j] = dh * epilogue_grad(h[n, j], activation, slope)
 
 
+# The LSTM and GRU kernels run one row n per iteration through a row function, which takes
+# each gate block as a view of its own (``block``) and loops over the units j from 0: Numba
+# tests every index for a negative value to wrap, and an index like k·H + j, whose sign it
+# cannot prove, keeps that test inside the loop and the loop from vectorizing. ``rational`` is
+# passed as a literal on each side of the float32 test, so each compiled loop has one form of
+# tanh and σ (``scalar.gate_tanh``); float32's rational form vectorizes (8× faster here).
+row = njit(inline="always", cache=True, error_model="numpy")
+
+
+@row
+def block(a, k, size):
+    """Gate block k of one row of a gate array: a[k·size : (k + 1)·size]."""
+    return a[k * size : (k + 1) * size]
+
+
+@row
+def lstm_forward_row(gi, gh, c_prev, gates, c, h, rational):
+    """``lstm_cell_forward`` for one row: gi, gh, gates (4H,), c_prev, c, h (H,)."""
+    size = h.shape[0]
+    xi, xf, xg, xo = block(gi, 0, size), block(gi, 1, size), block(gi, 2, size), block(gi, 3, size)
+    yi, yf, yg, yo = block(gh, 0, size), block(gh, 1, size), block(gh, 2, size), block(gh, 3, size)
+    si, sf = block(gates, 0, size), block(gates, 1, size)
+    sg, so = block(gates, 2, size), block(gates, 3, size)
+    for j in range(size):
+        si[j], sf[j], sg[j], so[j], c[j], h[j] = lstm_unit(
+            xi[j] + yi[j], xf[j] + yf[j], xg[j] + yg[j], xo[j] + yo[j], c_prev[j], rational
+        )
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def lstm_cell_forward(gi, gh, c_prev, gates, c, h):
     """LSTM cell (torch's gate order i, f, g, o), with a = gi + gh split in four blocks of H:
@@ -67,8 +99,26 @@ def lstm_cell_forward(gi, gh, c_prev, gates, c, h):
     c, h: (N, H). One iteration per row n, all four gates of a unit in one pass.
     """
     for n in prange(h.shape[0]):
-        for j in range(h.shape[1]):
-            lstm_unit(gi, gh, c_prev, n, j, gates, c, h)
+        if h.itemsize == 4:
+            lstm_forward_row(gi[n], gh[n], c_prev[n], gates[n], c[n], h[n], True)
+        else:
+            lstm_forward_row(gi[n], gh[n], c_prev[n], gates[n], c[n], h[n], False)
+
+
+@row
+def lstm_backward_row(rows, rational):
+    """``lstm_cell_backward`` for one row: rows = (gates, c_prev, c, dy, dh_next, dc_next,
+    dgate, dc_prev) of row n, gates and dgate (4H,), the rest (H,)."""
+    gates, c_prev, c, dy, dh_next, dc_next, dgate, dc_prev = rows
+    size = c.shape[0]
+    si, sf = block(gates, 0, size), block(gates, 1, size)
+    sg, so = block(gates, 2, size), block(gates, 3, size)
+    di, df = block(dgate, 0, size), block(dgate, 1, size)
+    dg, do = block(dgate, 2, size), block(dgate, 3, size)
+    for j in range(size):
+        di[j], df[j], dg[j], do[j], dc_prev[j] = lstm_unit_grad(
+            si[j], sf[j], sg[j], so[j], c_prev[j], c[j], dy[j] + dh_next[j], dc_next[j], rational
+        )
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -84,8 +134,26 @@ def lstm_cell_backward(gates, c_prev, c, dy, dh_next, dc_next, dgate, dc_prev):
     Writes dgate: (N, 4H) (= ∂L/∂gi = ∂L/∂gh), dc_prev: (N, H). One iteration per row n.
     """
     for n in prange(c.shape[0]):
-        for j in range(c.shape[1]):
-            lstm_unit_grad(gates, c_prev, c, dy, dh_next, dc_next, n, j, dgate, dc_prev)
+        rows = gates[n], c_prev[n], c[n], dy[n], dh_next[n], dc_next[n], dgate[n], dc_prev[n]
+        if c.itemsize == 4:
+            lstm_backward_row(rows, True)
+        else:
+            lstm_backward_row(rows, False)
+
+
+@row
+def gru_forward_row(gi, gh, h_prev, gates, h, rational):
+    """``gru_cell_forward`` for one row: gi, gh (3H,), gates (4H,), h_prev, h (H,)."""
+    size = h.shape[0]
+    xr, xz, xn = block(gi, 0, size), block(gi, 1, size), block(gi, 2, size)
+    yr, yz, yn = block(gh, 0, size), block(gh, 1, size), block(gh, 2, size)
+    sr, sz = block(gates, 0, size), block(gates, 1, size)
+    sn, shn = block(gates, 2, size), block(gates, 3, size)
+    for j in range(size):
+        sr[j], sz[j], sn[j], h[j] = gru_unit(
+            xr[j] + yr[j], xz[j] + yz[j], xn[j], yn[j], h_prev[j], rational
+        )
+        shn[j] = yn[j]
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -99,8 +167,10 @@ def gru_cell_forward(gi, gh, h_prev, gates, h):
     needs for ∂n/∂r), h: (N, H). One iteration per row n, all gates of a unit in one pass.
     """
     for n in prange(h.shape[0]):
-        for j in range(h.shape[1]):
-            gru_unit(gi, gh, h_prev, n, j, gates, h)
+        if h.itemsize == 4:
+            gru_forward_row(gi[n], gh[n], h_prev[n], gates[n], h[n], True)
+        else:
+            gru_forward_row(gi[n], gh[n], h_prev[n], gates[n], h[n], False)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -115,11 +185,24 @@ def gru_cell_backward(gates, h_prev, dy, dh_next, skip_next, dgi, dgh, skip):
     gates: (N, 4H) from forward (r, z, n, gh_n); h_prev: (N, H); dy: (N, H) the loss's
     gradient at this step's output; dh_next: (N, H) what reaches h from the next step through
     W_hh, skip_next: (N, H) what reaches it directly (the next step's ``skip``).
-    Writes dgi, dgh: (N, 3H), skip: (N, H). One iteration per row n.
+    Writes dgi, dgh: (N, 3H), skip: (N, H). One iteration per row n (no transcendental
+    function here, so one form for both precisions).
     """
+    size = h_prev.shape[1]
     for n in prange(h_prev.shape[0]):
-        for j in range(h_prev.shape[1]):
-            gru_unit_grad(gates, h_prev, dy, dh_next, skip_next, n, j, dgi, dgh, skip)
+        r, z = block(gates[n], 0, size), block(gates[n], 1, size)
+        new, gh_n = block(gates[n], 2, size), block(gates[n], 3, size)
+        dgi_r, dgi_z, dgi_n = block(dgi[n], 0, size), block(dgi[n], 1, size), block(dgi[n], 2, size)
+        dgh_r, dgh_z, dgh_n = block(dgh[n], 0, size), block(dgh[n], 1, size), block(dgh[n], 2, size)
+        h_row, skip_in, skip_out = h_prev[n], skip_next[n], skip[n]
+        dy_row, dh_row = dy[n], dh_next[n]
+        for j in range(size):
+            dh = dy_row[j] + dh_row[j] + skip_in[j]
+            da_r, da_z, da_n, dgh_n[j], skip_out[j] = gru_unit_grad(
+                r[j], z[j], new[j], gh_n[j], h_row[j], dh
+            )
+            dgi_r[j], dgi_z[j], dgi_n[j] = da_r, da_z, da_n
+            dgh_r[j], dgh_z[j] = da_r, da_z
 
 
 @njit(cache=True, error_model="numpy")

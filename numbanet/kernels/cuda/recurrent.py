@@ -12,15 +12,15 @@ import functools
 from numba import cuda
 
 from numbanet.kernels.cuda.dense import matmul
-from numbanet.kernels import scalar
-from numbanet.kernels.cuda.launch import device, launch, launch_2d
-from numbanet.kernels.scalar import epilogue, epilogue_grad
-
-# the per-unit cell math, shared with the CPU kernels (device functions: they take arrays)
-lstm_unit = device(scalar.lstm_unit)
-lstm_unit_grad = device(scalar.lstm_unit_grad)
-gru_unit = device(scalar.gru_unit)
-gru_unit_grad = device(scalar.gru_unit_grad)
+from numbanet.kernels.cuda.launch import launch, launch_2d
+from numbanet.kernels.scalar import (
+    epilogue,
+    epilogue_grad,
+    gru_unit,
+    gru_unit_grad,
+    lstm_unit,
+    lstm_unit_grad,
+)
 
 
 def per_unit(body):
@@ -62,8 +62,15 @@ def lstm_cell_forward(gi, gh, c_prev, gates, c, h):
     h = o ⊙ tanh(c). gi, gh: (N, 4H); c_prev: (N, H); writes gates: (N, 4H), c, h: (N, H).
     One thread per (n, j), all four gates of unit j."""
     j, n = cuda.grid(2)
-    if n < h.shape[0] and j < h.shape[1]:
-        lstm_unit(gi, gh, c_prev, n, j, gates, c, h)
+    size = h.shape[1]
+    if n < h.shape[0] and j < size:
+        a_i, a_f = gi[n, j] + gh[n, j], gi[n, size + j] + gh[n, size + j]
+        a_g, a_o = (
+            gi[n, 2 * size + j] + gh[n, 2 * size + j],
+            gi[n, 3 * size + j] + gh[n, 3 * size + j],
+        )
+        i, f, g, o, c[n, j], h[n, j] = lstm_unit(a_i, a_f, a_g, a_o, c_prev[n, j], False)
+        gates[n, j], gates[n, size + j], gates[n, 2 * size + j], gates[n, 3 * size + j] = i, f, g, o
 
 
 @per_unit
@@ -73,8 +80,16 @@ def lstm_cell_backward(gates, c_prev, c, dy, dh_next, dc_next, dgate, dc_prev):
     gates: (N, 4H); the rest (N, H); writes dgate: (N, 4H), dc_prev: (N, H).
     One thread per (n, j)."""
     j, n = cuda.grid(2)
-    if n < c.shape[0] and j < c.shape[1]:
-        lstm_unit_grad(gates, c_prev, c, dy, dh_next, dc_next, n, j, dgate, dc_prev)
+    size = c.shape[1]
+    if n < c.shape[0] and j < size:
+        i, f = gates[n, j], gates[n, size + j]
+        g, o = gates[n, 2 * size + j], gates[n, 3 * size + j]
+        dh = dy[n, j] + dh_next[n, j]
+        da_i, da_f, da_g, da_o, dc_prev[n, j] = lstm_unit_grad(
+            i, f, g, o, c_prev[n, j], c[n, j], dh, dc_next[n, j], False
+        )
+        dgate[n, j], dgate[n, size + j] = da_i, da_f
+        dgate[n, 2 * size + j], dgate[n, 3 * size + j] = da_g, da_o
 
 
 @per_unit
@@ -83,8 +98,16 @@ def gru_cell_forward(gi, gh, h_prev, gates, h):
     gi, gh: (N, 3H); h_prev: (N, H); writes gates: (N, 4H) (r, z, n, gh_n), h: (N, H).
     One thread per (n, j), all gates of unit j."""
     j, n = cuda.grid(2)
-    if n < h.shape[0] and j < h.shape[1]:
-        gru_unit(gi, gh, h_prev, n, j, gates, h)
+    size = h.shape[1]
+    if n < h.shape[0] and j < size:
+        gh_n = gh[n, 2 * size + j]
+        r, z, new, h[n, j] = gru_unit(
+            gi[n, j] + gh[n, j], gi[n, size + j] + gh[n, size + j], gi[n, 2 * size + j], gh_n,
+            h_prev[n, j], False,
+        )  # fmt: skip
+        gates[n, j], gates[n, size + j], gates[n, 2 * size + j], gates[n, 3 * size + j] = (
+            r, z, new, gh_n,
+        )  # fmt: skip
 
 
 @per_unit
@@ -93,8 +116,14 @@ def gru_cell_backward(gates, h_prev, dy, dh_next, skip_next, dgi, dgh, skip):
     da_r = da_n gh_n r(1 − r); dgi = (da_r, da_z, da_n); dgh = (da_r, da_z, da_n r);
     skip = dh z. gates: (N, 4H); dgi, dgh: (N, 3H); the rest (N, H). One thread per (n, j)."""
     j, n = cuda.grid(2)
-    if n < h_prev.shape[0] and j < h_prev.shape[1]:
-        gru_unit_grad(gates, h_prev, dy, dh_next, skip_next, n, j, dgi, dgh, skip)
+    size = h_prev.shape[1]
+    if n < h_prev.shape[0] and j < size:
+        r, z = gates[n, j], gates[n, size + j]
+        new, gh_n = gates[n, 2 * size + j], gates[n, 3 * size + j]
+        dh = dy[n, j] + dh_next[n, j] + skip_next[n, j]
+        da_r, da_z, da_n, dgh_n, skip[n, j] = gru_unit_grad(r, z, new, gh_n, h_prev[n, j], dh)
+        dgi[n, j], dgi[n, size + j], dgi[n, 2 * size + j] = da_r, da_z, da_n
+        dgh[n, j], dgh[n, size + j], dgh[n, 2 * size + j] = da_r, da_z, dgh_n
 
 
 def recurrent_backward(dgh, W_hh, dh_prev):
