@@ -4,8 +4,9 @@
     python benchmarks/sequences.py char-lm [--steps 2000] [--hidden 128] [--seed 0] [--record]
 
 row-mnist  each 28×28 image read as 28 steps of one 28-pixel row: LSTM 128 → last step →
-           Linear 10, Adam 1e-3, batch 64, 2 epochs; prints the test accuracy after each epoch
-           (seed 0: 0.9431, 0.9696).
+           Linear 10, batch 64, 2 epochs, Adam 2e-3 with the last epoch at 5e-4 (with a
+           constant 1e-3 both numbanet and PyTorch end at 96.6–97.0%); prints the test
+           accuracy after each epoch.
 char-lm    a character-level language model on Tiny Shakespeare: Embedding 64 → LSTM 128 →
            Linear over every position, sequence cross-entropy, gradients clipped to norm 5,
            Adam 3e-3, batch 32 windows of 64 characters; prints the validation loss in nats
@@ -65,8 +66,9 @@ def run_row_mnist(args):
     nn.seed(args.seed)
     model = nn.models.sequence_classifier(28, 128, 10, cell="lstm")
     history = nn.fit(
-        model, nn.CrossEntropyLoss(), nn.optim.Adam(model, lr=1e-3), train,
+        model, nn.CrossEntropyLoss(), nn.optim.Adam(model, lr=2e-3), train,
         epochs=args.epochs, batch_size=64, val_data=test, seed=args.seed,
+        lr_schedule=lambda epoch: 5e-4 if epoch == args.epochs - 1 else 2e-3,
     )  # fmt: skip
     result = nn.evaluate(model, test)
     seconds = sum(history.seconds)
@@ -76,7 +78,8 @@ def run_row_mnist(args):
     if args.record:
         record(
             "Row-by-row MNIST, LSTM 128",
-            f"seed {args.seed}, {args.epochs} epochs, batch 64, Adam 1e-3: test accuracy "
+            f"seed {args.seed}, {args.epochs} epochs, batch 64, Adam 2e-3, last epoch 5e-4: "
+            f"test accuracy "
             f"**{result.accuracy:.4f}** (per epoch: {per_epoch}), {seconds:.0f} s.",
         )
 

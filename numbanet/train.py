@@ -142,6 +142,7 @@ class History:
     val_accuracy: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
     train_penalty: list = field(default_factory=list)
+    lr: list = field(default_factory=list)  # the optimizer's learning rate during each epoch
 
     @property
     def epochs(self):
@@ -190,6 +191,7 @@ def fit(
     shuffle=True,
     seed=None,
     progress=True,
+    lr_schedule=None,
 ):
     """Train ``model`` for ``epochs`` passes over ``train_data``; returns a ``History``.
 
@@ -198,11 +200,17 @@ def fit(
     progress: show a tqdm progress bar per epoch with the running loss and accuracy, and at
     the epoch's end the L1/L2 penalty when the optimizer has one (loss is the data loss,
     the penalty apart) and the validation loss and accuracy.
+    lr_schedule: None (the optimizer's lr throughout), or a function of the epoch (0, 1, ...)
+    that gives the learning rate for it, set on the optimizer before the epoch starts, e.g.
+    step decay ``lambda epoch: 1e-3 * 0.5 ** epoch``; the optimizer keeps the last one.
     """
     loader = _as_loader(train_data, batch_size, shuffle, seed, "fit train_data")
     history = History()
     penalised = bool(optimizer.l1 or optimizer.l2)
     for epoch in range(epochs):
+        if lr_schedule is not None:
+            optimizer.lr = _scheduled_lr(lr_schedule, epoch)
+        history.lr.append(optimizer.lr)
         model.train()
         start = time.perf_counter()
         total_loss, seen, correct, counted = 0.0, 0, 0, 0
@@ -248,6 +256,14 @@ def fit(
         history.seconds.append(time.perf_counter() - start)
         bar.close()
     return history
+
+
+def _scheduled_lr(lr_schedule, epoch):
+    """lr_schedule(epoch), checked to be a positive number."""
+    lr = lr_schedule(epoch)
+    if not isinstance(lr, (int, float, np.floating)) or not lr > 0:
+        raise ValueError(f"fit: lr_schedule({epoch}) must give a number > 0, got {lr!r}")
+    return float(lr)
 
 
 @dataclass

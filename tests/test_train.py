@@ -118,6 +118,41 @@ def test_fit_returns_history_and_evaluate_reports_every_metric():
     assert model.training  # evaluate restores the mode
 
 
+def test_fit_lr_schedule_sets_each_epochs_rate_as_training_by_hand_would():
+    x, y = data.xor()
+    schedule = {0: 0.5, 1: 0.125, 2: 0.03125}.__getitem__
+
+    def trained(by_schedule):
+        model = xor_model()
+        opt = nn.optim.SGD(model, lr=1.0, momentum=0.9)
+        if by_schedule:
+            history = nn.fit(model, nn.BCELoss(), opt, (x, y), epochs=3, batch_size=2,
+                             seed=0, progress=False, lr_schedule=schedule)  # fmt: skip
+            assert history.lr == [0.5, 0.125, 0.03125]
+        else:
+            loader = data.DataLoader(x, y, batch_size=2, shuffle=True, seed=0)
+            for epoch in range(3):
+                opt.lr = schedule(epoch)
+                nn.fit(model, nn.BCELoss(), opt, loader, progress=False)
+        assert opt.lr == 0.03125
+        return model.state_dict()
+
+    by_schedule, by_hand = trained(True), trained(False)
+    for name in by_hand:
+        np.testing.assert_array_equal(by_schedule[name], by_hand[name], err_msg=name)
+
+
+def test_fit_rejects_a_schedule_that_gives_no_learning_rate_and_changes_nothing():
+    model = xor_model()
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    opt = nn.optim.SGD(model, lr=0.1)
+    with pytest.raises(ValueError, match=r"lr_schedule\(0\) must give a number > 0, got -1"):
+        nn.fit(model, nn.BCELoss(), opt, data.xor(), progress=False, lr_schedule=lambda e: -1)
+    assert opt.lr == 0.1
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+
+
 def test_mnist_mlp_on_a_subset_learns_real_accuracy():
     train, test = data.mnist()
     nn.seed(0)
