@@ -18,14 +18,43 @@ layer's (``layers/recurrent.py``), one loop for both devices.
 import numpy as np
 from numba import njit, prange
 
-from numbanet.kernels.cpu.activation import activation_in_place
 from numbanet.kernels.scalar import (
+    TANH,
     epilogue_grad,
+    gate_tanh,
     gru_unit,
     gru_unit_grad,
     lstm_unit,
     lstm_unit_grad,
+    relu,
 )
+
+
+# The cell kernels run one row n per iteration through a row function, which takes
+# each gate block as a view of its own (``block``) and loops over the units j from 0: Numba
+# tests every index for a negative value to wrap, and an index like k·H + j, whose sign it
+# cannot prove, keeps that test inside the loop and the loop from vectorizing. ``rational`` is
+# passed as a literal on each side of the float32 test, so each compiled loop has one form of
+# tanh and σ (``scalar.gate_tanh``); float32's rational form vectorizes (8× faster here).
+row = njit(inline="always", cache=True, error_model="numpy")
+
+
+@row
+def block(a, k, size):
+    """Gate block k of one row of a gate array: a[k·size : (k + 1)·size]."""
+    return a[k * size : (k + 1) * size]
+
+
+@row
+def rnn_forward_row(gi, gh, activation, h, rational):
+    """``rnn_cell_forward`` for one row: gi, gh, h (H,). One loop per nonlinearity, so each
+    vectorizes (tanh with float32's rational form)."""
+    if activation == TANH:
+        for j in range(h.shape[0]):
+            h[j] = gate_tanh(gi[j] + gh[j], rational)
+    else:
+        for j in range(h.shape[0]):
+            h[j] = relu(gi[j] + gh[j])
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -34,14 +63,13 @@ def rnn_cell_forward(gi, gh, activation, slope, h):
 
     gi, gh: (N, H) input and hidden projections (biases included); writes h: (N, H).
     ``slope`` is unused by tanh and relu (the activation code's companion argument).
-    The sum, one iteration per row n, then the activation kernel on h in place (float32's tanh
-    there is the rational one, which vectorizes).
+    One iteration per row n (``rnn_forward_row``).
     """
     for n in prange(h.shape[0]):
-        gi_row, gh_row, h_row = gi[n], gh[n], h[n]
-        for j in range(h.shape[1]):
-            h_row[j] = gi_row[j] + gh_row[j]
-    activation_in_place(h.reshape(-1), activation, slope)
+        if h.itemsize == 4:
+            rnn_forward_row(gi[n], gh[n], activation, h[n], True)
+        else:
+            rnn_forward_row(gi[n], gh[n], activation, h[n], False)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -57,21 +85,6 @@ def rnn_cell_backward(h, dy, dh_next, activation, slope, dgate):
         for j in range(h.shape[1]):
             dh = dy[n, j] + dh_next[n, j]
             dgate[n, j] = dh * epilogue_grad(h[n, j], activation, slope)
-
-
-# The LSTM and GRU kernels run one row n per iteration through a row function, which takes
-# each gate block as a view of its own (``block``) and loops over the units j from 0: Numba
-# tests every index for a negative value to wrap, and an index like k·H + j, whose sign it
-# cannot prove, keeps that test inside the loop and the loop from vectorizing. ``rational`` is
-# passed as a literal on each side of the float32 test, so each compiled loop has one form of
-# tanh and σ (``scalar.gate_tanh``); float32's rational form vectorizes (8× faster here).
-row = njit(inline="always", cache=True, error_model="numpy")
-
-
-@row
-def block(a, k, size):
-    """Gate block k of one row of a gate array: a[k·size : (k + 1)·size]."""
-    return a[k * size : (k + 1) * size]
 
 
 @row
