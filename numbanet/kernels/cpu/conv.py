@@ -203,14 +203,14 @@ def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w,
                ow_size, cols)  # fmt: skip
     np.dot(W.reshape(o_size, -1), cols, rows)
     width = cols.shape[1] // (n_size * oh_size)
-    planes = y.reshape(n_size, o_size, oh_size * ow_size)
     for o in prange(o_size):  # rows back to NCHW, with the bias
-        bias = b[o]  # hoisted, with plain counters inside: the inner loop vectorizes
+        bias = b[o]  # hoisted; views indexed from 0 inside: the inner loop vectorizes
         for n in range(n_size):
             for i in range(oh_size):
-                start, out = (n * oh_size + i) * width, i * ow_size
+                start = (n * oh_size + i) * width
+                run, out = rows[o, start : start + ow_size], y[n, o, i]
                 for j in range(ow_size):
-                    planes[n, o, out + j] = rows[o, start + j] + bias
+                    out[j] = run[j] + bias
     if activation:
         activation_in_place(y.reshape(-1), activation, slope)
 
@@ -231,20 +231,18 @@ def conv2d_backward(cols, W, y, activation, slope, dy, stride_h, stride_w, pad_h
     """
     n_size, o_size, oh_size, ow_size = dy.shape
     width = cols.shape[1] // (n_size * oh_size)
-    dy_planes = dy.reshape(n_size, o_size, oh_size * ow_size)
-    y_planes = y.reshape(n_size, o_size, oh_size * ow_size)
     for o in prange(o_size):  # dz as rows (O, N·OH·R), and the bias gradient
         total = dy.dtype.type(0)
         for n in range(n_size):
             for i in range(oh_size):
-                start, out = (n * oh_size + i) * width, i * ow_size
+                start = (n * oh_size + i) * width
+                run, dy_run, y_run = rows[o, start : start + width], dy[n, o, i], y[n, o, i]
                 for j in range(ow_size):
-                    grad = epilogue_grad(y_planes[n, o, out + j], activation, slope)
-                    dz = dy_planes[n, o, out + j] * grad
-                    rows[o, start + j] = dz
+                    dz = dy_run[j] * epilogue_grad(y_run[j], activation, slope)
+                    run[j] = dz
                     total += dz
                 for j in range(ow_size, width):
-                    rows[o, start + j] = 0
+                    run[j] = 0
         db[o] = total
     W2 = W.reshape(o_size, -1)
     np.dot(rows, cols.T, dW.reshape(o_size, -1))
