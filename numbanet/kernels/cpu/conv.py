@@ -108,9 +108,10 @@ def pad_images(x, pad_h, pad_w, xp):
     for plane in prange(n_size * c_size):
         n, c = plane // c_size, plane % c_size
         xp[n, c] = 0
-        for h in range(h_size):
+        for h in range(h_size):  # row views indexed from 0: the copy vectorizes
+            inside, row = xp[n, c, pad_h + h, pad_w : pad_w + w_size], x[n, c, h]
             for w in range(w_size):
-                xp[n, c, pad_h + h, pad_w + w] = x[n, c, h, w]
+                inside[w] = row[w]
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -120,9 +121,10 @@ def crop_images(xp, pad_h, pad_w, x):
     n_size, c_size, h_size, w_size = x.shape
     for plane in prange(n_size * c_size):
         n, c = plane // c_size, plane % c_size
-        for h in range(h_size):
+        for h in range(h_size):  # row views, as in pad_images
+            inside, row = xp[n, c, pad_h + h, pad_w : pad_w + w_size], x[n, c, h]
             for w in range(w_size):
-                x[n, c, h, w] = xp[n, c, pad_h + h, pad_w + w]
+                row[w] = inside[w]
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -166,8 +168,7 @@ def col2im_wide(dcols, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, dxp):
     for plane in prange(n_size * c_size):
         n, c = plane // c_size, plane % c_size
         base = plane * hp_size * width
-        for i in range(hp_size * width):
-            target[base + i] = 0
+        target[base : base + hp_size * width] = 0
         for kh in range(kh_size):
             for kw in range(kw_size):
                 tap = (c * kh_size + kh) * kw_size + kw
