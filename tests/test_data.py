@@ -55,6 +55,25 @@ def test_idx_datasets_load_with_their_known_statistics(loader, mean):
     assert loader()[0].x is train.x  # the second call is served from memory
 
 
+@needs_idx_files
+def test_standardize_with_mnists_statistics_centres_its_training_pixels():
+    train, _ = data.mnist()
+    standard = data.standardize(train, 0.1307, 0.3081)
+    assert standard.x.dtype == np.float32 and standard.y is train.y
+    assert abs(float(standard.x.mean(dtype=np.float64))) < 1e-3
+    assert abs(float(standard.x.std(dtype=np.float64)) - 1) < 1e-3
+    np.testing.assert_allclose(standard.x[0], (train.x[0] - 0.1307) / 0.3081, rtol=1e-6)
+    assert train.x.min() == 0  # the shared arrays are left as they were
+
+
+def test_standardize_rejects_integer_inputs_and_a_zero_spread():
+    x, y = np.zeros((2, 3), np.uint8), np.zeros(2)
+    with pytest.raises(TypeError, match="standardize: expected float inputs, got uint8"):
+        data.standardize((x, y), 0.5, 0.2)
+    with pytest.raises(ValueError, match="standardize: expected std > 0, got 0"):
+        data.standardize((x.astype(np.float32), y), 0.5, 0)
+
+
 def copy_mnist(tmp_path):
     for file in IDX_FILES:
         shutil.copy(os.path.join(DATA, "mnist", file), tmp_path / file)

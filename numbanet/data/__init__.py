@@ -8,6 +8,7 @@ from numbanet.data.datasets import (
     fashion_mnist,
     mnist,
     spirals,
+    standardize,
     xor,
 )
 from numbanet.data.loader import DataLoader
@@ -25,6 +26,7 @@ __all__ = [
     "plot_images",
     "sequence_windows",
     "spirals",
+    "standardize",
     "text_file",
     "tiny_shakespeare",
     "xor",
