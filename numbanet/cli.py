@@ -41,7 +41,7 @@ def train(args):
     n_classes = int(train_set.y.max()) + 1
     model = nn.models.mlp(in_features, args.hidden, n_classes, activations[args.activation])
     model.to(args.device)
-    optimizer_kwargs = {"lr": args.lr}
+    optimizer_kwargs = {"lr": args.lr, "l1": args.l1, "l2": args.l2}
     if args.optimizer == "sgd":
         optimizer_kwargs["momentum"] = args.momentum
     optimizer = nn.optim.OPTIMIZERS[args.optimizer](model, **optimizer_kwargs)
@@ -176,6 +176,8 @@ def parser():
     t.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default="adam")
     t.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: 1e-3)")
     t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
+    t.add_argument("--l1", type=float, default=0.0, help="L1 penalty λ₁Σ|w| (default: 0)")
+    t.add_argument("--l2", type=float, default=0.0, help="L2 penalty λ₂/2 Σw² (default: 0)")
     t.add_argument("--seed", type=int, default=0, help="default: 0")
     t.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     t.add_argument("--data-dir", default=None, help="folder with the dataset's IDX .gz files")
@@ -249,6 +251,8 @@ def main(argv=None):
         in_simulator_if_no_gpu(argv)
     if getattr(args, "epochs", 1) < 1 or getattr(args, "batch_size", 1) < 1:
         parser().error("--epochs and --batch-size must be >= 1")
+    if args.command == "train" and not (args.lr > 0 and args.l1 >= 0 and args.l2 >= 0):
+        parser().error(f"--lr must be > 0 and --l1, --l2 >= 0, got {args.lr}, {args.l1}, {args.l2}")
     from numbanet.backend import BackendError
     from numbanet.data import DataError
 
