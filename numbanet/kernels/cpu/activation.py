@@ -9,10 +9,9 @@ import math
 from numba import njit, prange
 
 from numbanet.kernels.scalar import (
-    LEAKY_RELU,
-    RELU,
-    SIGMOID,
+    NO_ACTIVATION,
     TANH,
+    epilogue,
     leaky_relu,
     leaky_relu_grad,
     relu,
@@ -141,15 +140,18 @@ def log_softmax_backward(y, dy, dx):
             dx[r, c] = dy[r, c] - math.exp(y[r, c]) * total
 
 
-@njit(cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, error_model="numpy")
 def activation_in_place(v, kind, slope):
     """v = f(v) in place, f the activation numbered ``kind`` in ``scalar.EPILOGUES`` (the
-    epilogue of a dense layer with a fused activation). v: (n,)."""
-    if kind == RELU:
-        relu_forward(v, v)
-    elif kind == LEAKY_RELU:
-        leaky_relu_forward(v, slope, v)
-    elif kind == SIGMOID:
-        sigmoid_forward(v, v)
-    elif kind == TANH:
-        tanh_forward(v, v)
+    epilogue of a layer with a fused activation). v: (n,).
+
+    Loops over the one array rather than calling the forward kernels with x and y the same:
+    before a vectorized loop LLVM tests two arrays for overlap, and finding them the same runs
+    its scalar loop (tanh on 301k float32s in place: 0.72 ms that way, 0.13 ms here).
+    """
+    if kind == TANH and v.itemsize == 4:
+        for i in prange(v.shape[0]):
+            v[i] = tanh_float32(v[i])
+    elif kind != NO_ACTIVATION:
+        for i in prange(v.shape[0]):
+            v[i] = epilogue(v[i], kind, slope)
