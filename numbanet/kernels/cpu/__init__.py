@@ -6,9 +6,16 @@ place and returns nothing, so the layer that owns the buffers can reuse them eve
 Every kernel is compiled with ``error_model="numpy"``: a division by zero gives inf or nan, as
 in NumPy and PyTorch (the inspector's anomaly stop reports them), instead of Numba's default
 Python semantics, whose zero test before every division keeps loops from vectorizing.
+
+Their compiled code is cached beside them and emptied when any kernel source changes
+(``cache.py``: Numba alone would notice an edit to a kernel's own file only).
 """
 
-from numbanet.kernels.cpu import (
+from numbanet.kernels.cpu.cache import drop_stale_cache
+
+drop_stale_cache()  # before any kernel is compiled or loaded from the cache
+
+from numbanet.kernels.cpu import (  # noqa: E402
     activation,
     conv,
     dense,
