@@ -37,11 +37,11 @@ def standardize(dataset, mean, std):
     The dataset is not changed.
     """
     x, y = dataset
-    if not np.issubdtype(np.asarray(x).dtype, np.floating):
-        raise TypeError(f"standardize: expected float inputs, got {np.asarray(x).dtype}")
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"standardize: expected float inputs, got {x.dtype}")
     if not std > 0:
         raise ValueError(f"standardize: expected std > 0, got {std}")
-    x = np.asarray(x)
     return Dataset(((x - mean) / std).astype(x.dtype), y)
 
 
