@@ -5,11 +5,17 @@ import platform
 from datetime import date
 from pathlib import Path
 
+from numbanet.compare import cpu_name
+
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 def record(title, body):
-    """Append ``body`` (markdown) under "### <title> — <date> — <machine>" to RESULTS.md."""
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    """Append ``body`` (markdown) under "### <title> — <date> — <machine>" to RESULTS.md. The
+    machine line names the CPU: the same-run ratios to PyTorch differ between CPU models."""
+    machine = (
+        f"{cpu_name()}, {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
     with open(RESULTS, "a") as f:
         f.write(f"\n### {title} — {date.today()} — {machine}\n\n{body.rstrip()}\n")

@@ -7,6 +7,7 @@ import pytest
 import numbanet as nn
 from layer_contract import check_layer_contract
 from numbanet.backend import get_backend
+from numbanet.kernels.cpu.conv import DIRECT_MAX_OUT
 
 K = get_backend("cpu").kernels
 RNG = np.random.default_rng(0)
@@ -36,6 +37,13 @@ GEOMETRIES = [
     ((2, 4, 10, 9), 5, (3, 3), (2, 3), (2, 1), (2, 2)),
     ((1, 1, 4, 4), 1, (4, 4), (1, 1), (0, 0), (1, 1)),
     ((2, 2, 2, 3), 3, (3, 3), (1, 2), (3, 4), (1, 1)),  # taps that read only padding
+    # stride 1 with few filters runs direct (3×3, 5×5 and other widths, with dilation), with
+    # more than DIRECT_MAX_OUT filters through im2col + GEMM in the wide layout
+    ((2, 1, 9, 8), 6, (5, 5), (1, 1), (2, 2), (1, 1)),
+    ((2, 3, 8, 9), 2, (2, 4), (1, 1), (1, 2), (2, 1)),
+    ((1, 2, 7, 7), 3, (3, 3), (1, 1), (0, 0), (1, 2)),
+    ((2, 2, 6, 5), DIRECT_MAX_OUT + 1, (3, 3), (1, 1), (1, 1), (1, 1)),
+    ((2, 3, 8, 8), DIRECT_MAX_OUT + 2, (5, 3), (1, 1), (0, 1), (1, 2)),
 ]
 
 
@@ -61,7 +69,9 @@ def test_conv2d_kernels_match_the_convolution_sum(x_shape, o, kernel, stride, pa
     dy = RNG.standard_normal(y.shape).astype(dtype)
     dx, dW, db = np.empty_like(x), np.empty_like(W), np.empty_like(b)
     scratch = rows, np.empty_like(cols), np.empty_like(xp)
-    K.conv2d_backward(cols, W, y, 0, dtype(0), dy, *stride, *pad, *dil, *scratch, dx, dW, db, True)
+    K.conv2d_backward(
+        x, xp, cols, W, y, 0, dtype(0), dy, *stride, *pad, *dil, *scratch, dx, dW, db, True
+    )
     np.testing.assert_allclose(db, dy.sum(axis=(0, 2, 3)), **tol)
     for index in [(0, 0, 0, 0), tuple(s - 1 for s in W.shape)]:
         unit = np.zeros_like(W, dtype=np.float64)

@@ -49,30 +49,44 @@ def conv_output_size(size, k, stride, pad, dil):
 
 def conv2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, backward, activation=None):
     """Forward: x, W, b, the fused activation's code and slope, geometry, xp, cols, rows, y.
-    Backward: cols, W, y, the activation's code and slope, dy, geometry, rows, dcols, dxp, dx,
-    dW, db, need_dx. Square k × k filters, the same stride, pad, dilation both ways; stride 1
-    takes the wide layout (R = W + 2·pad columns per output row, xp the padded image, empty
-    without padding)."""
+    Backward: x, xp, cols, W, y, the activation's code and slope, dy, geometry, rows, dcols,
+    dxp, dx, dW, db, need_dx, with x, xp and cols as forward leaves them (the CPU's direct
+    convolution takes dW from x and xp, the others from cols). Square k × k filters, the same
+    stride, pad, dilation both ways; stride 1 takes the wide layout (R = W + 2·pad columns per
+    output row, xp the padded image, empty without padding)."""
+    from numbanet.kernels.cpu.conv import im2col, im2col_wide  # the layout forward writes
+
     oh, ow = (conv_output_size(size, k, stride, pad, dil) for size in (h, w))
     width = w + 2 * pad if stride == 1 else ow
     geometry = [stride, stride, pad, pad, dil, dil]
     cols = normal(rng, (c * k * k, n * oh * width), dtype)
     rows = normal(rng, (o, n * oh * width), dtype)
     W, fused = normal(rng, (o, c, k, k), dtype), [EPILOGUES[activation], dtype(0.01)]
-    padded = (n, c, h + 2 * pad, w + 2 * pad)
+    x = normal(rng, (n, c, h, w), dtype)
+    padded = (n, c, h + 2 * pad, w + 2 * pad) if stride == 1 and pad else (0, 0, 0, 0)
     if backward:
+        xp = (
+            np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+            if padded[0]
+            else np.empty(padded, dtype)
+        )
+        if stride == 1:
+            im2col_wide(xp if padded[0] else x, k, k, dil, dil, oh, ow, cols)
+        else:
+            im2col(x, k, k, stride, stride, pad, pad, dil, dil, oh, ow, cols)
         y = probability(rng, (n, o, oh, ow), dtype)  # an output of any of the activations
         dy, dx = normal(rng, (n, o, oh, ow), dtype), normal(rng, (n, c, h, w), dtype)
-        dxp = normal(rng, padded if stride == 1 and pad else (0, 0, 0, 0), dtype)
-        grads = [dxp, dx, normal(rng, W.shape, dtype), normal(rng, o, dtype), True]
-        return [cols, W, y, *fused, dy, *geometry, rows, normal(rng, cols.shape, dtype), *grads]
-    x, b, y = (
-        normal(rng, (n, c, h, w), dtype),
-        normal(rng, o, dtype),
-        normal(rng, (n, o, oh, ow), dtype),
-    )
-    xp = normal(rng, padded if stride == 1 and pad else (0, 0, 0, 0), dtype)
-    return [x, W, b, *fused, *geometry, xp, cols, rows, y]
+        grads = [normal(rng, padded, dtype), dx, normal(rng, W.shape, dtype), normal(rng, o, dtype)]
+        saved = [x, xp, cols, W, y, *fused, dy, *geometry]
+        return [*saved, rows, normal(rng, cols.shape, dtype), *grads, True]
+    b, y = normal(rng, o, dtype), normal(rng, (n, o, oh, ow), dtype)
+    return [x, W, b, *fused, *geometry, normal(rng, padded, dtype), cols, rows, y]
+
+
+# Work arrays a kernel may use its own way on each device, left out of CPU–CUDA comparisons:
+# the CPU's direct convolution (few filters) never writes cols, nor the wide rows' unused
+# columns, where the GPU's im2col + GEMM does.
+WORK_ARRAYS = {"conv2d_forward": ("cols", "rows")}
 
 
 # Pooling geometries (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w): the
@@ -429,6 +443,7 @@ SHAPES = {
             (2, 3, 5, 7, 4, 3, 1, 1, 1),
             (1, 2, 9, 8, 3, 3, 2, 0, 2),
             (2, 2, 6, 5, 3, 2, 1, 0, 2),
+            (2, 2, 6, 5, 9, 3, 1, 1, 1),  # stride 1 with more filters than a direct convolution
         ],
         IMAGE: [(2, 3, 5, 7), (1, 2, 9, 8)],
         # a channel of 150 elements spans more than one 128-thread block's first pass

@@ -119,7 +119,7 @@ class Conv2d(FusedActivation, Layer):
         self.kernels.conv2d_forward(
             x, weight, bias, *self.epilogue(), *self.geometry(), xp, cols, rows, y
         )
-        self.saved["x_shape"], self.saved["cols"], self.saved["y"] = x.shape, cols, y
+        self.saved["x"], self.saved["xp"], self.saved["cols"], self.saved["y"] = x, xp, cols, y
         return y
 
     def wide(self):
@@ -152,10 +152,12 @@ class Conv2d(FusedActivation, Layer):
         return (*self.stride, top, left, *self.dilation)
 
     def backward(self, dy, need_dx=True):
-        x_shape, cols, y = self.saved_for_backward("x_shape", "cols", "y")
+        x, xp, cols, y = self.saved_for_backward("x", "xp", "cols", "y")
         dy = self.as_grad(dy, y.shape)
-        dx = self.buffer("dx", x_shape)
+        dx = self.buffer("dx", x.shape)
         self.kernels.conv2d_backward(
+            x,
+            xp,
             cols,
             self.params["weight"],
             y,

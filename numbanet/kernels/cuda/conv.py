@@ -173,9 +173,11 @@ def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w,
     launch(rows_to_images, *launch_1d(y.size), rows, b, activation, slope, y)
 
 
-def conv2d_backward(cols, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w, dil_h,
-                    dil_w, rows, dcols, dxp, dx, dW, db, need_dx):  # fmt: skip
-    """Gradients of y = f(W ⋆ x + b) given dy = ∂L/∂y, from forward's cols and y:
+def conv2d_backward(x, xp, cols, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w,
+                    dil_h, dil_w, rows, dcols, dxp, dx, dW, db, need_dx):  # fmt: skip
+    """Gradients of y = f(W ⋆ x + b) given dy = ∂L/∂y, from forward's cols and y (x and xp,
+    which the CPU twin's direct convolution reads, are not needed: every GPU convolution
+    keeps cols):
     dz = dy · f′ (from y),  dW2 = dz_rows · colsᵀ,  db = Σ over positions of dz,
     dx = col2im(W2ᵀ · dz_rows) if need_dx.
     cols: (C·KH·KW, N·OH·R), W: (O, C, KH, KW), y, dy: (N, O, OH, OW); writes dW, db, dx and
