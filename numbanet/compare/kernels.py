@@ -8,7 +8,7 @@ from dataclasses import asdict, astuple, dataclass, field
 import numpy as np
 
 from numbanet.backend import cuda_simulated, get_backend
-from numbanet.compare.cases import WORK_ARRAYS, CASES, arguments, as_tuple, kernel_of, shapes_of
+from numbanet.compare.cases import CASES, WORK_ARRAYS, arguments, as_tuple, kernel_of, shapes_of
 
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 """The max relative difference each dtype warrants between the two backends on

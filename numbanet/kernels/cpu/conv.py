@@ -320,21 +320,18 @@ def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w,
     """
     n_size, o_size, oh_size, ow_size = y.shape
     kh_size, kw_size = W.shape[2], W.shape[3]
-    if direct_conv(o_size, stride_h, stride_w):
+    if stride_h == 1 and stride_w == 1:
         if xp.size:
             pad_images(x, pad_h, pad_w, xp)
-            conv_rows_direct(xp, W, dil_h, dil_w, oh_size, ow_size, rows)
+        padded = xp if xp.size else x  # no padding: x is its own padded image
+        if direct_conv(o_size, stride_h, stride_w):
+            conv_rows_direct(padded, W, dil_h, dil_w, oh_size, ow_size, rows)
         else:
-            conv_rows_direct(x, W, dil_h, dil_w, oh_size, ow_size, rows)
-    elif stride_h == 1 and stride_w == 1 and xp.size:
-        pad_images(x, pad_h, pad_w, xp)
-        im2col_wide(xp, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, cols)
-    elif stride_h == 1 and stride_w == 1:  # no padding: x is its own padded image
-        im2col_wide(x, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, cols)
+            im2col_wide(padded, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, cols)
+            np.dot(W.reshape(o_size, -1), cols, rows)
     else:
         im2col(x, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size,
                ow_size, cols)  # fmt: skip
-    if not direct_conv(o_size, stride_h, stride_w):
         np.dot(W.reshape(o_size, -1), cols, rows)
     width = rows.shape[1] // (n_size * oh_size)
     for o in prange(o_size):  # rows back to NCHW, with the bias
@@ -381,12 +378,11 @@ def conv2d_backward(x, xp, cols, W, y, activation, slope, dy, stride_h, stride_w
                     run[j] = 0
         db[o] = total
     W2 = W.reshape(o_size, -1)
-    if not direct_conv(o_size, stride_h, stride_w):
-        np.dot(rows, cols.T, dW.reshape(o_size, -1))
-    elif xp.size:
-        conv_weight_grad_direct(xp, rows, dil_h, dil_w, oh_size, ow_size, dW)
+    if direct_conv(o_size, stride_h, stride_w):
+        padded = xp if xp.size else x
+        conv_weight_grad_direct(padded, rows, dil_h, dil_w, oh_size, ow_size, dW)
     else:
-        conv_weight_grad_direct(x, rows, dil_h, dil_w, oh_size, ow_size, dW)
+        np.dot(rows, cols.T, dW.reshape(o_size, -1))
     if need_dx:
         np.dot(W2.T, rows, dcols)
         kh_size, kw_size = W.shape[2], W.shape[3]
