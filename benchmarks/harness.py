@@ -26,6 +26,10 @@ def worker(engines, engine, batch, threads, seconds):
     """Measure one engine in this process (each engine gets a process of its own, so no
     engine's thread pools or floating-point mode can slow another down)."""
     step = engines[engine](batch, threads)
+    if not engine.startswith("numbanet") and "numbanet" in sys.modules:
+        # numbanet's import sets process-wide thread settings (OMP_WAIT_POLICY=PASSIVE) that
+        # slow PyTorch down by a third: the other engines must run without it.
+        raise RuntimeError(f"{engine}: numbanet was imported in this engine's worker process")
     for _ in range(20):  # warm up: compile or load kernels, grow buffers, fill caches
         step()
     print(samples_per_second(step, batch, seconds))

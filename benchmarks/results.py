@@ -5,14 +5,16 @@ import platform
 from datetime import date
 from pathlib import Path
 
-from numbanet.compare import cpu_name
-
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
 def record(title, body):
     """Append ``body`` (markdown) under "### <title> — <date> — <machine>" to RESULTS.md. The
     machine line names the CPU: the same-run ratios to PyTorch differ between CPU models."""
+    # Imported here: every engine's worker process imports this module, and importing numbanet
+    # sets OMP_WAIT_POLICY=PASSIVE for the process, which slows PyTorch's OpenMP threads.
+    from numbanet.compare import cpu_name
+
     machine = (
         f"{cpu_name()}, {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}"
