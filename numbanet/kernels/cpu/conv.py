@@ -333,15 +333,16 @@ def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w,
         im2col(x, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size,
                ow_size, cols)  # fmt: skip
         np.dot(W.reshape(o_size, -1), cols, rows)
-    width = rows.shape[1] // (n_size * oh_size)
-    for o in prange(o_size):  # rows back to NCHW, with the bias
-        bias = b[o]  # hoisted; views indexed from 0 inside: the inner loop vectorizes
+    # rows back to NCHW, with the bias. Indexed through a 3-D view of rows so that the inner
+    # index is the loop counter alone: Numba's negative-index test then folds away and the loop
+    # vectorizes (a view per output row would cost two atomic reference counts per row).
+    by_row = rows.reshape(o_size, n_size * oh_size, -1)
+    for o in prange(o_size):
+        bias = b[o]
         for n in range(n_size):
             for i in range(oh_size):
-                start = (n * oh_size + i) * width
-                run, out = rows[o, start : start + ow_size], y[n, o, i]
                 for j in range(ow_size):
-                    out[j] = run[j] + bias
+                    y[n, o, i, j] = by_row[o, n * oh_size + i, j] + bias
     if activation:
         activation_in_place(y.reshape(-1), activation, slope)
 
@@ -363,19 +364,19 @@ def conv2d_backward(x, xp, cols, W, y, activation, slope, dy, stride_h, stride_w
     The bias gradient's sum may be reassociated (fastmath "reassoc"): it then vectorizes.
     """
     n_size, o_size, oh_size, ow_size = dy.shape
-    width = rows.shape[1] // (n_size * oh_size)
+    by_row = rows.reshape(o_size, n_size * oh_size, -1)  # a 3-D view, as in conv2d_forward
+    width = by_row.shape[2]
     for o in prange(o_size):  # dz as rows (O, N·OH·R), and the bias gradient
         total = dy.dtype.type(0)
         for n in range(n_size):
             for i in range(oh_size):
-                start = (n * oh_size + i) * width
-                run, dy_run, y_run = rows[o, start : start + width], dy[n, o, i], y[n, o, i]
+                r = n * oh_size + i
                 for j in range(ow_size):
-                    dz = dy_run[j] * epilogue_grad(y_run[j], activation, slope)
-                    run[j] = dz
+                    dz = dy[n, o, i, j] * epilogue_grad(y[n, o, i, j], activation, slope)
+                    by_row[o, r, j] = dz
                     total += dz
                 for j in range(ow_size, width):
-                    run[j] = 0
+                    by_row[o, r, j] = 0
         db[o] = total
     W2 = W.reshape(o_size, -1)
     if direct_conv(o_size, stride_h, stride_w):
