@@ -38,6 +38,10 @@ def backend_of(array):
 class Backend:
     """Array allocation, host transfer and the kernel table of the CPU."""
 
+    # A convolution's im2col columns are built for this many bytes of images at a time, so
+    # that the GEMMs read them from cache (``kernels/cpu/conv.py``: chunks).
+    conv_chunk_bytes = 1 << 20
+
     def __init__(self, name, kernel_modules):
         self.name = name
         self.kernels = SimpleNamespace(
@@ -93,6 +97,8 @@ class Backend:
 
 class CudaBackend(Backend):
     """Array allocation, host transfer and the kernel table of the GPU (Numba device arrays)."""
+
+    conv_chunk_bytes = None  # the whole batch in one pass: the GPU wants the biggest GEMMs
 
     def __init__(self, kernel_modules):
         super().__init__("cuda", kernel_modules)

@@ -39,17 +39,19 @@ GEOMETRIES = [
     ((2, 2, 2, 3), 3, (3, 3), (1, 2), (3, 4), (1, 1)),  # taps that read only padding
     # stride 1 with few filters runs direct (3×3, 5×5 and other widths, with dilation), with
     # more than DIRECT_MAX_OUT filters through im2col + GEMM in the wide layout
-    ((2, 1, 9, 8), 6, (5, 5), (1, 1), (2, 2), (1, 1)),
+    ((3, 1, 9, 8), 6, (5, 5), (1, 1), (2, 2), (1, 1)),
     ((2, 3, 8, 9), 2, (2, 4), (1, 1), (1, 2), (2, 1)),
     ((1, 2, 7, 7), 3, (3, 3), (1, 1), (0, 0), (1, 2)),
     ((2, 2, 6, 5), DIRECT_MAX_OUT + 1, (3, 3), (1, 1), (1, 1), (1, 1)),
-    ((2, 3, 8, 8), DIRECT_MAX_OUT + 2, (5, 3), (1, 1), (0, 1), (1, 2)),
+    ((3, 3, 8, 8), DIRECT_MAX_OUT + 2, (5, 3), (1, 1), (0, 1), (1, 2)),
 ]
 
 
+@pytest.mark.parametrize("chunk", [None, 1, 2], ids=["one-pass", "chunks-of-1", "chunks-of-2"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("x_shape, o, kernel, stride, pad, dil", GEOMETRIES)
-def test_conv2d_kernels_match_the_convolution_sum(x_shape, o, kernel, stride, pad, dil, dtype):
+def test_conv2d_kernels_match_the_convolution_sum(x_shape, o, kernel, stride, pad, dil, dtype,
+                                                  chunk):  # fmt: skip
     x = RNG.standard_normal(x_shape).astype(dtype)
     W = RNG.standard_normal((o, x_shape[1], *kernel)).astype(dtype)
     b = RNG.standard_normal(o).astype(dtype)
@@ -58,8 +60,9 @@ def test_conv2d_kernels_match_the_convolution_sum(x_shape, o, kernel, stride, pa
     wide = stride == (1, 1)  # the kernels' wide layout: rows as wide as the padded image
     padded = (*x_shape[:2], x_shape[2] + 2 * pad[0], x_shape[3] + 2 * pad[1])
     width = padded[3] if wide else ow
-    cols = np.empty((W[0].size, n * oh * width), dtype)
-    rows, y = np.empty((o, n * oh * width), dtype), np.empty(expected.shape, dtype)
+    m = n if chunk is None else chunk  # images per chunk: the work arrays hold m images
+    cols = np.empty((W[0].size, m * oh * width), dtype)
+    rows, y = np.empty((o, m * oh * width), dtype), np.empty(expected.shape, dtype)
     xp = np.empty(padded if wide and padded != x_shape else (0, 0, 0, 0), dtype)
     K.conv2d_forward(x, W, b, 0, dtype(0), *stride, *pad, *dil, xp, cols, rows, y)
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
@@ -68,10 +71,8 @@ def test_conv2d_kernels_match_the_convolution_sum(x_shape, o, kernel, stride, pa
     # backward against the reference's own gradients: y is linear in x, W and b
     dy = RNG.standard_normal(y.shape).astype(dtype)
     dx, dW, db = np.empty_like(x), np.empty_like(W), np.empty_like(b)
-    scratch = rows, np.empty_like(cols), np.empty_like(xp)
-    K.conv2d_backward(
-        x, xp, cols, W, y, 0, dtype(0), dy, *stride, *pad, *dil, *scratch, dx, dW, db, True
-    )
+    scratch = cols, rows, np.empty_like(cols), np.empty_like(xp)
+    K.conv2d_backward(x, xp, W, y, 0, dtype(0), dy, *stride, *pad, *dil, *scratch, dx, dW, db, True)
     np.testing.assert_allclose(db, dy.sum(axis=(0, 2, 3)), **tol)
     for index in [(0, 0, 0, 0), tuple(s - 1 for s in W.shape)]:
         unit = np.zeros_like(W, dtype=np.float64)

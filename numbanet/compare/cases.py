@@ -49,13 +49,11 @@ def conv_output_size(size, k, stride, pad, dil):
 
 def conv2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, backward, activation=None):
     """Forward: x, W, b, the fused activation's code and slope, geometry, xp, cols, rows, y.
-    Backward: x, xp, cols, W, y, the activation's code and slope, dy, geometry, rows, dcols,
-    dxp, dx, dW, db, need_dx, with x, xp and cols as forward leaves them (the CPU's direct
-    convolution takes dW from x and xp, the others from cols). Square k × k filters, the same
-    stride, pad, dilation both ways; stride 1 takes the wide layout (R = W + 2·pad columns per
-    output row, xp the padded image, empty without padding)."""
-    from numbanet.kernels.cpu.conv import im2col, im2col_wide  # the layout forward writes
-
+    Backward: x, xp, W, y, the activation's code and slope, dy, geometry, cols, rows, dcols,
+    dxp, dx, dW, db, need_dx, with xp the padded x as forward leaves it. Square k × k filters,
+    the same stride, pad, dilation both ways; stride 1 takes the wide layout (R = W + 2·pad
+    columns per output row, xp the padded image, empty without padding); cols and rows hold
+    the whole batch (one chunk)."""
     oh, ow = (conv_output_size(size, k, stride, pad, dil) for size in (h, w))
     width = w + 2 * pad if stride == 1 else ow
     geometry = [stride, stride, pad, pad, dil, dil]
@@ -65,20 +63,13 @@ def conv2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, backward, activa
     x = normal(rng, (n, c, h, w), dtype)
     padded = (n, c, h + 2 * pad, w + 2 * pad) if stride == 1 and pad else (0, 0, 0, 0)
     if backward:
-        xp = (
-            np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-            if padded[0]
-            else np.empty(padded, dtype)
-        )
-        if stride == 1:
-            im2col_wide(xp if padded[0] else x, k, k, dil, dil, oh, ow, cols)
-        else:
-            im2col(x, k, k, stride, stride, pad, pad, dil, dil, oh, ow, cols)
+        pads = ((0, 0), (0, 0), (pad, pad), (pad, pad))
+        xp = np.pad(x, pads) if padded[0] else np.empty(padded, dtype)
         y = probability(rng, (n, o, oh, ow), dtype)  # an output of any of the activations
         dy, dx = normal(rng, (n, o, oh, ow), dtype), normal(rng, (n, c, h, w), dtype)
         grads = [normal(rng, padded, dtype), dx, normal(rng, W.shape, dtype), normal(rng, o, dtype)]
-        saved = [x, xp, cols, W, y, *fused, dy, *geometry]
-        return [*saved, rows, normal(rng, cols.shape, dtype), *grads, True]
+        work = [cols, rows, normal(rng, cols.shape, dtype)]
+        return [x, xp, W, y, *fused, dy, *geometry, *work, *grads, True]
     b, y = normal(rng, o, dtype), normal(rng, (n, o, oh, ow), dtype)
     return [x, W, b, *fused, *geometry, normal(rng, padded, dtype), cols, rows, y]
 
@@ -86,7 +77,10 @@ def conv2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, backward, activa
 # Work arrays a kernel may use its own way on each device, left out of CPU–CUDA comparisons:
 # the CPU's direct convolution (few filters) never writes cols, nor the wide rows' unused
 # columns, where the GPU's im2col + GEMM does.
-WORK_ARRAYS = {"conv2d_forward": ("cols", "rows")}
+WORK_ARRAYS = {
+    "conv2d_forward": ("cols", "rows"),
+    "conv2d_backward": ("cols", "rows", "dcols"),
+}
 
 
 # Pooling geometries (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w): the

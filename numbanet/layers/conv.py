@@ -110,17 +110,28 @@ class Conv2d(FusedActivation, Layer):
                 f"smaller than the {self.kernel_size[0]}×{self.kernel_size[1]} kernel with "
                 f"dilation {self.dilation}"
             )
-        taps, width = c * math.prod(self.kernel_size), self.row_width(x.shape)
-        cols = self.buffer("cols", (taps, n * oh * width))
-        rows = self.buffer("rows", (self.out_channels, n * oh * width))
         y = self.buffer("y", (n, self.out_channels, oh, ow))
         xp = self.padded("xp", x)
         weight, bias = self.params["weight"], self.bias_and_grad()[0]
         self.kernels.conv2d_forward(
-            x, weight, bias, *self.epilogue(), *self.geometry(), xp, cols, rows, y
+            x, weight, bias, *self.epilogue(), *self.geometry(), xp, *self.work(x.shape, oh), y
         )
-        self.saved["x"], self.saved["xp"], self.saved["cols"], self.saved["y"] = x, xp, cols, y
+        self.saved["x"], self.saved["xp"], self.saved["y"] = x, xp, y
         return y
+
+    def work(self, x_shape, oh):
+        """The kernels' scratch cols: (C·KH·KW, M·OH·R) and rows: (O, M·OH·R) for chunks of M
+        images: as many as keep cols within the backend's ``conv_chunk_bytes`` (all N on the
+        GPU). Shared by forward and backward, which rebuilds cols chunk by chunk."""
+        n, c = x_shape[:2]
+        taps, width = c * math.prod(self.kernel_size), self.row_width(x_shape)
+        budget = self.backend.conv_chunk_bytes
+        per_image = taps * oh * width * self.dtype.itemsize
+        m = n if budget is None else max(1, min(n, budget // per_image))
+        return (
+            self.buffer("cols", (taps, m * oh * width)),
+            self.buffer("rows", (self.out_channels, m * oh * width)),
+        )
 
     def wide(self):
         """Stride 1 uses the kernels' wide column layout (``kernels/cpu/conv.py``)."""
@@ -152,19 +163,20 @@ class Conv2d(FusedActivation, Layer):
         return (*self.stride, top, left, *self.dilation)
 
     def backward(self, dy, need_dx=True):
-        x, xp, cols, y = self.saved_for_backward("x", "xp", "cols", "y")
+        x, xp, y = self.saved_for_backward("x", "xp", "y")
         dy = self.as_grad(dy, y.shape)
         dx = self.buffer("dx", x.shape)
+        cols, rows = self.work(x.shape, y.shape[2])
         self.kernels.conv2d_backward(
             x,
             xp,
-            cols,
             self.params["weight"],
             y,
             *self.epilogue(),
             dy,
             *self.geometry(),
-            self.buffer("rows", (self.out_channels, cols.shape[1])),
+            cols,
+            rows,
             self.buffer("dcols", cols.shape),
             self.padded("dxp", dx),
             dx,

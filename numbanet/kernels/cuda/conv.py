@@ -151,52 +151,60 @@ def row_sum(m, total):
         total[o] = acc
 
 
-def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
-                   xp, cols, rows, y):  # fmt: skip
-    """y = f(W ⋆ x + b). x: (N, C, H, W), W: (O, C, KH, KW), b: (O,); writes y: (N, O, OH, OW)
-    and the scratch arrays cols: (C·KH·KW, N·OH·R) (kept for backward), rows: (O, N·OH·R) and
-    xp (the padded x with stride 1 and padding, else empty), as the CPU twin: im2col (the wide
-    layout for stride 1), then rows = W2 · cols (W2 = W as (O, C·KH·KW)), then rows to NCHW
-    with the bias and the activation f (numbered as in ``scalar.EPILOGUES``)."""
-    o_size, oh_size, ow_size = y.shape[1], y.shape[2], y.shape[3]
-    kh_size, kw_size = W.shape[2], W.shape[3]
+def im2col_into(x, xp, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+                oh_size, ow_size, cols):  # fmt: skip
+    """Launch the im2col of x (the wide layout from the padded xp for stride 1) into cols."""
     if stride_h == 1 and stride_w == 1:
-        if xp.size:
-            launch(pad_images, *launch_1d(xp.size), x, pad_h, pad_w, xp)
         geometry = (dil_h, dil_w, oh_size, ow_size)
         padded = xp if xp.size else x  # no padding: x is its own padded image
         launch(im2col_wide, *launch_2d(*cols.shape), padded, kh_size, kw_size, *geometry, cols)
     else:
         geometry = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size, ow_size)
         launch(im2col, *launch_2d(*cols.shape), x, kh_size, kw_size, *geometry, cols)
+
+
+def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+                   xp, cols, rows, y):  # fmt: skip
+    """y = f(W ⋆ x + b). x: (N, C, H, W), W: (O, C, KH, KW), b: (O,); writes y: (N, O, OH, OW)
+    and the scratch arrays cols: (C·KH·KW, N·OH·R), rows: (O, N·OH·R) and xp (the padded x with
+    stride 1 and padding, else empty), as the CPU twin: im2col (the wide layout for stride 1),
+    then rows = W2 · cols (W2 = W as (O, C·KH·KW)), then rows to NCHW with the bias and the
+    activation f (numbered as in ``scalar.EPILOGUES``). The whole batch in one pass: the GPU's
+    work arrays hold all N images (the CPU twin goes through chunks of them)."""
+    o_size, oh_size, ow_size = y.shape[1], y.shape[2], y.shape[3]
+    kh_size, kw_size = W.shape[2], W.shape[3]
+    if stride_h == 1 and stride_w == 1 and xp.size:
+        launch(pad_images, *launch_1d(xp.size), x, pad_h, pad_w, xp)
+    geometry = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size, ow_size)
+    im2col_into(x, xp, kh_size, kw_size, *geometry, cols)
     matmul(W.reshape(o_size, cols.shape[0]), cols, b, False, False, False, rows)
     launch(rows_to_images, *launch_1d(y.size), rows, b, activation, slope, y)
 
 
-def conv2d_backward(x, xp, cols, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w,
-                    dil_h, dil_w, rows, dcols, dxp, dx, dW, db, need_dx):  # fmt: skip
-    """Gradients of y = f(W ⋆ x + b) given dy = ∂L/∂y, from forward's cols and y (x and xp,
-    which the CPU twin's direct convolution reads, are not needed: every GPU convolution
-    keeps cols):
+def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w,
+                    dil_h, dil_w, cols, rows, dcols, dxp, dx, dW, db, need_dx):  # fmt: skip
+    """Gradients of y = f(W ⋆ x + b) given dy = ∂L/∂y, from forward's x, xp (the padded x with
+    stride 1 and padding, else empty) and y:
     dz = dy · f′ (from y),  dW2 = dz_rows · colsᵀ,  db = Σ over positions of dz,
     dx = col2im(W2ᵀ · dz_rows) if need_dx.
-    cols: (C·KH·KW, N·OH·R), W: (O, C, KH, KW), y, dy: (N, O, OH, OW); writes dW, db, dx and
-    the scratch arrays rows: (O, N·OH·R), dcols: cols' shape and dxp (the padded dx with
-    stride 1 and padding, else empty)."""
+    W: (O, C, KH, KW), y, dy: (N, O, OH, OW); writes dW, db, dx and the scratch arrays
+    cols: (C·KH·KW, N·OH·R) (im2col of x again, as the CPU twin rebuilds it), rows: (O, N·OH·R),
+    dcols: cols' shape and dxp (the padded dx with stride 1 and padding, else empty)."""
     o_size, oh_size, ow_size = dy.shape[1], dy.shape[2], dy.shape[3]
     kh_size, kw_size = W.shape[2], W.shape[3]
     W2, dW2 = W.reshape(o_size, cols.shape[0]), dW.reshape(o_size, cols.shape[0])
+    geometry = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size, ow_size)
+    im2col_into(x, xp, kh_size, kw_size, *geometry, cols)
     launch(images_to_rows, *launch_2d(*rows.shape), dy, y, activation, slope, rows)
     launch(row_sum, *launch_1d(o_size), rows, db)
     matmul(rows, cols, db, False, True, False, dW2)
     if need_dx:
         matmul(W2, rows, db, True, False, False, dcols)
         if stride_h == 1 and stride_w == 1:
-            geometry = (dil_h, dil_w, oh_size, ow_size)
             padded = dxp if dxp.size else dx
-            launch(col2im_wide, *launch_1d(padded.size), dcols, kh_size, kw_size, *geometry, padded)
+            launch(col2im_wide, *launch_1d(padded.size), dcols, kh_size, kw_size,
+                   *geometry[4:], padded)  # fmt: skip
             if dxp.size:
                 launch(crop_images, *launch_1d(dx.size), dxp, pad_h, pad_w, dx)
         else:
-            geometry = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size, ow_size)
             launch(col2im, *launch_1d(dx.size), dcols, kh_size, kw_size, *geometry, dx)
