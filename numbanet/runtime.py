@@ -17,6 +17,10 @@ Two decisions, made here so that training is fast by default (``numbanet info`` 
   than the work it takes over. ``set_num_threads(n)`` sets both pools to n, for kernels big
   enough to share. Idle OpenMP threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``
   unless you set it): spinning threads took the cores BLAS needed and made a step 80× slower.
+  PyTorch's CPU wheel loads the same ``libgomp.so.1``, so in one process with numbanet
+  imported first PyTorch's threads sleep too, and its steps run slower (seed CNN, batch 64:
+  17 → 22 ms). Import torch first (or set ``OMP_WAIT_POLICY`` yourself) when timing PyTorch
+  beside numbanet; the benchmarks run each engine in a process of its own for this reason.
 """
 
 import ctypes
