@@ -38,8 +38,8 @@ def backend_of(array):
 class Backend:
     """Array allocation, host transfer and the kernel table of the CPU."""
 
-    # A convolution's im2col columns are built for this many bytes of images at a time, so
-    # that the GEMMs read them from cache (``kernels/cpu/conv.py``: chunks).
+    # A convolution's im2col columns and GEMM rows are built for this many bytes of images at
+    # a time, so that the GEMMs read them from cache (``kernels/cpu/conv.py``: chunks).
     conv_chunk_bytes = 1 << 20
 
     def __init__(self, name, kernel_modules):

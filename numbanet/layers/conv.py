@@ -121,12 +121,13 @@ class Conv2d(FusedActivation, Layer):
 
     def work(self, x_shape, oh):
         """The kernels' scratch cols: (C·KH·KW, M·OH·R) and rows: (O, M·OH·R) for chunks of M
-        images: as many as keep cols within the backend's ``conv_chunk_bytes`` (all N on the
-        GPU). Shared by forward and backward, which rebuilds cols chunk by chunk."""
+        images: as many as keep cols and rows together within the backend's
+        ``conv_chunk_bytes`` (all N on the GPU). Shared by forward and backward, which rebuilds
+        cols chunk by chunk."""
         n, c = x_shape[:2]
         taps, width = c * math.prod(self.kernel_size), self.row_width(x_shape)
         budget = self.backend.conv_chunk_bytes
-        per_image = taps * oh * width * self.dtype.itemsize
+        per_image = (taps + self.out_channels) * oh * width * self.dtype.itemsize
         m = n if budget is None else max(1, min(n, budget // per_image))
         return (
             self.buffer("cols", (taps, m * oh * width)),
