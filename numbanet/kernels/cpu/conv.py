@@ -51,7 +51,7 @@ wins (1 → 12: 0.63 against 0.76 ms forward; 1 → 32 3×3: 0.48 against 0.81 m
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 from numbanet.kernels.cpu.activation import activation_in_place
 from numbanet.kernels.scalar import conv_inside, conv_source, epilogue_grad
@@ -66,9 +66,10 @@ def im2col(x, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, 
 
     x: (N, C, H, W); writes cols: (C·KH·KW, N·OH·OW). One row per tap, one column per
     output position. Along a row of outputs only the columns ow in [lo, hi) read inside x
-    (``conv_inside``), so the copy needs no test per element; flat indices rather than row
-    views (a view costs two atomic reference counts) and a stride-1 loop of its own let the
-    copy vectorize: 1.4–2× faster than testing each element.
+    (``conv_inside``), so the copy needs no test per element. Flat indices rather than row
+    views (a view costs two atomic reference counts), cast to unsigned: Numba tests a signed
+    index for a negative value to wrap, which for ``start + ow`` (start of unknown sign) stays
+    in the loop and keeps it from vectorizing (1.7× faster on the seed CNN's 32 → 64 shapes).
     """
     n_size, c_size, h_size, w_size = x.shape
     source, target = x.reshape(-1), cols.reshape(-1)
@@ -81,19 +82,19 @@ def im2col(x, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, 
                 at = (tap * n_size * oh_size + n * oh_size + oh) * ow_size
                 if ih < 0 or ih >= h_size:
                     for ow in range(ow_size):
-                        target[at + ow] = 0
+                        target[uint64(at + ow)] = 0
                     continue
                 for ow in range(lo):
-                    target[at + ow] = 0
+                    target[uint64(at + ow)] = 0
                 start = ((n * c_size + c) * h_size + ih) * w_size + kw * dil_w - pad_w
                 if stride_w == 1:
                     for ow in range(lo, hi):
-                        target[at + ow] = source[start + ow]
+                        target[uint64(at + ow)] = source[uint64(start + ow)]
                 else:
                     for ow in range(lo, hi):
-                        target[at + ow] = source[start + ow * stride_w]
+                        target[uint64(at + ow)] = source[uint64(start + ow * stride_w)]
                 for ow in range(hi, ow_size):
-                    target[at + ow] = 0
+                    target[uint64(at + ow)] = 0
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -104,7 +105,8 @@ def col2im(dcols, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil
     dcols: (C·KH·KW, N·OH·OW); writes dx: (N, C, H, W). One iteration per image plane (n, c)
     adds each tap's columns into the pixels they came from: no two iterations write one
     element, and each pixel sums its taps in (kh, kw) order, as the GPU twin does. Flat
-    indices and the [lo, hi) range of ``conv_inside``, as in ``im2col``.
+    unsigned indices and the [lo, hi) range of ``conv_inside``, as in ``im2col`` (2× faster
+    than signed ones).
     """
     n_size, c_size, h_size, w_size = dx.shape
     source, target = dcols.reshape(-1), dx.reshape(-1)
@@ -120,8 +122,8 @@ def col2im(dcols, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil
                     if 0 <= ih < h_size:
                         at = (tap * n_size * oh_size + n * oh_size + oh) * ow_size
                         start = (plane * h_size + ih) * w_size + kw * dil_w - pad_w
-                        for ow in range(lo, hi):
-                            target[start + ow * stride_w] += source[at + ow]
+                        for ow in range(lo, hi):  # unsigned indices, as in im2col
+                            target[uint64(start + ow * stride_w)] += source[uint64(at + ow)]
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
