@@ -33,10 +33,11 @@ memory. The kernels therefore take the batch in chunks of M images, M chosen by 
 that a chunk's cols and rows take about 1 MiB (``Backend.conv_chunk_bytes``), and run im2col,
 the GEMM and the layout pass of one chunk before the next; backward builds each chunk's cols
 again from x (a copy from cache costs less than keeping the whole cols). Measured, training
-steps with the whole batch in one pass → chunks of 1 MiB: seed CNN batch 64 23.2 → 20.6 ms,
-batch 256 103 → 88 ms; LeNet-5 batch 256 32.0 → 24.5 ms, batch 64 6.1 → 6.0 ms (budgets of
-0.5 to 4 MiB within a few percent of each other, 0.25 MiB slower; counting rows in the budget
-as well as cols, 1–2% faster).
+steps (unfused models, one process per setting), whole batch in one pass → chunks of 1 MiB:
+seed CNN batch 64 23.9 → 22.6 ms, batch 256 104 → 87 ms; LeNet-5 batch 256 31.6 → 24.1 ms,
+batch 64 unchanged (5.8 ms: its cols, 5 MB, mostly stayed in cache). Budgets of 0.5 to 4 MiB
+were within a few percent of each other, 0.25 MiB slower; counting rows in the budget as well
+as cols was 1–2% faster.
 
 Few filters (stride 1, at most DIRECT_MAX_OUT output channels, like LeNet's first layer) skip
 im2col: with 6 filters the GEMM has 6 rows, so each column of cols is written, read back and
