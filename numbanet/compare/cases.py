@@ -75,12 +75,9 @@ def conv2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, backward, activa
 
 
 # Work arrays a kernel may use its own way on each device, left out of CPU–CUDA comparisons:
-# the CPU's direct convolution (few filters) never writes cols, nor the wide rows' unused
-# columns, where the GPU's im2col + GEMM does.
-WORK_ARRAYS = {
-    "conv2d_forward": ("cols", "rows"),
-    "conv2d_backward": ("cols", "rows", "dcols"),
-}
+# the CPU's direct convolution (few filters) never writes cols, nor forward's wide rows'
+# unused columns, where the GPU's im2col + GEMM does.
+WORK_ARRAYS = {"conv2d_forward": ("cols", "rows"), "conv2d_backward": ("cols",)}
 
 
 # Pooling geometries (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w): the
