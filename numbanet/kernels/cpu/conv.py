@@ -327,10 +327,10 @@ def matrix_prefix(buffer, columns):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def chunk_geometry(padded, stride_h, stride_w, oh_size, ow_size, rows):
-    """(R, M): R, the columns per output row, is the padded width for stride 1 (the wide
-    layout) and OW otherwise; M, the images per chunk, is what rows: (O, M·OH·R) holds."""
-    width = padded.shape[3] if stride_h == 1 and stride_w == 1 else ow_size
+def chunk_geometry(padded, wide, oh_size, ow_size, rows):
+    """(R, M): R, the columns per output row, is the padded width in the wide layout (stride 1)
+    and OW otherwise; M, the images per chunk, is what rows: (O, M·OH·R) holds."""
+    width = padded.shape[3] if wide else ow_size
     return width, rows.shape[1] // (oh_size * width)
 
 
@@ -374,11 +374,11 @@ def images_to_rows(dy, y, activation, slope, rows, db):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def im2col_into(x, padded, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
-                oh_size, ow_size, cols):  # fmt: skip
-    """im2col of x into cols: the wide layout from the padded image for stride 1, else the
-    plain one (``im2col_wide``, ``im2col``)."""
-    if stride_h == 1 and stride_w == 1:
+def im2col_into(x, padded, wide, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h,
+                dil_w, oh_size, ow_size, cols):  # fmt: skip
+    """im2col of x into cols: the wide layout from the padded image (stride 1), else the plain
+    one (``im2col_wide``, ``im2col``)."""
+    if wide:
         im2col_wide(padded, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, cols)
     else:
         im2col(x, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size,
@@ -407,7 +407,7 @@ def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w,
     if wide and xp.size:
         pad_images(x, pad_h, pad_w, xp)
     padded = xp if xp.size else x  # stride 1 without padding: x is its own padded image
-    width, chunk = chunk_geometry(padded, stride_h, stride_w, oh_size, ow_size, rows)
+    width, chunk = chunk_geometry(padded, wide, oh_size, ow_size, rows)
     W2 = W.reshape(o_size, -1)
     for first in range(0, n_size, chunk):
         last = min(first + chunk, n_size)
@@ -416,8 +416,9 @@ def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w,
             conv_rows_direct(padded[first:last], W, dil_h, dil_w, oh_size, ow_size, part_rows)
         else:
             part_cols = matrix_prefix(cols, part_rows.shape[1])
-            im2col_into(x[first:last], padded[first:last], kh_size, kw_size, stride_h, stride_w,
-                        pad_h, pad_w, dil_h, dil_w, oh_size, ow_size, part_cols)  # fmt: skip
+            im2col_into(x[first:last], padded[first:last], wide, kh_size, kw_size, stride_h,
+                        stride_w, pad_h, pad_w, dil_h, dil_w, oh_size, ow_size,
+                        part_cols)  # fmt: skip
             np.dot(W2, part_cols, part_rows)
         rows_to_images(part_rows, b, y[first:last])
         if activation:
@@ -443,7 +444,7 @@ def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_
     kh_size, kw_size = W.shape[2], W.shape[3]
     wide = stride_h == 1 and stride_w == 1
     padded = xp if xp.size else x
-    width, chunk = chunk_geometry(padded, stride_h, stride_w, oh_size, ow_size, rows)
+    width, chunk = chunk_geometry(padded, wide, oh_size, ow_size, rows)
     W2, dW2 = W.reshape(o_size, -1), dW.reshape(o_size, -1)
     part_dW = np.empty_like(dW)  # one chunk's dW, added into dW (O·C·KH·KW values)
     db[:] = 0
@@ -457,8 +458,9 @@ def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_
                                     ow_size, target)  # fmt: skip
         else:
             part_cols = matrix_prefix(cols, part_rows.shape[1])
-            im2col_into(x[first:last], padded[first:last], kh_size, kw_size, stride_h, stride_w,
-                        pad_h, pad_w, dil_h, dil_w, oh_size, ow_size, part_cols)  # fmt: skip
+            im2col_into(x[first:last], padded[first:last], wide, kh_size, kw_size, stride_h,
+                        stride_w, pad_h, pad_w, dil_h, dil_w, oh_size, ow_size,
+                        part_cols)  # fmt: skip
             np.dot(part_rows, part_cols.T, target.reshape(o_size, -1))
         if first:
             dW2 += part_dW.reshape(o_size, -1)

@@ -202,8 +202,8 @@ def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_
         matmul(W2, rows, db, True, False, False, dcols)
         if stride_h == 1 and stride_w == 1:
             padded = dxp if dxp.size else dx
-            launch(col2im_wide, *launch_1d(padded.size), dcols, kh_size, kw_size,
-                   *geometry[4:], padded)  # fmt: skip
+            launch(col2im_wide, *launch_1d(padded.size), dcols, kh_size, kw_size, dil_h, dil_w,
+                   oh_size, ow_size, padded)  # fmt: skip
             if dxp.size:
                 launch(crop_images, *launch_1d(dx.size), dxp, pad_h, pad_w, dx)
         else:
