@@ -239,16 +239,16 @@ def grad_norm_args(rng, dtype, n):
 
 
 def rnn_cell_args(rng, dtype, n, h, activation, backward):
-    """Forward: gi, gh (N, H), the activation's code and slope, h. Backward: h (the cell's
-    output: tanh or relu of a normal), dy, dh_next, code, slope, dgate."""
+    """Forward: gi, gh (N, H), b_hh (H,), the activation's code and slope, h. Backward: h (the
+    cell's output: tanh or relu of a normal), dy, dh_next, code, slope, dgate."""
     code, slope = EPILOGUES[activation], dtype(0)
     if backward:
         out = np.tanh if activation == "tanh" else (lambda v: np.maximum(v, 0))
         saved = out(normal(rng, (n, h), dtype)).astype(dtype)
         return [saved, normal(rng, (n, h), dtype), normal(rng, (n, h), dtype), code, slope,
                 normal(rng, (n, h), dtype)]  # fmt: skip
-    return [normal(rng, (n, h), dtype), normal(rng, (n, h), dtype), code, slope,
-            normal(rng, (n, h), dtype)]  # fmt: skip
+    return [normal(rng, (n, h), dtype), normal(rng, (n, h), dtype), normal(rng, h, dtype), code,
+            slope, normal(rng, (n, h), dtype)]  # fmt: skip
 
 
 def saved_gates(rng, dtype, n, h, squash):
@@ -260,31 +260,60 @@ def saved_gates(rng, dtype, n, h, squash):
 
 
 def lstm_cell_args(rng, dtype, n, h, backward):
-    """Forward: gi, gh (N, 4H), c_prev, then gates (N, 4H), c, h. Backward: gates (i, f, g, o
-    as forward keeps them), c_prev, c, dy, dh_next, dc_next, then dgate (N, 4H), dc_prev."""
+    """Forward: gi, gh (N, 4H), b_hh (4H,), c_prev, then gates (N, 4H), c, h. Backward: gates
+    (i, f, g, o as forward keeps them), c_prev, c, dy, dh_next, dc_next, then dgate (N, 4H),
+    dc_prev."""
     unit = [normal(rng, (n, h), dtype) for _ in range(6)]
     if backward:
         gates = saved_gates(rng, dtype, n, h, [sigmoid, sigmoid, np.tanh, sigmoid])
         return [gates, *unit[:5], normal(rng, (n, 4 * h), dtype), unit[5]]
     wide = [normal(rng, (n, 4 * h), dtype) for _ in range(3)]
-    return [wide[0], wide[1], unit[0], wide[2], unit[1], unit[2]]
+    return [wide[0], wide[1], normal(rng, 4 * h, dtype), unit[0], wide[2], unit[1], unit[2]]
 
 
 def gru_cell_args(rng, dtype, n, h, backward):
-    """Forward: gi, gh (N, 3H), h_prev, then gates (N, 4H), h. Backward: gates (r, z, n, gh_n
-    as forward keeps them), h_prev, dy, dh_next, skip_next, then dgi, dgh (N, 3H), skip."""
+    """Forward: gi, gh (N, 3H), b_hh (3H,), h_prev, then gates (N, 4H), h. Backward: gates
+    (r, z, n, gh_n as forward keeps them), h_prev, dy, dh_next, skip_next, then dgi, dgh (N, 3H),
+    skip."""
     unit = [normal(rng, (n, h), dtype) for _ in range(5)]
     if backward:
         gates = saved_gates(rng, dtype, n, h, [sigmoid, sigmoid, np.tanh, None])
         wide = [normal(rng, (n, 3 * h), dtype) for _ in range(2)]
         return [gates, *unit[:4], *wide, unit[4]]
     wide = [normal(rng, (n, 3 * h), dtype) for _ in range(2)]
-    return [*wide, unit[0], normal(rng, (n, 4 * h), dtype), unit[1]]
+    return [*wide, normal(rng, 3 * h, dtype), unit[0], normal(rng, (n, 4 * h), dtype), unit[1]]
 
 
 def recurrent_backward_args(rng, dtype, n, h, gates=4):
     """dgh (N, 4H), W_hh (4H, H), dh_prev (N, H): an LSTM's shapes."""
     return [normal(rng, s, dtype) for s in [(n, gates * h), (gates * h, h), (n, h)]]
+
+
+def sequence_args(rng, dtype, n, t, h, cell, backward):
+    """A whole sequence of T steps of ``cell`` ("rnn", "lstm", "gru"), as the time-loop kernels
+    take it, with N sequences of H units. Forward: gi (T, N, G·H), W_hh (G·H, H), b_hh, [the RNN's
+    activation code and slope], then h (T + 1, N, H) (h[0] the initial state), [LSTM: c, likewise],
+    [gates (T, N, 4H)], gh (N, G·H). Backward: what forward keeps (RNN: h; LSTM: gates, c; GRU:
+    gates, h), dy (T, N, H), W_hh, [RNN: code, slope], then the gradients of the projections
+    (T, N, G·H; GRU: dgi, dgh) and dh (T + 1, N, H) [LSTM: dc, GRU: skip, likewise], the last
+    step given. Weights are scaled by 1/√H, as initialized, so the states stay in range."""
+    count = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    w_hh = (normal(rng, (count * h, h), dtype) / np.sqrt(h)).astype(dtype)
+    states = normal(rng, (t + 1, n, h), dtype)
+    code = [EPILOGUES["tanh"], dtype(0)] if cell == "rnn" else []
+    if not backward:
+        gi, b_hh = normal(rng, (t, n, count * h), dtype), normal(rng, count * h, dtype)
+        c = [normal(rng, (t + 1, n, h), dtype)] if cell == "lstm" else []
+        gates = [normal(rng, (t, n, 4 * h), dtype)] if cell != "rnn" else []
+        return [gi, w_hh, b_hh, *code, states, *c, *gates, normal(rng, (n, count * h), dtype)]
+    dy, dh = normal(rng, (t, n, h), dtype), normal(rng, (t + 1, n, h), dtype)
+    carry = [normal(rng, (t + 1, n, h), dtype)] if cell != "rnn" else []
+    dgates = [normal(rng, (t, n, count * h), dtype) for _ in range(2 if cell == "gru" else 1)]
+    if cell == "rnn":
+        return [np.tanh(states).astype(dtype), dy, w_hh, *code, *dgates, dh]
+    squash = [sigmoid, sigmoid, np.tanh, sigmoid if cell == "lstm" else None]  # GRU: gh_n raw
+    gates = np.stack([saved_gates(rng, dtype, n, h, squash) for _ in range(t)])
+    return [gates, states, dy, w_hh, *dgates, dh, *carry]
 
 
 def swap_batch_time_args(rng, dtype, b, t, f):
@@ -419,6 +448,11 @@ CASES = {
     "gru_cell_forward": (P(gru_cell_args, backward=False), CELL),
     "gru_cell_backward": (P(gru_cell_args, backward=True), CELL),
     "recurrent_backward": (recurrent_backward_args, CELL),
+    **{
+        f"{cell}_sequence_{direction}": (P(sequence_args, cell=cell, backward=backward), SEQUENCE)
+        for cell in ("rnn", "lstm", "gru")
+        for direction, backward in (("forward", False), ("backward", True))
+    },
     "swap_batch_time_forward": (swap_batch_time_args, SEQUENCE),
 }
 

@@ -35,13 +35,15 @@ class _Recurrent(Layer):
     """What RNN, LSTM and GRU share: params, shape checks, the time loop and BPTT.
 
     A subclass says how many gate blocks its weights hold (``gates``), how many per-unit values
-    its cell keeps for backward (``kept``), whether it carries a cell state (``has_cell``), and
-    runs its cell kernel for one step (``cell_forward`` / ``cell_backward``).
+    its cell keeps for backward (``kept``), whether it carries a cell state (``has_cell``) or a
+    second gradient backward (``carries``), and runs its time-loop kernels
+    (``sequence_forward`` / ``sequence_backward``).
     """
 
     gates = 1  # gate blocks in W_ih and W_hh: (gates·H, ·)
     kept = 0  # values per hidden unit the cell keeps for backward (beside h, and LSTM's c)
     has_cell = False  # LSTM: a cell state c beside h
+    carries = False  # backward carries a second gradient from step to step (LSTM's dc, GRU's skip)
     separate_dgh = False  # GRU: ∂L/∂gh is not ∂L/∂gi (r scales gh_n), so it has its own buffer
     # backward keeps ∂L/∂h_t of every step in saved["dh_l{k}"] (T, N, H), for the inspector's
     # BPTT view; off in training, which needs only the weight gradients
@@ -76,12 +78,14 @@ class _Recurrent(Layer):
                 self.grads[name] = np.zeros_like(self.params[name])
 
     # ----- what a cell says about itself ----------------------------------------------------
-    def cell_forward(self, t, gi, gh, layer):
-        """Run the cell kernel of step t of ``layer`` on its projections gi, gh (N, G·H)."""
+    def sequence_forward(self, gi, w_hh, b_hh, gh, layer):
+        """Run the time-loop kernel of ``layer`` on its input projections gi (T, N, G·H), into
+        the saved states (gh: (N, G·H) scratch)."""
         raise NotImplementedError
 
-    def cell_backward(self, t, dy, dh_next, carry_in, dgi, dgh, carry_out, layer):
-        """Run the cell's backward kernel of step t; carry: LSTM's dc, GRU's direct dh."""
+    def sequence_backward(self, dy, w_hh, dgi, dgh, dh, carry, layer):
+        """Run the backward time-loop kernel of ``layer``: dy (T, N, H); dh, carry (T + 1, N, H)
+        with the last step given (``kernels/cpu/recurrent.py``: the time loops)."""
         raise NotImplementedError
 
     # ----- helpers ---------------------------------------------------------------------------
@@ -177,11 +181,8 @@ class _Recurrent(Layer):
                 inputs.reshape(steps * batch, -1), w_ih, b_ih, NO_ACTIVATION, slope,
                 gi.reshape(steps * batch, rows),
             )  # fmt: skip
-            h = self.saved[f"h_l{layer}"]
-            for t in range(steps):
-                self.kernels.dense_forward(h[t], w_hh, b_hh, NO_ACTIVATION, slope, gh)
-                self.cell_forward(t, gi[t], gh, layer)
-            inputs = h[1:]
+            self.sequence_forward(gi, w_hh, b_hh, gh, layer)
+            inputs = self.saved[f"h_l{layer}"][1:]
         self._keep_final_state(steps)
         self.saved["steps"], self.saved["batch"] = steps, batch
         if not self.batch_first:
@@ -236,25 +237,21 @@ class _Recurrent(Layer):
         ]
         dgi = self.buffer("dgi", (steps, batch, rows))
         dgh = self.buffer("dgh", (steps, batch, rows)) if self.separate_dgh else dgi
-        dh_next = self.buffer("dh_next", (batch, size))
-        carries = [self.buffer("carry_a", (batch, size)), self.buffer("carry_b", (batch, size))]
-        zero = self.zeros("zero_step", (batch, size))
+        # what reaches each h_t through W_hh (and the carried gradient), the last from beyond
+        dh = self.buffer("dh_chain", (steps + 1, batch, size))
+        carry = self.buffer("carry_chain", (steps + 1, batch, size)) if self.carries else None
         for layer in reversed(range(self.num_layers)):
             w_ih, _, dw_ih, db_ih = self.weights(layer, "ih")
             w_hh, _, dw_hh, db_hh = self.weights(layer, "hh")
-            incoming = finals[0][layer]
-            carry_in = finals[1][layer] if self.has_cell else zero
+            self.backend.copy_into(dh[steps], finals[0][layer])
+            if self.carries:  # LSTM: ∂L/∂c_n; GRU: nothing yet went straight through z
+                last = finals[1][layer] if self.has_cell else self.zeros("zero_step", (batch, size))
+                self.backend.copy_into(carry[steps], last)
+            self.sequence_backward(dy, w_hh, dgi, dgh, dh, carry, layer)
+            self._store_state_grads(state_grads, layer, dh[0], carry[0] if self.carries else None)
             if self.keep_step_grads:
                 step_grads = self.buffer(f"dh_l{layer}", (steps, batch, size))
-            for t in reversed(range(steps)):
-                if self.keep_step_grads:
-                    self._keep_step_grad(dy[t], incoming, carry_in, step_grads[t])
-                carry_out = carries[t % 2]
-                self.cell_backward(t, dy[t], incoming, carry_in, dgi[t], dgh[t], carry_out, layer)
-                self.kernels.recurrent_backward(dgh[t], w_hh, dh_next)
-                incoming, carry_in = dh_next, carry_out
-            self._store_state_grads(state_grads, layer, dh_next, carry_in)
-            if self.keep_step_grads:
+                self._keep_step_grads(dy, dh[1:], carry[1:] if self.carries else None, step_grads)
                 self.saved[f"dh_l{layer}"] = step_grads
             # the weight gradients of all steps at once: dW_hh = Σ_t dghᵀ h_{t−1}, likewise W_ih;
             # no dx from the first (h_{t−1}'s gradient went back step by step)
@@ -279,9 +276,9 @@ class _Recurrent(Layer):
         self.kernels.swap_batch_time_forward(dy, dx)
         return dx
 
-    def _keep_step_grad(self, dy, dh_through_w, carry, dh):
-        """dh = ∂L/∂h_t (N, H): the loss's gradient at step t's output + what the next step
-        sent back through W_hh (GRU adds ``carry``, what went straight through z)."""
+    def _keep_step_grads(self, dy, dh_through_w, carry, dh):
+        """dh = ∂L/∂h_t of every step (T, N, H): the loss's gradient at each output + what the
+        next step sent back through W_hh (GRU adds ``carry``, what went straight through z)."""
         self.kernels.add_forward(dy.reshape(-1), dh_through_w.reshape(-1), dh.reshape(-1))
 
     def _store_state_grads(self, state_grads, layer, dh_through_w, carry):
@@ -315,12 +312,13 @@ class _Recurrent(Layer):
 class RNN(_Recurrent):
     """Elman recurrent network, as torch.nn.RNN:
 
-    h_t = f(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh),  f = tanh or relu (``nonlinearity``)
-    (kernels: ``rnn_cell_forward`` / ``rnn_cell_backward``; GEMMs by the dense kernels)
-    Input shape:  (T, N, input_size), or (N, T, input_size) with batch_first
-    Output shape: (T, N, hidden_size) (N, T, … with batch_first): the top layer's h_t
-    Params: weight_ih_l{k} (H, in), weight_hh_l{k} (H, H), bias_ih_l{k}, bias_hh_l{k} (H,).
-    State: h (num_layers, N, H): ``forward(x, state)``, ``final_state``, ``state_grad``.
+        h_t = f(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh),  f = tanh or relu (``nonlinearity``)
+        (kernels: ``rnn_sequence_forward`` / ``rnn_sequence_backward``, each step a GEMM and
+    ``rnn_cell_forward`` / ``rnn_cell_backward``)
+        Input shape:  (T, N, input_size), or (N, T, input_size) with batch_first
+        Output shape: (T, N, hidden_size) (N, T, … with batch_first): the top layer's h_t
+        Params: weight_ih_l{k} (H, in), weight_hh_l{k} (H, H), bias_ih_l{k}, bias_hh_l{k} (H,).
+        State: h (num_layers, N, H): ``forward(x, state)``, ``final_state``, ``state_grad``.
     """
 
     def __init__(
@@ -343,13 +341,13 @@ class RNN(_Recurrent):
     def activation(self):
         return EPILOGUES[self.nonlinearity], self.dtype.type(0)
 
-    def cell_forward(self, t, gi, gh, layer):
+    def sequence_forward(self, gi, w_hh, b_hh, gh, layer):
         h = self.saved[f"h_l{layer}"]
-        self.kernels.rnn_cell_forward(gi, gh, *self.activation(), h[t + 1])
+        self.kernels.rnn_sequence_forward(gi, w_hh, b_hh, *self.activation(), h, gh)
 
-    def cell_backward(self, t, dy, dh_next, carry_in, dgi, dgh, carry_out, layer):
+    def sequence_backward(self, dy, w_hh, dgi, dgh, dh, carry, layer):
         h = self.saved[f"h_l{layer}"]
-        self.kernels.rnn_cell_backward(h[t + 1], dy, dh_next, *self.activation(), dgi)
+        self.kernels.rnn_sequence_backward(h, dy, w_hh, *self.activation(), dgi, dh)
 
     def config(self):
         return super().config() | {"nonlinearity": self.nonlinearity}
@@ -361,16 +359,17 @@ class RNN(_Recurrent):
 class LSTM(_Recurrent):
     """Long short-term memory, as torch.nn.LSTM (gate order i, f, g, o):
 
-    i, f, o = σ(·), g = tanh(·) of x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh (one block each)
-    c_t = f ⊙ c_{t−1} + i ⊙ g,   h_t = o ⊙ tanh(c_t)
-    (kernels: ``lstm_cell_forward`` / ``lstm_cell_backward``; GEMMs by the dense kernels)
-    Input shape:  (T, N, input_size), or (N, T, input_size) with batch_first
-    Output shape: (T, N, hidden_size) (N, T, … with batch_first): the top layer's h_t
-    Params: weight_ih_l{k} (4H, in), weight_hh_l{k} (4H, H), bias_ih_l{k}, bias_hh_l{k} (4H,).
-    State: the pair (h, c), each (num_layers, N, H).
+        i, f, o = σ(·), g = tanh(·) of x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh (one block each)
+        c_t = f ⊙ c_{t−1} + i ⊙ g,   h_t = o ⊙ tanh(c_t)
+        (kernels: ``lstm_sequence_forward`` / ``lstm_sequence_backward``, each step a GEMM and
+    ``lstm_cell_forward`` / ``lstm_cell_backward``)
+        Input shape:  (T, N, input_size), or (N, T, input_size) with batch_first
+        Output shape: (T, N, hidden_size) (N, T, … with batch_first): the top layer's h_t
+        Params: weight_ih_l{k} (4H, in), weight_hh_l{k} (4H, H), bias_ih_l{k}, bias_hh_l{k} (4H,).
+        State: the pair (h, c), each (num_layers, N, H).
     """
 
-    gates, kept, has_cell = 4, 4, True
+    gates, kept, has_cell, carries = 4, 4, True, True
     gate_names = ("i", "f", "g", "o")
     formula = {
         "forward": "i,f,g,o = σ,σ,tanh,σ(x_t·W_ihᵀ + h_t−1·W_hhᵀ + b);  c_t = f⊙c_t−1 + i⊙g;  "
@@ -379,30 +378,29 @@ class LSTM(_Recurrent):
         "dh·tanh c)·gate′;  dh_t−1 = da·W_hh",
     }
 
-    def cell_forward(self, t, gi, gh, layer):
+    def sequence_forward(self, gi, w_hh, b_hh, gh, layer):
         h, c, gates = (self.saved[f"{name}_l{layer}"] for name in ("h", "c", "gates"))
-        self.kernels.lstm_cell_forward(gi, gh, c[t], gates[t], c[t + 1], h[t + 1])
+        self.kernels.lstm_sequence_forward(gi, w_hh, b_hh, h, c, gates, gh)
 
-    def cell_backward(self, t, dy, dh_next, carry_in, dgi, dgh, carry_out, layer):
+    def sequence_backward(self, dy, w_hh, dgi, dgh, dh, carry, layer):
         c, gates = self.saved[f"c_l{layer}"], self.saved[f"gates_l{layer}"]
-        self.kernels.lstm_cell_backward(
-            gates[t], c[t], c[t + 1], dy, dh_next, carry_in, dgi, carry_out
-        )
+        self.kernels.lstm_sequence_backward(gates, c, dy, w_hh, dgi, dh, carry)
 
 
 class GRU(_Recurrent):
     """Gated recurrent unit, as torch.nn.GRU (gate order r, z, n):
 
-    r, z = σ(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh) (their blocks)
-    n = tanh(x_t W_inᵀ + b_in + r ⊙ (h_{t−1} W_hnᵀ + b_hn)),   h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
-    (kernels: ``gru_cell_forward`` / ``gru_cell_backward``; GEMMs by the dense kernels)
-    Input shape:  (T, N, input_size), or (N, T, input_size) with batch_first
-    Output shape: (T, N, hidden_size) (N, T, … with batch_first): the top layer's h_t
-    Params: weight_ih_l{k} (3H, in), weight_hh_l{k} (3H, H), bias_ih_l{k}, bias_hh_l{k} (3H,).
-    State: h (num_layers, N, H).
+        r, z = σ(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh) (their blocks)
+        n = tanh(x_t W_inᵀ + b_in + r ⊙ (h_{t−1} W_hnᵀ + b_hn)),   h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
+        (kernels: ``gru_sequence_forward`` / ``gru_sequence_backward``, each step a GEMM and
+    ``gru_cell_forward`` / ``gru_cell_backward``)
+        Input shape:  (T, N, input_size), or (N, T, input_size) with batch_first
+        Output shape: (T, N, hidden_size) (N, T, … with batch_first): the top layer's h_t
+        Params: weight_ih_l{k} (3H, in), weight_hh_l{k} (3H, H), bias_ih_l{k}, bias_hh_l{k} (3H,).
+        State: h (num_layers, N, H).
     """
 
-    gates, kept, separate_dgh = 3, 4, True
+    gates, kept, separate_dgh, carries = 3, 4, True, True
     gate_names = ("r", "z", "n")  # saved gates hold gh_n after them (backward's ∂n/∂r)
     formula = {
         "forward": "r,z = σ(x_t·W_ihᵀ + h_t−1·W_hhᵀ + b);  n = tanh(x_t·W_inᵀ + b_in + "
@@ -410,16 +408,16 @@ class GRU(_Recurrent):
         "backward": "dh_t−1 = dh_t⊙z + dgh·W_hh;  dW_hh = Σ_t dghᵀ·h_t−1,  dW_ih = Σ_t dgiᵀ·x_t",
     }
 
-    def cell_forward(self, t, gi, gh, layer):
+    def sequence_forward(self, gi, w_hh, b_hh, gh, layer):
         h, gates = self.saved[f"h_l{layer}"], self.saved[f"gates_l{layer}"]
-        self.kernels.gru_cell_forward(gi, gh, h[t], gates[t], h[t + 1])
+        self.kernels.gru_sequence_forward(gi, w_hh, b_hh, h, gates, gh)
 
-    def cell_backward(self, t, dy, dh_next, carry_in, dgi, dgh, carry_out, layer):
+    def sequence_backward(self, dy, w_hh, dgi, dgh, dh, carry, layer):
         h, gates = self.saved[f"h_l{layer}"], self.saved[f"gates_l{layer}"]
-        self.kernels.gru_cell_backward(gates[t], h[t], dy, dh_next, carry_in, dgi, dgh, carry_out)
+        self.kernels.gru_sequence_backward(gates, h, dy, w_hh, dgi, dgh, dh, carry)
 
-    def _keep_step_grad(self, dy, dh_through_w, carry, dh):
-        super()._keep_step_grad(dy, dh_through_w, carry, dh)
+    def _keep_step_grads(self, dy, dh_through_w, carry, dh):
+        super()._keep_step_grads(dy, dh_through_w, carry, dh)
         self.kernels.add_forward(dh.reshape(-1), carry.reshape(-1), dh.reshape(-1))
 
     def _store_state_grads(self, state_grads, layer, dh_through_w, carry):

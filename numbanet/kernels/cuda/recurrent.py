@@ -4,7 +4,8 @@ fused; the twins of ``numbanet.kernels.cpu.recurrent`` (where the whole scheme i
 Every cell kernel runs one thread per (n, hidden unit j): the thread reads that unit's gate
 pre-activations from each gate block, applies the shared scalar math of
 ``numbanet.kernels.scalar`` and writes the unit's state and gates. The matrix products are the
-tiled product of ``cuda/dense.py``.
+tiled product of ``cuda/dense.py``. The time loops (``*_sequence_*``) run on the host: one
+product and one cell kernel launched per step, in order.
 """
 
 import functools
@@ -38,12 +39,12 @@ def per_unit(body):
 
 
 @per_unit
-def rnn_cell_forward(gi, gh, activation, slope, h):
-    """h = f(gi + gh), f tanh or relu (numbered as in ``scalar.EPILOGUES``).
-    gi, gh: (N, H); writes h: (N, H). One thread per (n, j)."""
+def rnn_cell_forward(gi, gh, b_hh, activation, slope, h):
+    """h = f(gi + gh + b_hh), f tanh or relu (numbered as in ``scalar.EPILOGUES``).
+    gi, gh: (N, H); b_hh: (H,); writes h: (N, H). One thread per (n, j)."""
     j, n = cuda.grid(2)
     if n < h.shape[0] and j < h.shape[1]:
-        h[n, j] = epilogue(gi[n, j] + gh[n, j], activation, slope)
+        h[n, j] = epilogue(gi[n, j] + gh[n, j] + b_hh[j], activation, slope)
 
 
 @per_unit
@@ -57,18 +58,17 @@ def rnn_cell_backward(h, dy, dh_next, activation, slope, dgate):
 
 
 @per_unit
-def lstm_cell_forward(gi, gh, c_prev, gates, c, h):
-    """i, f, o = σ(a_i, a_f, a_o), g = tanh(a_g) with a = gi + gh; c = f ⊙ c_prev + i ⊙ g;
-    h = o ⊙ tanh(c). gi, gh: (N, 4H); c_prev: (N, H); writes gates: (N, 4H), c, h: (N, H).
-    One thread per (n, j), all four gates of unit j."""
+def lstm_cell_forward(gi, gh, b_hh, c_prev, gates, c, h):
+    """i, f, o = σ(a_i, a_f, a_o), g = tanh(a_g) with a = gi + gh + b_hh; c = f ⊙ c_prev + i ⊙ g;
+    h = o ⊙ tanh(c). gi, gh: (N, 4H); b_hh: (4H,); c_prev: (N, H); writes gates: (N, 4H), c, h:
+    (N, H). One thread per (n, j), all four gates of unit j."""
     j, n = cuda.grid(2)
     size = h.shape[1]
     if n < h.shape[0] and j < size:
-        a_i, a_f = gi[n, j] + gh[n, j], gi[n, size + j] + gh[n, size + j]
-        a_g, a_o = (
-            gi[n, 2 * size + j] + gh[n, 2 * size + j],
-            gi[n, 3 * size + j] + gh[n, 3 * size + j],
-        )
+        a_i = gi[n, j] + gh[n, j] + b_hh[j]
+        a_f = gi[n, size + j] + gh[n, size + j] + b_hh[size + j]
+        a_g = gi[n, 2 * size + j] + gh[n, 2 * size + j] + b_hh[2 * size + j]
+        a_o = gi[n, 3 * size + j] + gh[n, 3 * size + j] + b_hh[3 * size + j]
         i, f, g, o, c[n, j], h[n, j] = lstm_unit(a_i, a_f, a_g, a_o, c_prev[n, j], False)
         gates[n, j], gates[n, size + j], gates[n, 2 * size + j], gates[n, 3 * size + j] = i, f, g, o
 
@@ -93,18 +93,17 @@ def lstm_cell_backward(gates, c_prev, c, dy, dh_next, dc_next, dgate, dc_prev):
 
 
 @per_unit
-def gru_cell_forward(gi, gh, h_prev, gates, h):
-    """r, z = σ(gi + gh) blocks; n = tanh(gi_n + r ⊙ gh_n); h = (1 − z) ⊙ n + z ⊙ h_prev.
-    gi, gh: (N, 3H); h_prev: (N, H); writes gates: (N, 4H) (r, z, n, gh_n), h: (N, H).
-    One thread per (n, j), all gates of unit j."""
+def gru_cell_forward(gi, gh, b_hh, h_prev, gates, h):
+    """r, z = σ(gi + gh + b_hh) blocks; n = tanh(gi_n + r ⊙ (gh_n + b_hn)); h = (1 − z) ⊙ n +
+    z ⊙ h_prev. gi, gh: (N, 3H); b_hh: (3H,); h_prev: (N, H); writes gates: (N, 4H) (r, z, n,
+    gh_n + b_hn), h: (N, H). One thread per (n, j), all gates of unit j."""
     j, n = cuda.grid(2)
     size = h.shape[1]
     if n < h.shape[0] and j < size:
-        gh_n = gh[n, 2 * size + j]
-        r, z, new, h[n, j] = gru_unit(
-            gi[n, j] + gh[n, j], gi[n, size + j] + gh[n, size + j], gi[n, 2 * size + j], gh_n,
-            h_prev[n, j], False,
-        )  # fmt: skip
+        a_r = gi[n, j] + gh[n, j] + b_hh[j]
+        a_z = gi[n, size + j] + gh[n, size + j] + b_hh[size + j]
+        gh_n = gh[n, 2 * size + j] + b_hh[2 * size + j]
+        r, z, new, h[n, j] = gru_unit(a_r, a_z, gi[n, 2 * size + j], gh_n, h_prev[n, j], False)
         gates[n, j], gates[n, size + j], gates[n, 2 * size + j], gates[n, 3 * size + j] = (
             r, z, new, gh_n,
         )  # fmt: skip
@@ -131,6 +130,59 @@ def recurrent_backward(dgh, W_hh, dh_prev):
     One tiled matrix product, one thread per element of dh_prev (a row of dh_prev stands in for
     the unread bias)."""
     matmul(dgh, W_hh, dh_prev[0], False, False, False, dh_prev)
+
+
+# ----- the time loops (the CPU twins' docstrings give the arrays' layout) --------------------
+def hidden_projection(h, W_hh, b_hh, gh):
+    """gh = h W_hhᵀ, one step's product (b_hh stands in for the unread bias: the cell adds it)."""
+    matmul(h, W_hh, b_hh, False, True, False, gh)
+
+
+def rnn_sequence_forward(gi, W_hh, b_hh, activation, slope, h, gh):
+    """h[t + 1] = f(gi[t] + h[t] W_hhᵀ + b_hh) for every step t. gi: (T, N, H); h: (T + 1, N, H),
+    h[0] given; writes h[1:], gh: (N, H) scratch."""
+    for t in range(gi.shape[0]):
+        hidden_projection(h[t], W_hh, b_hh, gh)
+        rnn_cell_forward(gi[t], gh, b_hh, activation, slope, h[t + 1])
+
+
+def rnn_sequence_backward(h, dy, W_hh, activation, slope, dgate, dh):
+    """BPTT, last step first: dgate[t] from dy[t] + dh[t + 1], dh[t] = dgate[t] W_hh."""
+    for t in reversed(range(dy.shape[0])):
+        rnn_cell_backward(h[t + 1], dy[t], dh[t + 1], activation, slope, dgate[t])
+        recurrent_backward(dgate[t], W_hh, dh[t])
+
+
+def lstm_sequence_forward(gi, W_hh, b_hh, h, c, gates, gh):
+    """Every step of the LSTM cell: gh = h[t] W_hhᵀ, then the cell writes gates[t], c[t + 1],
+    h[t + 1]. gi: (T, N, 4H); h, c: (T + 1, N, H), step 0 given; gh: (N, 4H) scratch."""
+    for t in range(gi.shape[0]):
+        hidden_projection(h[t], W_hh, b_hh, gh)
+        lstm_cell_forward(gi[t], gh, b_hh, c[t], gates[t], c[t + 1], h[t + 1])
+
+
+def lstm_sequence_backward(gates, c, dy, W_hh, dgate, dh, dc):
+    """BPTT, last step first: the cell turns dy[t] + dh[t + 1] and dc[t + 1] into dgate[t] and
+    dc[t]; dh[t] = dgate[t] W_hh."""
+    for t in reversed(range(dy.shape[0])):
+        lstm_cell_backward(gates[t], c[t], c[t + 1], dy[t], dh[t + 1], dc[t + 1], dgate[t], dc[t])
+        recurrent_backward(dgate[t], W_hh, dh[t])
+
+
+def gru_sequence_forward(gi, W_hh, b_hh, h, gates, gh):
+    """Every step of the GRU cell: gh = h[t] W_hhᵀ, then the cell writes gates[t], h[t + 1].
+    gi: (T, N, 3H); h: (T + 1, N, H), h[0] given; gh: (N, 3H) scratch."""
+    for t in range(gi.shape[0]):
+        hidden_projection(h[t], W_hh, b_hh, gh)
+        gru_cell_forward(gi[t], gh, b_hh, h[t], gates[t], h[t + 1])
+
+
+def gru_sequence_backward(gates, h, dy, W_hh, dgi, dgh, dh, skip):
+    """BPTT, last step first: the cell turns dy[t] + dh[t + 1] + skip[t + 1] into dgi[t],
+    dgh[t] and skip[t]; dh[t] = dgh[t] W_hh."""
+    for t in reversed(range(dy.shape[0])):
+        gru_cell_backward(gates[t], h[t], dy[t], dh[t + 1], skip[t + 1], dgi[t], dgh[t], skip[t])
+        recurrent_backward(dgh[t], W_hh, dh[t])
 
 
 @cuda.jit
