@@ -57,18 +57,20 @@ def normals(*shapes, dtype=np.float64):
 @pytest.mark.parametrize("n, h", CELL_SHAPES)
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_rnn_cell_forward_matches_the_equation(nonlinearity, n, h, dtype):
-    gi, gh, b_hh, out = normals((n, h), (n, h), (h,), (n, h), dtype=dtype)
-    K.rnn_cell_forward(gi, gh, b_hh, EPILOGUES[nonlinearity], dtype(0), out)
-    np.testing.assert_allclose(out, rnn_cell(gi, gh + b_hh, nonlinearity), **TOL[dtype])
+    gi, gh, b_ih, b_hh, out = normals((n, h), (n, h), (h,), (h,), (n, h), dtype=dtype)
+    K.rnn_cell_forward(gi, gh, b_ih, b_hh, EPILOGUES[nonlinearity], dtype(0), out)
+    expected = rnn_cell(gi + b_ih.astype(np.float64), gh + b_hh, nonlinearity)
+    np.testing.assert_allclose(out, expected, **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n, h", CELL_SHAPES)
 def test_lstm_cell_forward_matches_the_equations(n, h, dtype):
-    gi, gh, b_hh, c_prev = normals((n, 4 * h), (n, 4 * h), (4 * h,), (n, h), dtype=dtype)
+    gi, gh, c_prev = normals((n, 4 * h), (n, 4 * h), (n, h), dtype=dtype)
+    b_ih, b_hh = normals((4 * h,), (4 * h,), dtype=dtype)
     gates, c, out = normals((n, 4 * h), (n, h), (n, h), dtype=dtype)
-    K.lstm_cell_forward(gi, gh, b_hh, c_prev, gates, c, out)
-    expected = lstm_cell(gi.astype(np.float64), gh + b_hh, c_prev)
+    K.lstm_cell_forward(gi, gh, b_ih, b_hh, c_prev, gates, c, out)
+    expected = lstm_cell(gi + b_ih.astype(np.float64), gh + b_hh, c_prev)
     for name, got, want in zip(("gates", "c", "h"), (gates, c, out), expected):
         np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=name)
 
@@ -76,10 +78,11 @@ def test_lstm_cell_forward_matches_the_equations(n, h, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n, h", CELL_SHAPES)
 def test_gru_cell_forward_matches_the_equations(n, h, dtype):
-    gi, gh, b_hh, h_prev = normals((n, 3 * h), (n, 3 * h), (3 * h,), (n, h), dtype=dtype)
+    gi, gh, h_prev = normals((n, 3 * h), (n, 3 * h), (n, h), dtype=dtype)
+    b_ih, b_hh = normals((3 * h,), (3 * h,), dtype=dtype)
     gates, out = normals((n, 4 * h), (n, h), dtype=dtype)
-    K.gru_cell_forward(gi, gh, b_hh, h_prev, gates, out)
-    expected = gru_cell(gi.astype(np.float64), gh + b_hh.astype(np.float64), h_prev)
+    K.gru_cell_forward(gi, gh, b_ih, b_hh, h_prev, gates, out)
+    expected = gru_cell(gi + b_ih.astype(np.float64), gh + b_hh.astype(np.float64), h_prev)
     for name, got, want in zip(("gates", "h"), (gates, out), expected):
         np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=name)
 
@@ -144,87 +147,111 @@ def test_recurrent_backward_and_swap_kernels_match_numpy(dtype):
     np.testing.assert_array_equal(y, x.transpose(1, 0, 2))
 
 
-# ----- time-loop kernels -------------------------------------------------------------------------
+# ----- one stacked layer's kernels ---------------------------------------------------------------
 # The whole sequence against the NumPy cells run step by step (forward), and against finite
 # differences of that loop (backward): a loss Σ_t dy_t·h_t + dh_T·h_T (+ dc_T·c_T) whose
-# gradients are dgate (∂/∂gi: a = gi + gh, so also ∂/∂gh), dh[0] = ∂/∂h_0 and dc[0] = ∂/∂c_0.
-SEQUENCE_SHAPES = [(1, 1, 1), (3, 4, 5)]  # (T, N, H)
+# gradients are dgate (∂/∂gi, where gi = x W_ihᵀ), dh[0] = ∂/∂h_0, dc[0] = ∂/∂c_0, dx and the
+# weight and bias gradients.
+SEQUENCE_SHAPES = [(1, 1, 1, 2), (3, 4, 5, 2)]  # (T, N, H, I)
 SEQUENCE_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
-def numpy_sequence(cell, gi, w_hh, b_hh, h0, c0):
+def numpy_sequence(cell, x, w_ih, b_ih, w_hh, b_hh, h0, c0):
     """The states h (T + 1, N, H), c (LSTM) and kept gates of ``cell`` run step by step."""
     h, c, gates = [h0], [c0], []
-    for t in range(gi.shape[0]):
-        gh = h[t] @ w_hh.T + b_hh
+    for t in range(x.shape[0]):
+        gi, gh = x[t] @ w_ih.T + b_ih, h[t] @ w_hh.T + b_hh
         if cell == "rnn":
-            h.append(rnn_cell(gi[t], gh, "tanh"))
+            h.append(rnn_cell(gi, gh, "tanh"))
         elif cell == "lstm":
-            kept, c_t, h_t = lstm_cell(gi[t], gh, c[t])
+            kept, c_t, h_t = lstm_cell(gi, gh, c[t])
             gates.append(kept), c.append(c_t), h.append(h_t)
         else:
-            kept, h_t = gru_cell(gi[t], gh, h[t])
+            kept, h_t = gru_cell(gi, gh, h[t])
             gates.append(kept), h.append(h_t)
     return np.stack(h), np.stack(c) if cell == "lstm" else None, gates and np.stack(gates)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("steps, n, h", SEQUENCE_SHAPES)
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_sequence_forward_kernels_match_the_cells_step_by_step(cell, steps, n, h, dtype):
+def sequence_inputs(cell, steps, n, h, size, dtype=np.float64):
+    """x, W_ih, b_ih, W_hh, b_hh (weights scaled as initialized), h_0, c_0."""
     rows = SEQUENCE_GATES[cell] * h
-    gi, w_hh, b_hh = normals((steps, n, rows), (rows, h), (rows,), dtype=dtype)
-    h_seq, c_seq = normals((steps + 1, n, h), (steps + 1, n, h), dtype=dtype)
-    gates, gh = np.zeros((steps, n, 4 * h), dtype), np.zeros((n, rows), dtype)
-    want_h, want_c, want_gates = numpy_sequence(
-        cell, gi.astype(np.float64), w_hh, b_hh, h_seq[0], c_seq[0]
+    x, w_ih, w_hh = normals((steps, n, size), (rows, size), (rows, h), dtype=dtype)
+    b_ih, b_hh, h0, c0 = normals((rows,), (rows,), (n, h), (n, h), dtype=dtype)
+    return x, w_ih, b_ih, (w_hh / np.sqrt(h)).astype(dtype), b_hh, h0, c0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("steps, n, h, size", SEQUENCE_SHAPES)
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_sequence_forward_kernels_match_the_cells_step_by_step(cell, steps, n, h, size, dtype):
+    x, w_ih, b_ih, w_hh, b_hh, h0, c0 = sequence_inputs(cell, steps, n, h, size, dtype)
+    rows = SEQUENCE_GATES[cell] * h
+    h_seq, c_seq = np.zeros((steps + 1, n, h), dtype), np.zeros((steps + 1, n, h), dtype)
+    h_seq[0], c_seq[0] = h0, c0
+    gates, gi, gh = (
+        np.zeros(shape, dtype) for shape in ((steps, n, 4 * h), (steps, n, rows), (n, rows))
     )
+    wide = [a.astype(np.float64) for a in (x, w_ih, b_ih, w_hh, b_hh, h0, c0)]
+    want_h, want_c, want_gates = numpy_sequence(cell, *wide)
+    weights = x, w_ih, b_ih, w_hh, b_hh
     if cell == "rnn":
-        K.rnn_sequence_forward(gi, w_hh, b_hh, EPILOGUES["tanh"], dtype(0), h_seq, gh)
+        K.rnn_sequence_forward(*weights, EPILOGUES["tanh"], dtype(0), h_seq, gi, gh)
     elif cell == "lstm":
-        K.lstm_sequence_forward(gi, w_hh, b_hh, h_seq, c_seq, gates, gh)
+        K.lstm_sequence_forward(*weights, h_seq, c_seq, gates, gi, gh)
         np.testing.assert_allclose(c_seq, want_c, **TOL[dtype], err_msg="c")
     else:
-        K.gru_sequence_forward(gi, w_hh, b_hh, h_seq, gates, gh)
+        K.gru_sequence_forward(*weights, h_seq, gates, gi, gh)
     np.testing.assert_allclose(h_seq, want_h, **TOL[dtype], err_msg="h")
     if cell != "rnn":
         np.testing.assert_allclose(gates, want_gates, **TOL[dtype], err_msg="gates")
 
 
-@pytest.mark.parametrize("steps, n, h", SEQUENCE_SHAPES)
+@pytest.mark.parametrize("need_dx", [True, False])
+@pytest.mark.parametrize("steps, n, h, size", SEQUENCE_SHAPES)
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_sequence_backward_kernels_match_finite_differences(cell, steps, n, h):
+def test_sequence_backward_kernels_match_finite_differences(cell, steps, n, h, size, need_dx):
+    x, w_ih, b_ih, w_hh, b_hh, h0, c0 = sequence_inputs(cell, steps, n, h, size)
     rows = SEQUENCE_GATES[cell] * h
-    gi, w_hh, b_hh = normals((steps, n, rows), (rows, h), (rows,))
-    h0, c0, dy = normals((n, h), (n, h), (steps, n, h))
+    dy = normals((steps, n, h))[0]
     dh, carry = normals((steps + 1, n, h), (steps + 1, n, h))  # only their last step is read
     dh_last, dc_last = dh[steps].copy(), carry[steps].copy()
     if cell == "gru":
         carry[steps] = 0  # nothing went straight through z after the last step
 
     def loss():
-        h_seq, c_seq, _ = numpy_sequence(cell, gi, w_hh, b_hh, h0, c0)
+        h_seq, c_seq, _ = numpy_sequence(cell, x, w_ih, b_ih, w_hh, b_hh, h0, c0)
         total = np.sum(dy * h_seq[1:]) + np.sum(dh_last * h_seq[steps])
         return total + (np.sum(dc_last * c_seq[steps]) if cell == "lstm" else 0)
 
-    h_seq, c_seq, gates = numpy_sequence(cell, gi, w_hh, b_hh, h0, c0)
+    h_seq, c_seq, gates = numpy_sequence(cell, x, w_ih, b_ih, w_hh, b_hh, h0, c0)
     dgi, dgh = np.zeros((steps, n, rows)), np.zeros((steps, n, rows))
+    dx = np.full((steps, n, size), 7.0)  # left alone without need_dx
+    grads = [np.zeros(a.shape) for a in (w_ih, w_hh, b_ih, b_hh)]
     if cell == "rnn":
-        K.rnn_sequence_backward(h_seq, dy, w_hh, EPILOGUES["tanh"], 0.0, dgi, dh)
+        K.rnn_sequence_backward(
+            x, w_ih, w_hh, h_seq, dy, EPILOGUES["tanh"], 0.0, dgi, dh, dx, *grads, need_dx
+        )
         dh_0 = dh[0]
     elif cell == "lstm":
-        K.lstm_sequence_backward(gates, c_seq, dy, w_hh, dgi, dh, carry)
+        K.lstm_sequence_backward(
+            x, w_ih, w_hh, h_seq, c_seq, gates, dy, dgi, dh, carry, dx, *grads, need_dx
+        )
         np.testing.assert_allclose(carry[0], numeric_gradient(loss, c0), **FD_TOL, err_msg="dc_0")
         dh_0 = dh[0]
     else:
-        K.gru_sequence_backward(gates, h_seq, dy, w_hh, dgi, dgh, dh, carry)
-        dh_0 = dh[0] + carry[0]
-        # gh = h W_hhᵀ + b_hh, so ∂L/∂b_hh = Σ dgh: the gradient of the hidden projection
-        np.testing.assert_allclose(
-            dgh.sum(axis=(0, 1)), numeric_gradient(loss, b_hh), **FD_TOL, err_msg="dgh"
+        K.gru_sequence_backward(
+            x, w_ih, w_hh, h_seq, gates, dy, dgi, dgh, dh, carry, dx, *grads, need_dx
         )
-    np.testing.assert_allclose(dgi, numeric_gradient(loss, gi), **FD_TOL, err_msg="dgate")
+        dh_0 = dh[0] + carry[0]
     np.testing.assert_allclose(dh_0, numeric_gradient(loss, h0), **FD_TOL, err_msg="dh_0")
+    for name, got, param in zip(
+        ("dW_ih", "dW_hh", "db_ih", "db_hh"), grads, (w_ih, w_hh, b_ih, b_hh)
+    ):
+        np.testing.assert_allclose(got, numeric_gradient(loss, param), **FD_TOL, err_msg=name)
+    if need_dx:
+        np.testing.assert_allclose(dx, numeric_gradient(loss, x), **FD_TOL, err_msg="dx")
+    else:
+        np.testing.assert_array_equal(dx, 7.0)
 
 
 # ----- layers ------------------------------------------------------------------------------------

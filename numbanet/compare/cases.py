@@ -239,16 +239,16 @@ def grad_norm_args(rng, dtype, n):
 
 
 def rnn_cell_args(rng, dtype, n, h, activation, backward):
-    """Forward: gi, gh (N, H), b_hh (H,), the activation's code and slope, h. Backward: h (the
-    cell's output: tanh or relu of a normal), dy, dh_next, code, slope, dgate."""
+    """Forward: gi, gh (N, H), b_ih, b_hh (H,), the activation's code and slope, h. Backward: h
+    (the cell's output: tanh or relu of a normal), dy, dh_next, code, slope, dgate."""
     code, slope = EPILOGUES[activation], dtype(0)
     if backward:
         out = np.tanh if activation == "tanh" else (lambda v: np.maximum(v, 0))
         saved = out(normal(rng, (n, h), dtype)).astype(dtype)
         return [saved, normal(rng, (n, h), dtype), normal(rng, (n, h), dtype), code, slope,
                 normal(rng, (n, h), dtype)]  # fmt: skip
-    return [normal(rng, (n, h), dtype), normal(rng, (n, h), dtype), normal(rng, h, dtype), code,
-            slope, normal(rng, (n, h), dtype)]  # fmt: skip
+    return [normal(rng, (n, h), dtype), normal(rng, (n, h), dtype), normal(rng, h, dtype),
+            normal(rng, h, dtype), code, slope, normal(rng, (n, h), dtype)]  # fmt: skip
 
 
 def saved_gates(rng, dtype, n, h, squash):
@@ -260,7 +260,7 @@ def saved_gates(rng, dtype, n, h, squash):
 
 
 def lstm_cell_args(rng, dtype, n, h, backward):
-    """Forward: gi, gh (N, 4H), b_hh (4H,), c_prev, then gates (N, 4H), c, h. Backward: gates
+    """Forward: gi, gh (N, 4H), b_ih, b_hh (4H,), c_prev, then gates (N, 4H), c, h. Backward: gates
     (i, f, g, o as forward keeps them), c_prev, c, dy, dh_next, dc_next, then dgate (N, 4H),
     dc_prev."""
     unit = [normal(rng, (n, h), dtype) for _ in range(6)]
@@ -268,11 +268,12 @@ def lstm_cell_args(rng, dtype, n, h, backward):
         gates = saved_gates(rng, dtype, n, h, [sigmoid, sigmoid, np.tanh, sigmoid])
         return [gates, *unit[:5], normal(rng, (n, 4 * h), dtype), unit[5]]
     wide = [normal(rng, (n, 4 * h), dtype) for _ in range(3)]
-    return [wide[0], wide[1], normal(rng, 4 * h, dtype), unit[0], wide[2], unit[1], unit[2]]
+    biases = [normal(rng, 4 * h, dtype) for _ in range(2)]
+    return [wide[0], wide[1], *biases, unit[0], wide[2], unit[1], unit[2]]
 
 
 def gru_cell_args(rng, dtype, n, h, backward):
-    """Forward: gi, gh (N, 3H), b_hh (3H,), h_prev, then gates (N, 4H), h. Backward: gates
+    """Forward: gi, gh (N, 3H), b_ih, b_hh (3H,), h_prev, then gates (N, 4H), h. Backward: gates
     (r, z, n, gh_n as forward keeps them), h_prev, dy, dh_next, skip_next, then dgi, dgh (N, 3H),
     skip."""
     unit = [normal(rng, (n, h), dtype) for _ in range(5)]
@@ -281,7 +282,8 @@ def gru_cell_args(rng, dtype, n, h, backward):
         wide = [normal(rng, (n, 3 * h), dtype) for _ in range(2)]
         return [gates, *unit[:4], *wide, unit[4]]
     wide = [normal(rng, (n, 3 * h), dtype) for _ in range(2)]
-    return [*wide, normal(rng, 3 * h, dtype), unit[0], normal(rng, (n, 4 * h), dtype), unit[1]]
+    biases = [normal(rng, 3 * h, dtype) for _ in range(2)]
+    return [*wide, *biases, unit[0], normal(rng, (n, 4 * h), dtype), unit[1]]
 
 
 def recurrent_backward_args(rng, dtype, n, h, gates=4):
@@ -290,30 +292,39 @@ def recurrent_backward_args(rng, dtype, n, h, gates=4):
 
 
 def sequence_args(rng, dtype, n, t, h, cell, backward):
-    """A whole sequence of T steps of ``cell`` ("rnn", "lstm", "gru"), as the time-loop kernels
-    take it, with N sequences of H units. Forward: gi (T, N, G·H), W_hh (G·H, H), b_hh, [the RNN's
-    activation code and slope], then h (T + 1, N, H) (h[0] the initial state), [LSTM: c, likewise],
-    [gates (T, N, 4H)], gh (N, G·H). Backward: what forward keeps (RNN: h; LSTM: gates, c; GRU:
-    gates, h), dy (T, N, H), W_hh, [RNN: code, slope], then the gradients of the projections
-    (T, N, G·H; GRU: dgi, dgh) and dh (T + 1, N, H) [LSTM: dc, GRU: skip, likewise], the last
-    step given. Weights are scaled by 1/√H, as initialized, so the states stay in range."""
-    count = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
-    w_hh = (normal(rng, (count * h, h), dtype) / np.sqrt(h)).astype(dtype)
+    """One stacked layer of ``cell`` ("rnn", "lstm", "gru") over T steps, N sequences, H units
+    and I = H + 1 input features, as the ``*_sequence_*`` kernels take it. Forward: x (T, N, I),
+    W_ih, b_ih, W_hh, b_hh, [RNN: the activation's code and slope], then h (T + 1, N, H) (h[0]
+    the initial state), [LSTM: c, likewise], [gates (T, N, 4H)], gi (T, N, G·H), gh (N, G·H).
+    Backward: x, W_ih, W_hh, what forward keeps (h; LSTM: c, gates; GRU: gates), dy (T, N, H),
+    [RNN: code, slope], then the gradients of the projections (T, N, G·H; GRU: dgi, dgh), dh
+    (T + 1, N, H) [LSTM: dc, GRU: skip, likewise], the last step given, dx, dW_ih, dW_hh,
+    db_ih, db_hh and need_dx. Weights are scaled by 1/√H, as initialized, so the states stay in
+    range."""
+    rows, size = {"rnn": 1, "lstm": 4, "gru": 3}[cell] * h, h + 1
+    x = normal(rng, (t, n, size), dtype)
+    w_ih, w_hh = (
+        (normal(rng, shape, dtype) / np.sqrt(h)).astype(dtype)
+        for shape in ((rows, size), (rows, h))
+    )
     states = normal(rng, (t + 1, n, h), dtype)
     code = [EPILOGUES["tanh"], dtype(0)] if cell == "rnn" else []
     if not backward:
-        gi, b_hh = normal(rng, (t, n, count * h), dtype), normal(rng, count * h, dtype)
         c = [normal(rng, (t + 1, n, h), dtype)] if cell == "lstm" else []
         gates = [normal(rng, (t, n, 4 * h), dtype)] if cell != "rnn" else []
-        return [gi, w_hh, b_hh, *code, states, *c, *gates, normal(rng, (n, count * h), dtype)]
-    dy, dh = normal(rng, (t, n, h), dtype), normal(rng, (t + 1, n, h), dtype)
-    carry = [normal(rng, (t + 1, n, h), dtype)] if cell != "rnn" else []
-    dgates = [normal(rng, (t, n, count * h), dtype) for _ in range(2 if cell == "gru" else 1)]
-    if cell == "rnn":
-        return [np.tanh(states).astype(dtype), dy, w_hh, *code, *dgates, dh]
+        biases = [normal(rng, rows, dtype) for _ in range(2)]
+        scratch = [normal(rng, (t, n, rows), dtype), normal(rng, (n, rows), dtype)]
+        return [x, w_ih, biases[0], w_hh, biases[1], *code, states, *c, *gates, *scratch]
     squash = [sigmoid, sigmoid, np.tanh, sigmoid if cell == "lstm" else None]  # GRU: gh_n raw
     gates = np.stack([saved_gates(rng, dtype, n, h, squash) for _ in range(t)])
-    return [gates, states, dy, w_hh, *dgates, dh, *carry]
+    kept = {"rnn": [np.tanh(states).astype(dtype)], "lstm": [states, normal(rng, (t + 1, n, h),
+            dtype), gates], "gru": [states, gates]}[cell]  # fmt: skip
+    dgates = [normal(rng, (t, n, rows), dtype) for _ in range(2 if cell == "gru" else 1)]
+    chains = [normal(rng, (t + 1, n, h), dtype) for _ in range(1 if cell == "rnn" else 2)]
+    grads = [normal(rng, shape, dtype) for shape in ((t, n, size), (rows, size), (rows, h))]
+    grads += [normal(rng, rows, dtype) for _ in range(2)]
+    dy = normal(rng, (t, n, h), dtype)
+    return [x, w_ih, w_hh, *kept, dy, *code, *dgates, *chains, *grads, True]
 
 
 def swap_batch_time_args(rng, dtype, b, t, f):

@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from numbanet import rng
-from numbanet.kernels.scalar import EPILOGUES, NO_ACTIVATION
+from numbanet.kernels.scalar import EPILOGUES
 from numbanet.layers.base import Layer
 
 
@@ -78,15 +78,28 @@ class _Recurrent(Layer):
                 self.grads[name] = np.zeros_like(self.params[name])
 
     # ----- what a cell says about itself ----------------------------------------------------
-    def sequence_forward(self, gi, w_hh, b_hh, gh, layer):
-        """Run the time-loop kernel of ``layer`` on its input projections gi (T, N, G·H), into
-        the saved states (gh: (N, G·H) scratch)."""
+    def sequence_forward(self, x, gi, gh, layer):
+        """Run the forward kernel of stacked ``layer`` on its input x (T, N, I) into the saved
+        states (gi: (T, N, G·H), gh: (N, G·H) scratch)."""
         raise NotImplementedError
 
-    def sequence_backward(self, dy, w_hh, dgi, dgh, dh, carry, layer):
-        """Run the backward time-loop kernel of ``layer``: dy (T, N, H); dh, carry (T + 1, N, H)
-        with the last step given (``kernels/cpu/recurrent.py``: the time loops)."""
+    def sequence_backward(self, dy, dgi, dgh, dh, carry, dx, need_dx, layer):
+        """Run the backward kernel of stacked ``layer``: dy (T, N, H); dh, carry (T + 1, N, H)
+        with the last step given (``kernels/cpu/recurrent.py``); fills its gradients, and dx."""
         raise NotImplementedError
+
+    def parameters_of(self, layer):
+        """(W_ih, b_ih, W_hh, b_hh) of stacked ``layer`` (zero biases without bias)."""
+        w_ih, b_ih, _, _ = self.weights(layer, "ih")
+        w_hh, b_hh, _, _ = self.weights(layer, "hh")
+        return w_ih, b_ih, w_hh, b_hh
+
+    def gradients_of(self, layer):
+        """(W_ih, W_hh, dW_ih, dW_hh, db_ih, db_hh) of stacked ``layer``: what backward reads and
+        writes."""
+        w_ih, _, dw_ih, db_ih = self.weights(layer, "ih")
+        w_hh, _, dw_hh, db_hh = self.weights(layer, "hh")
+        return w_ih, w_hh, dw_ih, dw_hh, db_ih, db_hh
 
     # ----- helpers ---------------------------------------------------------------------------
     def weights(self, layer, kind):
@@ -158,7 +171,6 @@ class _Recurrent(Layer):
             x = x_steps
         initial = self.state_arrays(state, batch, "initial state")
         size, rows = self.hidden_size, self.gates * self.hidden_size
-        slope = self.dtype.type(0)
         # every layer's h_0 (and c_0) first: ``state`` may be the final_state buffers
         for layer in range(self.num_layers):
             for name, array in zip(("h", "c"), initial):
@@ -174,14 +186,7 @@ class _Recurrent(Layer):
         inputs = x
         for layer in range(self.num_layers):
             self.saved[f"x_l{layer}"] = inputs
-            w_ih, b_ih, _, _ = self.weights(layer, "ih")
-            w_hh, b_hh, _, _ = self.weights(layer, "hh")
-            # all steps' input projections at once: (T·N, I) @ W_ihᵀ + b_ih
-            self.kernels.dense_forward(
-                inputs.reshape(steps * batch, -1), w_ih, b_ih, NO_ACTIVATION, slope,
-                gi.reshape(steps * batch, rows),
-            )  # fmt: skip
-            self.sequence_forward(gi, w_hh, b_hh, gh, layer)
+            self.sequence_forward(inputs, gi, gh, layer)
             inputs = self.saved[f"h_l{layer}"][1:]
         self._keep_final_state(steps)
         self.saved["steps"], self.saved["batch"] = steps, batch
@@ -241,31 +246,18 @@ class _Recurrent(Layer):
         dh = self.buffer("dh_chain", (steps + 1, batch, size))
         carry = self.buffer("carry_chain", (steps + 1, batch, size)) if self.carries else None
         for layer in reversed(range(self.num_layers)):
-            w_ih, _, dw_ih, db_ih = self.weights(layer, "ih")
-            w_hh, _, dw_hh, db_hh = self.weights(layer, "hh")
             self.backend.copy_into(dh[steps], finals[0][layer])
             if self.carries:  # LSTM: ∂L/∂c_n; GRU: nothing yet went straight through z
                 last = finals[1][layer] if self.has_cell else self.zeros("zero_step", (batch, size))
                 self.backend.copy_into(carry[steps], last)
-            self.sequence_backward(dy, w_hh, dgi, dgh, dh, carry, layer)
+            # the first layer's dx is never needed inside; the layers above need theirs
+            dx = self.buffer(f"dx_l{layer}", self.saved[f"x_l{layer}"].shape)
+            self.sequence_backward(dy, dgi, dgh, dh, carry, dx, need_dx or layer > 0, layer)
             self._store_state_grads(state_grads, layer, dh[0], carry[0] if self.carries else None)
             if self.keep_step_grads:
                 step_grads = self.buffer(f"dh_l{layer}", (steps, batch, size))
                 self._keep_step_grads(dy, dh[1:], carry[1:] if self.carries else None, step_grads)
                 self.saved[f"dh_l{layer}"] = step_grads
-            # the weight gradients of all steps at once: dW_hh = Σ_t dghᵀ h_{t−1}, likewise W_ih;
-            # no dx from the first (h_{t−1}'s gradient went back step by step)
-            previous = self.saved[f"h_l{layer}"][:steps].reshape(steps * batch, size)
-            self.kernels.dense_backward(
-                previous, w_hh, dgh.reshape(steps * batch, rows),
-                self.buffer("unused_dx", (1, 1)), dw_hh, db_hh, False,
-            )  # fmt: skip
-            inputs = self.saved[f"x_l{layer}"]
-            dx = self.buffer(f"dx_l{layer}", inputs.shape)
-            self.kernels.dense_backward(
-                inputs.reshape(steps * batch, -1), w_ih, dgi.reshape(steps * batch, rows),
-                dx.reshape(steps * batch, -1), dw_ih, db_ih, need_dx or layer > 0,
-            )  # fmt: skip
             dy = dx
         self.saved.update(zip(("dh_0", "dc_0"), state_grads))
         if not need_dx:
@@ -341,13 +333,17 @@ class RNN(_Recurrent):
     def activation(self):
         return EPILOGUES[self.nonlinearity], self.dtype.type(0)
 
-    def sequence_forward(self, gi, w_hh, b_hh, gh, layer):
+    def sequence_forward(self, x, gi, gh, layer):
+        w_ih, b_ih, w_hh, b_hh = self.parameters_of(layer)
         h = self.saved[f"h_l{layer}"]
-        self.kernels.rnn_sequence_forward(gi, w_hh, b_hh, *self.activation(), h, gh)
+        self.kernels.rnn_sequence_forward(x, w_ih, b_ih, w_hh, b_hh, *self.activation(), h, gi, gh)
 
-    def sequence_backward(self, dy, w_hh, dgi, dgh, dh, carry, layer):
-        h = self.saved[f"h_l{layer}"]
-        self.kernels.rnn_sequence_backward(h, dy, w_hh, *self.activation(), dgi, dh)
+    def sequence_backward(self, dy, dgi, dgh, dh, carry, dx, need_dx, layer):
+        w_ih, w_hh, *grads = self.gradients_of(layer)
+        x, h = self.saved[f"x_l{layer}"], self.saved[f"h_l{layer}"]
+        self.kernels.rnn_sequence_backward(
+            x, w_ih, w_hh, h, dy, *self.activation(), dgi, dh, dx, *grads, need_dx
+        )
 
     def config(self):
         return super().config() | {"nonlinearity": self.nonlinearity}
@@ -378,13 +374,16 @@ class LSTM(_Recurrent):
         "dh·tanh c)·gate′;  dh_t−1 = da·W_hh",
     }
 
-    def sequence_forward(self, gi, w_hh, b_hh, gh, layer):
+    def sequence_forward(self, x, gi, gh, layer):
         h, c, gates = (self.saved[f"{name}_l{layer}"] for name in ("h", "c", "gates"))
-        self.kernels.lstm_sequence_forward(gi, w_hh, b_hh, h, c, gates, gh)
+        self.kernels.lstm_sequence_forward(x, *self.parameters_of(layer), h, c, gates, gi, gh)
 
-    def sequence_backward(self, dy, w_hh, dgi, dgh, dh, carry, layer):
-        c, gates = self.saved[f"c_l{layer}"], self.saved[f"gates_l{layer}"]
-        self.kernels.lstm_sequence_backward(gates, c, dy, w_hh, dgi, dh, carry)
+    def sequence_backward(self, dy, dgi, dgh, dh, carry, dx, need_dx, layer):
+        w_ih, w_hh, *grads = self.gradients_of(layer)
+        x, h, c, gates = (self.saved[f"{name}_l{layer}"] for name in ("x", "h", "c", "gates"))
+        self.kernels.lstm_sequence_backward(
+            x, w_ih, w_hh, h, c, gates, dy, dgi, dh, carry, dx, *grads, need_dx
+        )
 
 
 class GRU(_Recurrent):
@@ -408,13 +407,16 @@ class GRU(_Recurrent):
         "backward": "dh_t−1 = dh_t⊙z + dgh·W_hh;  dW_hh = Σ_t dghᵀ·h_t−1,  dW_ih = Σ_t dgiᵀ·x_t",
     }
 
-    def sequence_forward(self, gi, w_hh, b_hh, gh, layer):
+    def sequence_forward(self, x, gi, gh, layer):
         h, gates = self.saved[f"h_l{layer}"], self.saved[f"gates_l{layer}"]
-        self.kernels.gru_sequence_forward(gi, w_hh, b_hh, h, gates, gh)
+        self.kernels.gru_sequence_forward(x, *self.parameters_of(layer), h, gates, gi, gh)
 
-    def sequence_backward(self, dy, w_hh, dgi, dgh, dh, carry, layer):
-        h, gates = self.saved[f"h_l{layer}"], self.saved[f"gates_l{layer}"]
-        self.kernels.gru_sequence_backward(gates, h, dy, w_hh, dgi, dgh, dh, carry)
+    def sequence_backward(self, dy, dgi, dgh, dh, carry, dx, need_dx, layer):
+        w_ih, w_hh, *grads = self.gradients_of(layer)
+        x, h, gates = (self.saved[f"{name}_l{layer}"] for name in ("x", "h", "gates"))
+        self.kernels.gru_sequence_backward(
+            x, w_ih, w_hh, h, gates, dy, dgi, dgh, dh, carry, dx, *grads, need_dx
+        )
 
     def _keep_step_grads(self, dy, dh_through_w, carry, dh):
         super()._keep_step_grads(dy, dh_through_w, carry, dh)

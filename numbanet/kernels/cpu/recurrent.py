@@ -2,29 +2,30 @@
 
 A recurrent layer runs T steps of h_t = cell(x_t, h_{t−1}). The matrix products are left to
 BLAS, batched where the math allows: the input projections of all steps are one GEMM,
-gi = X W_ihᵀ + b_ih over (T·N, I), since no x_t depends on an earlier step (the layer runs it,
-``dense_forward``); the hidden projection h_{t−1} W_hhᵀ is one GEMM per step, since h_{t−1} is
-only known then. What is left per step is elementwise over (n, hidden unit j): the cell kernels
-here add b_hh and do all the gates of one unit in one pass, keeping what backward needs (the
-gates). Gate blocks are laid out as torch's: gi[:, k·H + j] is gate k of unit j (LSTM i, f, g,
-o; GRU r, z, n).
+gi = X W_ihᵀ over (T·N, I), since no x_t depends on an earlier step; the hidden projection
+gh = h_{t−1} W_hhᵀ is one GEMM per step, since h_{t−1} is only known then. What is left per step
+is elementwise over (n, hidden unit j): the cell kernels add both biases and do all the gates
+of one unit in one pass, keeping what backward needs (the gates). Gate blocks are laid out as
+torch's: gi[:, k·H + j] is gate k of unit j (LSTM i, f, g, o; GRU r, z, n).
 
 Backward, step by step from the last: the cell kernel turns dh (and LSTM's dc) into the
 gradient of the pre-activations, dgate; ``recurrent_backward`` sends it back through W_hh to
 h_{t−1}. The weight gradients are left until after the loop: dW_ih = Σ_t dgi_tᵀ x_t and
-dW_hh = Σ_t dgh_tᵀ h_{t−1} are then one GEMM each over all steps (the layer's).
+dW_hh = Σ_t dgh_tᵀ h_{t−1} are then one GEMM each over all steps, and dx = dgi W_ih one more.
 
-The time loops are kernels too (``rnn_sequence_forward`` … ``gru_sequence_backward``): one
-compiled loop over the steps, each step the GEMM and the cell kernel above. Called step by step
-from Python, the LSTM's layer forward took 4.0 ms at batch 64 (T = 28, H = 128) where its GEMMs
-and cells alone take 2.4: the rest was a Python call per kernel per step and the bias pass
-after every GEMM (now in the cell). The GPU's loops are the same, launching one kernel at a
-time.
+One stacked layer's forward is one kernel (``rnn_sequence_forward``, ``lstm_…``, ``gru_…``):
+the input projection, then a compiled loop over the steps, each step the GEMM and the cell
+kernel above; its backward likewise (``*_sequence_backward``: the loop, then the weight
+gradients and dx). Measured on the LSTM at batch 64 (T = 28, H = 128), layer forward: a Python
+loop calling a GEMM kernel (which added b_hh in a pass of its own) and the cell kernel per step
+took 4.0 ms; the projections' own bias passes (b_ih over all T·N rows: 0.37 ms) are gone too,
+since the cells add both biases. The GPU's loops are the same, launching one kernel at a time.
 """
 
 import numpy as np
 from numba import njit, prange
 
+from numbanet.kernels.cpu.dense import column_sums
 from numbanet.kernels.scalar import (
     TANH,
     epilogue_grad,
@@ -53,30 +54,31 @@ def block(a, k, size):
 
 
 @row
-def rnn_forward_row(gi, gh, b, activation, h, rational):
-    """``rnn_cell_forward`` for one row: gi, gh, b, h (H,). One loop per nonlinearity, so each
-    vectorizes (tanh with float32's rational form)."""
+def rnn_forward_row(gi, gh, b_ih, b_hh, activation, h, rational):
+    """``rnn_cell_forward`` for one row: gi, gh, b_ih, b_hh, h (H,). One loop per nonlinearity,
+    so each vectorizes (tanh with float32's rational form)."""
     if activation == TANH:
         for j in range(h.shape[0]):
-            h[j] = gate_tanh(gi[j] + gh[j] + b[j], rational)
+            h[j] = gate_tanh(gi[j] + gh[j] + b_ih[j] + b_hh[j], rational)
     else:
         for j in range(h.shape[0]):
-            h[j] = relu(gi[j] + gh[j] + b[j])
+            h[j] = relu(gi[j] + gh[j] + b_ih[j] + b_hh[j])
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def rnn_cell_forward(gi, gh, b_hh, activation, slope, h):
-    """Elman cell:  h = f(gi + gh + b_hh),  f tanh or relu (numbered as in ``scalar.EPILOGUES``).
+def rnn_cell_forward(gi, gh, b_ih, b_hh, activation, slope, h):
+    """Elman cell:  h = f(gi + gh + b_ih + b_hh),  f tanh or relu (numbered as in
+    ``scalar.EPILOGUES``).
 
-    gi: (N, H) input projection (b_ih included), gh: (N, H) hidden projection h_{t−1} W_hhᵀ,
+    gi: (N, H) input projection x_t W_ihᵀ, gh: (N, H) hidden projection h_{t−1} W_hhᵀ; b_ih,
     b_hh: (H,); writes h: (N, H). ``slope`` is unused by tanh and relu (the activation code's
     companion argument). One iteration per row n (``rnn_forward_row``).
     """
     for n in prange(h.shape[0]):
         if h.itemsize == 4:
-            rnn_forward_row(gi[n], gh[n], b_hh, activation, h[n], True)
+            rnn_forward_row(gi[n], gh[n], b_ih, b_hh, activation, h[n], True)
         else:
-            rnn_forward_row(gi[n], gh[n], b_hh, activation, h[n], False)
+            rnn_forward_row(gi[n], gh[n], b_ih, b_hh, activation, h[n], False)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -95,37 +97,41 @@ def rnn_cell_backward(h, dy, dh_next, activation, slope, dgate):
 
 
 @row
-def lstm_forward_row(gi, gh, b, c_prev, gates, c, h, rational):
-    """``lstm_cell_forward`` for one row: gi, gh, b, gates (4H,), c_prev, c, h (H,)."""
+def lstm_forward_row(gi, gh, b_ih, b_hh, c_prev, gates, c, h, rational):
+    """``lstm_cell_forward`` for one row: gi, gh, b_ih, b_hh, gates (4H,), c_prev, c, h (H,)."""
     size = h.shape[0]
     xi, xf, xg, xo = block(gi, 0, size), block(gi, 1, size), block(gi, 2, size), block(gi, 3, size)
     yi, yf, yg, yo = block(gh, 0, size), block(gh, 1, size), block(gh, 2, size), block(gh, 3, size)
-    bi, bf, bg, bo = block(b, 0, size), block(b, 1, size), block(b, 2, size), block(b, 3, size)
+    bi, bf = block(b_ih, 0, size), block(b_ih, 1, size)
+    bg, bo = block(b_ih, 2, size), block(b_ih, 3, size)
+    ci, cf = block(b_hh, 0, size), block(b_hh, 1, size)
+    cg, co = block(b_hh, 2, size), block(b_hh, 3, size)
     si, sf = block(gates, 0, size), block(gates, 1, size)
     sg, so = block(gates, 2, size), block(gates, 3, size)
     for j in range(size):
         si[j], sf[j], sg[j], so[j], c[j], h[j] = lstm_unit(
-            xi[j] + yi[j] + bi[j], xf[j] + yf[j] + bf[j], xg[j] + yg[j] + bg[j],
-            xo[j] + yo[j] + bo[j], c_prev[j], rational,
+            xi[j] + yi[j] + bi[j] + ci[j], xf[j] + yf[j] + bf[j] + cf[j],
+            xg[j] + yg[j] + bg[j] + cg[j], xo[j] + yo[j] + bo[j] + co[j], c_prev[j], rational,
         )  # fmt: skip
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def lstm_cell_forward(gi, gh, b_hh, c_prev, gates, c, h):
-    """LSTM cell (torch's gate order i, f, g, o), with a = gi + gh + b_hh in four blocks of H:
+def lstm_cell_forward(gi, gh, b_ih, b_hh, c_prev, gates, c, h):
+    """LSTM cell (torch's gate order i, f, g, o), with a = gi + gh + b_ih + b_hh in four blocks
+    of H:
         i = σ(a_i)   f = σ(a_f)   g = tanh(a_g)   o = σ(a_o)
         c = f ⊙ c_prev + i ⊙ g
         h = o ⊙ tanh(c)
 
-    gi: (N, 4H) (b_ih included), gh: (N, 4H) = h_{t−1} W_hhᵀ, b_hh: (4H,); c_prev: (N, H);
+    gi: (N, 4H) = x_t W_ihᵀ, gh: (N, 4H) = h_{t−1} W_hhᵀ; b_ih, b_hh: (4H,); c_prev: (N, H);
     writes gates: (N, 4H) (i, f, g, o, kept for backward), c, h: (N, H). One iteration per row
     n, all four gates of a unit in one pass.
     """
     for n in prange(h.shape[0]):
         if h.itemsize == 4:
-            lstm_forward_row(gi[n], gh[n], b_hh, c_prev[n], gates[n], c[n], h[n], True)
+            lstm_forward_row(gi[n], gh[n], b_ih, b_hh, c_prev[n], gates[n], c[n], h[n], True)
         else:
-            lstm_forward_row(gi[n], gh[n], b_hh, c_prev[n], gates[n], c[n], h[n], False)
+            lstm_forward_row(gi[n], gh[n], b_ih, b_hh, c_prev[n], gates[n], c[n], h[n], False)
 
 
 @row
@@ -165,38 +171,40 @@ def lstm_cell_backward(gates, c_prev, c, dy, dh_next, dc_next, dgate, dc_prev):
 
 
 @row
-def gru_forward_row(gi, gh, b, h_prev, gates, h, rational):
-    """``gru_cell_forward`` for one row: gi, gh, b (3H,), gates (4H,), h_prev, h (H,)."""
+def gru_forward_row(gi, gh, b_ih, b_hh, h_prev, gates, h, rational):
+    """``gru_cell_forward`` for one row: gi, gh, b_ih, b_hh (3H,), gates (4H,), h_prev, h (H,)."""
     size = h.shape[0]
     xr, xz, xn = block(gi, 0, size), block(gi, 1, size), block(gi, 2, size)
     yr, yz, yn = block(gh, 0, size), block(gh, 1, size), block(gh, 2, size)
-    br, bz, bn = block(b, 0, size), block(b, 1, size), block(b, 2, size)
+    br, bz, bn = block(b_ih, 0, size), block(b_ih, 1, size), block(b_ih, 2, size)
+    cr, cz, cn = block(b_hh, 0, size), block(b_hh, 1, size), block(b_hh, 2, size)
     sr, sz = block(gates, 0, size), block(gates, 1, size)
     sn, shn = block(gates, 2, size), block(gates, 3, size)
     for j in range(size):
-        gh_n = yn[j] + bn[j]
+        gh_n = yn[j] + cn[j]
         sr[j], sz[j], sn[j], h[j] = gru_unit(
-            xr[j] + yr[j] + br[j], xz[j] + yz[j] + bz[j], xn[j], gh_n, h_prev[j], rational
-        )
+            xr[j] + yr[j] + br[j] + cr[j], xz[j] + yz[j] + bz[j] + cz[j], xn[j] + bn[j], gh_n,
+            h_prev[j], rational,
+        )  # fmt: skip
         shn[j] = gh_n
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def gru_cell_forward(gi, gh, b_hh, h_prev, gates, h):
+def gru_cell_forward(gi, gh, b_ih, b_hh, h_prev, gates, h):
     """GRU cell (torch's gate order r, z, n; b_hn stays inside r's product, as torch has it):
-        r = σ(gi_r + gh_r + b_hr)   z = σ(gi_z + gh_z + b_hz)
-        n = tanh(gi_n + r ⊙ gh_n)          gh_n = h_prev W_hnᵀ + b_hn
+        r = σ(gi_r + b_ir + gh_r + b_hr)   z = σ(gi_z + b_iz + gh_z + b_hz)
+        n = tanh(gi_n + b_in + r ⊙ gh_n)          gh_n = h_prev W_hnᵀ + b_hn
         h = (1 − z) ⊙ n + z ⊙ h_prev
 
-    gi: (N, 3H) (b_ih included), gh: (N, 3H) = h_prev W_hhᵀ, b_hh: (3H,); h_prev: (N, H); writes
-    gates: (N, 4H) (r, z, n and gh_n, which backward needs for ∂n/∂r), h: (N, H). One
+    gi: (N, 3H) = x_t W_ihᵀ, gh: (N, 3H) = h_prev W_hhᵀ; b_ih, b_hh: (3H,); h_prev: (N, H);
+    writes gates: (N, 4H) (r, z, n and gh_n, which backward needs for ∂n/∂r), h: (N, H). One
     iteration per row n, all gates of a unit in one pass.
     """
     for n in prange(h.shape[0]):
         if h.itemsize == 4:
-            gru_forward_row(gi[n], gh[n], b_hh, h_prev[n], gates[n], h[n], True)
+            gru_forward_row(gi[n], gh[n], b_ih, b_hh, h_prev[n], gates[n], h[n], True)
         else:
-            gru_forward_row(gi[n], gh[n], b_hh, h_prev[n], gates[n], h[n], False)
+            gru_forward_row(gi[n], gh[n], b_ih, b_hh, h_prev[n], gates[n], h[n], False)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -241,93 +249,133 @@ def recurrent_backward(dgh, W_hh, dh_prev):
     np.dot(dgh, W_hh, dh_prev)
 
 
-# ----- the time loops ------------------------------------------------------------------------
-# Forward: h: (T + 1, N, H) holds the initial state in h[0] and gets every step's output in
-# h[1:] (LSTM's c likewise); gh: (N, G·H) is scratch for one step's h_{t−1} W_hhᵀ.
+# ----- one stacked layer, all steps -----------------------------------------------------------
+# Forward: x: (T, N, I) the layer's input; h: (T + 1, N, H) holds the initial state in h[0] and
+# gets every step's output in h[1:] (LSTM's c likewise); gi: (T, N, G·H) gets the input
+# projections, gh: (N, G·H) is scratch for one step's h_{t−1} W_hhᵀ.
 # Backward: dh: (T + 1, N, H) comes in with dh[T] = ∂L/∂h_T from beyond the sequence (the final
 # state's gradient) and leaves with dh[t] = what reached h_t through W_hh from step t + 1 —
 # dh[0] is ∂L/∂h_0. The carried gradients (LSTM's dc, GRU's skip) are laid out the same way.
+# Then the weight gradients of all steps at once, and dx (T, N, I) if need_dx.
+
+
+@row
+def input_projection(x, W_ih, gi):
+    """gi[t] = x[t] W_ihᵀ for every step t: one GEMM over (T·N, I) (no x_t waits for a step)."""
+    steps, batch = x.shape[0], x.shape[1]
+    np.dot(x.reshape(steps * batch, -1), W_ih.T, gi.reshape(steps * batch, -1))
+
+
+@row
+def weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, need_dx):
+    """dW_hh = Σ_t dgh[t]ᵀ h[t], dW_ih = Σ_t dgi[t]ᵀ x[t] (one GEMM each over all T·N rows) and,
+    if need_dx, dx = dgi W_ih. The bias gradients are the column sums of dgi and dgh."""
+    steps, batch = x.shape[0], x.shape[1]
+    rows_i = dgi.reshape(steps * batch, -1)
+    np.dot(dgh.reshape(steps * batch, -1).T, h[:steps].reshape(steps * batch, -1), dW_hh)
+    np.dot(rows_i.T, x.reshape(steps * batch, -1), dW_ih)
+    if need_dx:
+        np.dot(rows_i, W_ih, dx.reshape(steps * batch, -1))
 
 
 @njit(cache=True, error_model="numpy")
-def rnn_sequence_forward(gi, W_hh, b_hh, activation, slope, h, gh):
-    """All steps of the Elman cell: h[t + 1] = f(gi[t] + h[t] W_hhᵀ + b_hh).
+def rnn_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, activation, slope, h, gi, gh):
+    """One Elman layer over all steps: h[t + 1] = f(x[t] W_ihᵀ + b_ih + h[t] W_hhᵀ + b_hh).
 
-    gi: (T, N, H) input projections (b_ih included); W_hh: (H, H); b_hh: (H,); h: (T + 1, N, H),
-    h[0] given; writes h[1:] and the scratch gh: (N, H). One GEMM and one ``rnn_cell_forward``
-    per step.
+    x: (T, N, I); W_ih: (H, I); W_hh: (H, H); b_ih, b_hh: (H,); h: (T + 1, N, H), h[0] given;
+    writes h[1:] and the scratch gi: (T, N, H), gh: (N, H). The input projection, then one GEMM
+    and one ``rnn_cell_forward`` per step.
     """
-    for t in range(gi.shape[0]):
+    input_projection(x, W_ih, gi)
+    for t in range(x.shape[0]):
         np.dot(h[t], W_hh.T, gh)
-        rnn_cell_forward(gi[t], gh, b_hh, activation, slope, h[t + 1])
+        rnn_cell_forward(gi[t], gh, b_ih, b_hh, activation, slope, h[t + 1])
 
 
 @njit(cache=True, error_model="numpy")
-def rnn_sequence_backward(h, dy, W_hh, activation, slope, dgate, dh):
-    """BPTT through all steps of the Elman cell, from the last: dgate[t] = (dy[t] + dh[t + 1]) ·
-    f′ (``rnn_cell_backward``), dh[t] = dgate[t] W_hh (``recurrent_backward``).
+def rnn_sequence_backward(x, W_ih, W_hh, h, dy, activation, slope, dgate, dh, dx, dW_ih,
+                          dW_hh, db_ih, db_hh, need_dx):  # fmt: skip
+    """BPTT through one Elman layer, from the last step: dgate[t] = (dy[t] + dh[t + 1]) · f′
+    (``rnn_cell_backward``), dh[t] = dgate[t] W_hh (``recurrent_backward``); then
+    dW_hh = Σ_t dgate[t]ᵀ h[t], dW_ih = Σ_t dgate[t]ᵀ x[t], db_ih = db_hh = Σ dgate and
+    dx = dgate W_ih.
 
-    h: (T + 1, N, H) forward's states; dy: (T, N, H) the loss's gradient at every output;
-    W_hh: (H, H); dh: (T + 1, N, H), dh[T] given; writes dh[:T] and dgate: (T, N, H) (the
-    gradient of both projections).
+    x, h: forward's input and states; dy: (T, N, H) the loss's gradient at every output;
+    dh: (T + 1, N, H), dh[T] given; writes dh[:T], dgate: (T, N, H) (the gradient of both
+    projections), the weight and bias gradients, and dx: (T, N, I) if need_dx.
     """
     for t in range(dy.shape[0] - 1, -1, -1):
         rnn_cell_backward(h[t + 1], dy[t], dh[t + 1], activation, slope, dgate[t])
         recurrent_backward(dgate[t], W_hh, dh[t])
+    weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, need_dx)
+    column_sums(dgate.reshape(-1, dgate.shape[2]), db_hh)
+    db_ih[:] = db_hh  # one gradient reaches both biases
 
 
 @njit(cache=True, error_model="numpy")
-def lstm_sequence_forward(gi, W_hh, b_hh, h, c, gates, gh):
-    """All steps of the LSTM cell: gh = h[t] W_hhᵀ, then ``lstm_cell_forward`` of gi[t], gh and
-    b_hh gives gates[t], c[t + 1] and h[t + 1].
+def lstm_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh):
+    """One LSTM layer over all steps: gi = x W_ihᵀ (all steps), then per step gh = h[t] W_hhᵀ and
+    ``lstm_cell_forward`` (which adds the biases) gives gates[t], c[t + 1] and h[t + 1].
 
-    gi: (T, N, 4H) input projections (b_ih included); W_hh: (4H, H); b_hh: (4H,); h, c:
-    (T + 1, N, H), h[0] and c[0] given; writes h[1:], c[1:], gates: (T, N, 4H) and the scratch
+    x: (T, N, I); W_ih: (4H, I); W_hh: (4H, H); b_ih, b_hh: (4H,); h, c: (T + 1, N, H), h[0] and
+    c[0] given; writes h[1:], c[1:], gates: (T, N, 4H) and the scratch gi: (T, N, 4H),
     gh: (N, 4H).
     """
-    for t in range(gi.shape[0]):
+    input_projection(x, W_ih, gi)
+    for t in range(x.shape[0]):
         np.dot(h[t], W_hh.T, gh)
-        lstm_cell_forward(gi[t], gh, b_hh, c[t], gates[t], c[t + 1], h[t + 1])
+        lstm_cell_forward(gi[t], gh, b_ih, b_hh, c[t], gates[t], c[t + 1], h[t + 1])
 
 
 @njit(cache=True, error_model="numpy")
-def lstm_sequence_backward(gates, c, dy, W_hh, dgate, dh, dc):
-    """BPTT through all steps of the LSTM cell, from the last: ``lstm_cell_backward`` turns
-    dy[t] + dh[t + 1] and dc[t + 1] into dgate[t] and dc[t]; dh[t] = dgate[t] W_hh.
+def lstm_sequence_backward(x, W_ih, W_hh, h, c, gates, dy, dgate, dh, dc, dx, dW_ih, dW_hh,
+                           db_ih, db_hh, need_dx):  # fmt: skip
+    """BPTT through one LSTM layer, from the last step: ``lstm_cell_backward`` turns dy[t] +
+    dh[t + 1] and dc[t + 1] into dgate[t] and dc[t]; dh[t] = dgate[t] W_hh. Then the weight
+    gradients of all steps (as ``rnn_sequence_backward``), db_ih = db_hh = Σ dgate, and dx.
 
-    gates: (T, N, 4H), c: (T + 1, N, H) from forward; dy: (T, N, H); W_hh: (4H, H); dh, dc:
-    (T + 1, N, H), dh[T] and dc[T] given; writes dh[:T], dc[:T] and dgate: (T, N, 4H).
+    x, h, c, gates: forward's; dy: (T, N, H); dh, dc: (T + 1, N, H), dh[T] and dc[T] given;
+    writes dh[:T], dc[:T], dgate: (T, N, 4H), the weight and bias gradients, and dx if need_dx.
     """
     for t in range(dy.shape[0] - 1, -1, -1):
         lstm_cell_backward(gates[t], c[t], c[t + 1], dy[t], dh[t + 1], dc[t + 1], dgate[t], dc[t])
         recurrent_backward(dgate[t], W_hh, dh[t])
+    weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, need_dx)
+    column_sums(dgate.reshape(-1, dgate.shape[2]), db_hh)
+    db_ih[:] = db_hh
 
 
 @njit(cache=True, error_model="numpy")
-def gru_sequence_forward(gi, W_hh, b_hh, h, gates, gh):
-    """All steps of the GRU cell: gh = h[t] W_hhᵀ, then ``gru_cell_forward`` of gi[t], gh and
-    b_hh gives gates[t] and h[t + 1].
+def gru_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh):
+    """One GRU layer over all steps: gi = x W_ihᵀ (all steps), then per step gh = h[t] W_hhᵀ and
+    ``gru_cell_forward`` (which adds the biases) gives gates[t] and h[t + 1].
 
-    gi: (T, N, 3H) input projections (b_ih included); W_hh: (3H, H); b_hh: (3H,); h:
-    (T + 1, N, H), h[0] given; writes h[1:], gates: (T, N, 4H) and the scratch gh: (N, 3H).
+    x: (T, N, I); W_ih: (3H, I); W_hh: (3H, H); b_ih, b_hh: (3H,); h: (T + 1, N, H), h[0] given;
+    writes h[1:], gates: (T, N, 4H) and the scratch gi: (T, N, 3H), gh: (N, 3H).
     """
-    for t in range(gi.shape[0]):
+    input_projection(x, W_ih, gi)
+    for t in range(x.shape[0]):
         np.dot(h[t], W_hh.T, gh)
-        gru_cell_forward(gi[t], gh, b_hh, h[t], gates[t], h[t + 1])
+        gru_cell_forward(gi[t], gh, b_ih, b_hh, h[t], gates[t], h[t + 1])
 
 
 @njit(cache=True, error_model="numpy")
-def gru_sequence_backward(gates, h, dy, W_hh, dgi, dgh, dh, skip):
-    """BPTT through all steps of the GRU cell, from the last: ``gru_cell_backward`` turns dy[t]
-    + dh[t + 1] + skip[t + 1] into dgi[t], dgh[t] and skip[t]; dh[t] = dgh[t] W_hh.
+def gru_sequence_backward(x, W_ih, W_hh, h, gates, dy, dgi, dgh, dh, skip, dx, dW_ih, dW_hh,
+                          db_ih, db_hh, need_dx):  # fmt: skip
+    """BPTT through one GRU layer, from the last step: ``gru_cell_backward`` turns dy[t] +
+    dh[t + 1] + skip[t + 1] into dgi[t], dgh[t] and skip[t]; dh[t] = dgh[t] W_hh. Then
+    dW_hh = Σ_t dgh[t]ᵀ h[t], dW_ih = Σ_t dgi[t]ᵀ x[t], db_hh = Σ dgh, db_ih = Σ dgi, dx = dgi W_ih.
 
-    gates: (T, N, 4H), h: (T + 1, N, H) from forward; dy: (T, N, H); W_hh: (3H, H); dh, skip:
-    (T + 1, N, H), dh[T] and skip[T] given; writes dh[:T], skip[:T] and dgi, dgh: (T, N, 3H).
-    ∂L/∂h_0 is dh[0] + skip[0].
+    x, h, gates: forward's; dy: (T, N, H); dh, skip: (T + 1, N, H), dh[T] and skip[T] given;
+    writes dh[:T], skip[:T], dgi, dgh: (T, N, 3H), the weight and bias gradients, and dx if
+    need_dx. ∂L/∂h_0 is dh[0] + skip[0].
     """
     for t in range(dy.shape[0] - 1, -1, -1):
         gru_cell_backward(gates[t], h[t], dy[t], dh[t + 1], skip[t + 1], dgi[t], dgh[t], skip[t])
         recurrent_backward(dgh[t], W_hh, dh[t])
+    weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, need_dx)
+    column_sums(dgh.reshape(-1, dgh.shape[2]), db_hh)
+    column_sums(dgi.reshape(-1, dgi.shape[2]), db_ih)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")

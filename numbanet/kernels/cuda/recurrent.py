@@ -12,8 +12,8 @@ import functools
 
 from numba import cuda
 
-from numbanet.kernels.cuda.dense import matmul
-from numbanet.kernels.cuda.launch import launch, launch_2d
+from numbanet.kernels.cuda.dense import column_sum, matmul
+from numbanet.kernels.cuda.launch import launch, launch_1d, launch_2d
 from numbanet.kernels.scalar import (
     epilogue,
     epilogue_grad,
@@ -38,13 +38,19 @@ def per_unit(body):
     return launcher
 
 
+@cuda.jit(device=True)
+def gate_input(gi, gh, b_ih, b_hh, n, k):
+    """A gate's pre-activation: column k of row n of both projections plus both biases."""
+    return gi[n, k] + gh[n, k] + b_ih[k] + b_hh[k]
+
+
 @per_unit
-def rnn_cell_forward(gi, gh, b_hh, activation, slope, h):
-    """h = f(gi + gh + b_hh), f tanh or relu (numbered as in ``scalar.EPILOGUES``).
-    gi, gh: (N, H); b_hh: (H,); writes h: (N, H). One thread per (n, j)."""
+def rnn_cell_forward(gi, gh, b_ih, b_hh, activation, slope, h):
+    """h = f(gi + gh + b_ih + b_hh), f tanh or relu (numbered as in ``scalar.EPILOGUES``).
+    gi, gh: (N, H); b_ih, b_hh: (H,); writes h: (N, H). One thread per (n, j)."""
     j, n = cuda.grid(2)
     if n < h.shape[0] and j < h.shape[1]:
-        h[n, j] = epilogue(gi[n, j] + gh[n, j] + b_hh[j], activation, slope)
+        h[n, j] = epilogue(gi[n, j] + gh[n, j] + b_ih[j] + b_hh[j], activation, slope)
 
 
 @per_unit
@@ -58,17 +64,17 @@ def rnn_cell_backward(h, dy, dh_next, activation, slope, dgate):
 
 
 @per_unit
-def lstm_cell_forward(gi, gh, b_hh, c_prev, gates, c, h):
-    """i, f, o = σ(a_i, a_f, a_o), g = tanh(a_g) with a = gi + gh + b_hh; c = f ⊙ c_prev + i ⊙ g;
-    h = o ⊙ tanh(c). gi, gh: (N, 4H); b_hh: (4H,); c_prev: (N, H); writes gates: (N, 4H), c, h:
-    (N, H). One thread per (n, j), all four gates of unit j."""
+def lstm_cell_forward(gi, gh, b_ih, b_hh, c_prev, gates, c, h):
+    """i, f, o = σ(a_i, a_f, a_o), g = tanh(a_g) with a = gi + gh + b_ih + b_hh;
+    c = f ⊙ c_prev + i ⊙ g; h = o ⊙ tanh(c). gi, gh: (N, 4H); b_ih, b_hh: (4H,); c_prev: (N, H);
+    writes gates: (N, 4H), c, h: (N, H). One thread per (n, j), all four gates of unit j."""
     j, n = cuda.grid(2)
     size = h.shape[1]
     if n < h.shape[0] and j < size:
-        a_i = gi[n, j] + gh[n, j] + b_hh[j]
-        a_f = gi[n, size + j] + gh[n, size + j] + b_hh[size + j]
-        a_g = gi[n, 2 * size + j] + gh[n, 2 * size + j] + b_hh[2 * size + j]
-        a_o = gi[n, 3 * size + j] + gh[n, 3 * size + j] + b_hh[3 * size + j]
+        a_i = gate_input(gi, gh, b_ih, b_hh, n, j)
+        a_f = gate_input(gi, gh, b_ih, b_hh, n, size + j)
+        a_g = gate_input(gi, gh, b_ih, b_hh, n, 2 * size + j)
+        a_o = gate_input(gi, gh, b_ih, b_hh, n, 3 * size + j)
         i, f, g, o, c[n, j], h[n, j] = lstm_unit(a_i, a_f, a_g, a_o, c_prev[n, j], False)
         gates[n, j], gates[n, size + j], gates[n, 2 * size + j], gates[n, 3 * size + j] = i, f, g, o
 
@@ -93,17 +99,19 @@ def lstm_cell_backward(gates, c_prev, c, dy, dh_next, dc_next, dgate, dc_prev):
 
 
 @per_unit
-def gru_cell_forward(gi, gh, b_hh, h_prev, gates, h):
-    """r, z = σ(gi + gh + b_hh) blocks; n = tanh(gi_n + r ⊙ (gh_n + b_hn)); h = (1 − z) ⊙ n +
-    z ⊙ h_prev. gi, gh: (N, 3H); b_hh: (3H,); h_prev: (N, H); writes gates: (N, 4H) (r, z, n,
-    gh_n + b_hn), h: (N, H). One thread per (n, j), all gates of unit j."""
+def gru_cell_forward(gi, gh, b_ih, b_hh, h_prev, gates, h):
+    """r, z = σ(gi + gh + b_ih + b_hh) blocks; n = tanh(gi_n + b_in + r ⊙ (gh_n + b_hn));
+    h = (1 − z) ⊙ n + z ⊙ h_prev. gi, gh: (N, 3H); b_ih, b_hh: (3H,); h_prev: (N, H); writes
+    gates: (N, 4H) (r, z, n, gh_n + b_hn), h: (N, H). One thread per (n, j), all gates of unit
+    j."""
     j, n = cuda.grid(2)
     size = h.shape[1]
     if n < h.shape[0] and j < size:
-        a_r = gi[n, j] + gh[n, j] + b_hh[j]
-        a_z = gi[n, size + j] + gh[n, size + j] + b_hh[size + j]
+        a_r = gate_input(gi, gh, b_ih, b_hh, n, j)
+        a_z = gate_input(gi, gh, b_ih, b_hh, n, size + j)
+        gi_n = gi[n, 2 * size + j] + b_ih[2 * size + j]
         gh_n = gh[n, 2 * size + j] + b_hh[2 * size + j]
-        r, z, new, h[n, j] = gru_unit(a_r, a_z, gi[n, 2 * size + j], gh_n, h_prev[n, j], False)
+        r, z, new, h[n, j] = gru_unit(a_r, a_z, gi_n, gh_n, h_prev[n, j], False)
         gates[n, j], gates[n, size + j], gates[n, 2 * size + j], gates[n, 3 * size + j] = (
             r, z, new, gh_n,
         )  # fmt: skip
@@ -132,57 +140,88 @@ def recurrent_backward(dgh, W_hh, dh_prev):
     matmul(dgh, W_hh, dh_prev[0], False, False, False, dh_prev)
 
 
-# ----- the time loops (the CPU twins' docstrings give the arrays' layout) --------------------
+# ----- one stacked layer, all steps (the CPU twins' docstrings give the arrays' layout) --------
+def flat(a):
+    """A (T, N, F) array as (T·N, F): every step's rows in one matrix."""
+    return a.reshape(a.shape[0] * a.shape[1], a.shape[2])
+
+
+def input_projection(x, W_ih, b_ih, gi):
+    """gi[t] = x[t] W_ihᵀ for every step at once (b_ih stands in for the unread bias)."""
+    matmul(flat(x), W_ih, b_ih, False, True, False, flat(gi))
+
+
 def hidden_projection(h, W_hh, b_hh, gh):
     """gh = h W_hhᵀ, one step's product (b_hh stands in for the unread bias: the cell adds it)."""
     matmul(h, W_hh, b_hh, False, True, False, gh)
 
 
-def rnn_sequence_forward(gi, W_hh, b_hh, activation, slope, h, gh):
-    """h[t + 1] = f(gi[t] + h[t] W_hhᵀ + b_hh) for every step t. gi: (T, N, H); h: (T + 1, N, H),
-    h[0] given; writes h[1:], gh: (N, H) scratch."""
-    for t in range(gi.shape[0]):
+def weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, db_ih, db_hh, need_dx):
+    """dW_hh = Σ_t dgh[t]ᵀ h[t], dW_ih = Σ_t dgi[t]ᵀ x[t], db_ih, db_hh the column sums of dgi
+    and dgh, and dx = dgi W_ih if need_dx."""
+    steps = x.shape[0]
+    matmul(flat(dgh), flat(h[:steps]), db_hh, True, False, False, dW_hh)
+    matmul(flat(dgi), flat(x), db_ih, True, False, False, dW_ih)
+    for rows, total in ((flat(dgh), db_hh), (flat(dgi), db_ih)):
+        blocks, threads = launch_1d(total.shape[0])
+        launch(column_sum, blocks, threads, rows, total)
+    if need_dx:
+        matmul(flat(dgi), W_ih, db_ih, False, False, False, flat(dx))
+
+
+def rnn_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, activation, slope, h, gi, gh):
+    """h[t + 1] = f(x[t] W_ihᵀ + b_ih + h[t] W_hhᵀ + b_hh) for every step t."""
+    input_projection(x, W_ih, b_ih, gi)
+    for t in range(x.shape[0]):
         hidden_projection(h[t], W_hh, b_hh, gh)
-        rnn_cell_forward(gi[t], gh, b_hh, activation, slope, h[t + 1])
+        rnn_cell_forward(gi[t], gh, b_ih, b_hh, activation, slope, h[t + 1])
 
 
-def rnn_sequence_backward(h, dy, W_hh, activation, slope, dgate, dh):
-    """BPTT, last step first: dgate[t] from dy[t] + dh[t + 1], dh[t] = dgate[t] W_hh."""
+def rnn_sequence_backward(x, W_ih, W_hh, h, dy, activation, slope, dgate, dh, dx, dW_ih,
+                          dW_hh, db_ih, db_hh, need_dx):  # fmt: skip
+    """BPTT, last step first: dgate[t] from dy[t] + dh[t + 1], dh[t] = dgate[t] W_hh; then the
+    weight and bias gradients and dx."""
     for t in reversed(range(dy.shape[0])):
         rnn_cell_backward(h[t + 1], dy[t], dh[t + 1], activation, slope, dgate[t])
         recurrent_backward(dgate[t], W_hh, dh[t])
+    weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, db_ih, db_hh, need_dx)
 
 
-def lstm_sequence_forward(gi, W_hh, b_hh, h, c, gates, gh):
+def lstm_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh):
     """Every step of the LSTM cell: gh = h[t] W_hhᵀ, then the cell writes gates[t], c[t + 1],
-    h[t + 1]. gi: (T, N, 4H); h, c: (T + 1, N, H), step 0 given; gh: (N, 4H) scratch."""
-    for t in range(gi.shape[0]):
+    h[t + 1]."""
+    input_projection(x, W_ih, b_ih, gi)
+    for t in range(x.shape[0]):
         hidden_projection(h[t], W_hh, b_hh, gh)
-        lstm_cell_forward(gi[t], gh, b_hh, c[t], gates[t], c[t + 1], h[t + 1])
+        lstm_cell_forward(gi[t], gh, b_ih, b_hh, c[t], gates[t], c[t + 1], h[t + 1])
 
 
-def lstm_sequence_backward(gates, c, dy, W_hh, dgate, dh, dc):
+def lstm_sequence_backward(x, W_ih, W_hh, h, c, gates, dy, dgate, dh, dc, dx, dW_ih, dW_hh,
+                           db_ih, db_hh, need_dx):  # fmt: skip
     """BPTT, last step first: the cell turns dy[t] + dh[t + 1] and dc[t + 1] into dgate[t] and
-    dc[t]; dh[t] = dgate[t] W_hh."""
+    dc[t]; dh[t] = dgate[t] W_hh; then the weight and bias gradients and dx."""
     for t in reversed(range(dy.shape[0])):
         lstm_cell_backward(gates[t], c[t], c[t + 1], dy[t], dh[t + 1], dc[t + 1], dgate[t], dc[t])
         recurrent_backward(dgate[t], W_hh, dh[t])
+    weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, db_ih, db_hh, need_dx)
 
 
-def gru_sequence_forward(gi, W_hh, b_hh, h, gates, gh):
-    """Every step of the GRU cell: gh = h[t] W_hhᵀ, then the cell writes gates[t], h[t + 1].
-    gi: (T, N, 3H); h: (T + 1, N, H), h[0] given; gh: (N, 3H) scratch."""
-    for t in range(gi.shape[0]):
+def gru_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh):
+    """Every step of the GRU cell: gh = h[t] W_hhᵀ, then the cell writes gates[t], h[t + 1]."""
+    input_projection(x, W_ih, b_ih, gi)
+    for t in range(x.shape[0]):
         hidden_projection(h[t], W_hh, b_hh, gh)
-        gru_cell_forward(gi[t], gh, b_hh, h[t], gates[t], h[t + 1])
+        gru_cell_forward(gi[t], gh, b_ih, b_hh, h[t], gates[t], h[t + 1])
 
 
-def gru_sequence_backward(gates, h, dy, W_hh, dgi, dgh, dh, skip):
+def gru_sequence_backward(x, W_ih, W_hh, h, gates, dy, dgi, dgh, dh, skip, dx, dW_ih, dW_hh,
+                          db_ih, db_hh, need_dx):  # fmt: skip
     """BPTT, last step first: the cell turns dy[t] + dh[t + 1] + skip[t + 1] into dgi[t],
-    dgh[t] and skip[t]; dh[t] = dgh[t] W_hh."""
+    dgh[t] and skip[t]; dh[t] = dgh[t] W_hh; then the weight and bias gradients and dx."""
     for t in reversed(range(dy.shape[0])):
         gru_cell_backward(gates[t], h[t], dy[t], dh[t + 1], skip[t + 1], dgi[t], dgh[t], skip[t])
         recurrent_backward(dgh[t], W_hh, dh[t])
+    weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, db_ih, db_hh, need_dx)
 
 
 @cuda.jit
