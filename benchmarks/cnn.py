@@ -32,11 +32,9 @@ def synthetic(batch):
 
 
 def numbanet_step(batch, threads, model="seed_cnn", fuse=False):
-    from threadpoolctl import threadpool_limits
-
     import numbanet as nn
 
-    threadpool_limits(threads, user_api="blas")
+    nn.set_num_threads(threads)
     nn.seed(0)
     return numbanet_trainer(getattr(nn.models, model)(fuse=fuse), *synthetic(batch))
 
@@ -97,13 +95,11 @@ ENGINES = {
 
 
 def profile(batch, threads, model, fuse):
-    """Where numbanet's step spends its time, event by event. Threads as in the speed runs:
-    BLAS on ``threads``, the kernels on numbanet's default."""
-    from threadpoolctl import threadpool_limits
-
+    """Where numbanet's step spends its time, event by event, on ``threads`` threads as in the
+    speed runs."""
     import numbanet as nn
 
-    threadpool_limits(threads, user_api="blas")
+    nn.set_num_threads(threads)
     nn.seed(0)
     profile_step(getattr(nn.models, model)(fuse=fuse), *synthetic(batch))
 

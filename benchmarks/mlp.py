@@ -28,12 +28,9 @@ from results import record
 
 
 def numbanet_step(batch, threads, device="cpu", fuse=False):
-    from threadpoolctl import threadpool_limits
-
     import numbanet as nn
 
-    # numbanet's default: kernels on one thread, BLAS on `threads` (see numbanet/runtime.py)
-    threadpool_limits(threads, user_api="blas")
+    nn.set_num_threads(threads)  # its kernels and matrix products (see numbanet/runtime.py)
     nn.seed(0)
     x, y = synthetic(batch)
     return numbanet_trainer(nn.models.mlp(fuse=fuse).to(device), x.reshape(batch, 1, 28, 28), y)

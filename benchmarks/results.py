@@ -12,7 +12,7 @@ def record(title, body):
     """Append ``body`` (markdown) under "### <title> — <date> — <machine>" to RESULTS.md. The
     machine line names the CPU: the same-run ratios to PyTorch differ between CPU models."""
     # Imported here: every engine's worker process imports this module, and importing numbanet
-    # sets OMP_WAIT_POLICY=PASSIVE for the process, which slows PyTorch's OpenMP threads.
+    # sets process-wide thread settings that PyTorch's OpenMP threads share.
     from numbanet.compare import cpu_name
 
     machine = (

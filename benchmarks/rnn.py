@@ -39,9 +39,9 @@ def numbanet_model(model):
 
 
 def numbanet_step(batch, threads, model="lstm"):
-    from threadpoolctl import threadpool_limits
+    import numbanet as nn
 
-    threadpool_limits(threads, user_api="blas")
+    nn.set_num_threads(threads)
     return numbanet_trainer(numbanet_model(model), *synthetic(batch))
 
 
@@ -73,11 +73,11 @@ ENGINES = {
 
 
 def profile(batch, threads, model):
-    """Where numbanet's step spends its time, event by event. Threads as in the speed runs:
-    BLAS on ``threads``, the kernels on numbanet's default."""
-    from threadpoolctl import threadpool_limits
+    """Where numbanet's step spends its time, event by event, on ``threads`` threads as in the
+    speed runs."""
+    import numbanet as nn
 
-    threadpool_limits(threads, user_api="blas")
+    nn.set_num_threads(threads)
     profile_step(numbanet_model(model), *synthetic(batch))
 
 

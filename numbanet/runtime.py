@@ -9,18 +9,22 @@ Two decisions, made here so that training is fast by default (``numbanet info`` 
   that small. The mode is per thread and inherited by threads started later, so it is set at
   import, before Numba and BLAS start their thread pools. ``set_flush_denormal(False)`` undoes
   it for the calling thread.
-* **Numba's parallel kernels start on one thread; BLAS keeps its own pool.** Numba's parallel
-  loops and the BLAS library's matrix products are two thread pools. On a 2-core machine the
-  seed MLP trains fastest with the kernels on one thread and BLAS free to use both cores
-  (89,000 samples/s at batch 64 against 70,000 with both pools on 2 threads; see
-  benchmarks/RESULTS.md): waking a second thread for each small elementwise kernel costs more
-  than the work it takes over. ``set_num_threads(n)`` sets both pools to n, for kernels big
-  enough to share. Idle OpenMP threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``
-  unless you set it): spinning threads took the cores BLAS needed and made a step 80× slower.
+* **One pool of threads: Numba's.** Every kernel, matrix products included, runs on Numba's
+  threads (all cores); the BLAS library Numba calls runs on one thread, and ``kernels/cpu/
+  dense.py``'s ``gemm`` splits each product over Numba's threads, one single-threaded BLAS call
+  per part. Two pools on the same cores fight: a thread of one pool waiting for work (spinning)
+  holds the core a thread of the other pool needs (with both spinning, a seed-MLP step took
+  76 ms instead of 1 ms), and a pool whose idle threads sleep pays a wake-up per parallel loop
+  (83 µs here, through the hypervisor: more than most of our kernels take). With one pool its
+  threads may spin between kernels, so a parallel loop starts in ~2 µs: idle OpenMP threads
+  spin 10,000 rounds before they sleep (``GOMP_SPINCOUNT``, unless you set it; a fraction of a
+  millisecond). Measured on 2 cores against the two pools before (Numba on one thread, BLAS on
+  two; benchmarks/RESULTS.md): seed CNN step 22.1 → 18.4 ms, LSTM 8.8 → 7.4 ms, seed MLP at
+  batch 1024 1.23× faster. ``set_num_threads(n)`` sets Numba's threads; BLAS stays on one.
+  Raising BLAS's threads yourself (threadpoolctl) brings the two fighting pools back.
   PyTorch's CPU wheel loads the same ``libgomp.so.1``, so in one process with numbanet
-  imported first PyTorch's threads sleep too, and its steps run slower (seed CNN, batch 64:
-  17 → 22 ms). Import torch first (or set ``OMP_WAIT_POLICY`` yourself) when timing PyTorch
-  beside numbanet; the benchmarks run each engine in a process of its own for this reason.
+  imported first PyTorch's threads spin as briefly; the benchmarks run each engine in a process
+  of its own.
 """
 
 import ctypes
@@ -28,10 +32,10 @@ import os
 import platform
 import sys
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read once, when Numba loads OpenMP
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # read once, when Numba loads OpenMP
 
 import numba  # noqa: E402  (after the environment it reads)
-from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
+from threadpoolctl import ThreadpoolController, threadpool_info  # noqa: E402
 
 _FTZ_DAZ = 0x8040  # MXCSR bits: flush-to-zero (15) and denormals-are-zero (6)
 _SUPPORTED = sys.platform == "linux" and platform.machine() == "x86_64"
@@ -63,11 +67,27 @@ def flush_denormal_enabled():
 
 
 def set_num_threads(n):
-    """Use ``n`` threads in Numba's parallel kernels and in BLAS."""
+    """Use ``n`` threads in the kernels (at most Numba's pool size, the core count); matrix
+    products split over them too (BLAS itself stays on one thread)."""
     if n < 1:
         raise ValueError(f"set_num_threads: expected n >= 1, got {n}")
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-    threadpool_limits(n, user_api="blas")
+
+
+def numba_blas():
+    """The BLAS libraries Numba's matrix products call, as threadpoolctl controllers: Numba
+    calls BLAS through ``scipy.linalg.cython_blas``, so SciPy's. A SciPy wheel brings its own
+    OpenBLAS (in ``scipy.libs``, which NumPy's own BLAS is not); a SciPy built against a shared
+    BLAS (conda) uses that one, NumPy's too, and then every BLAS library is returned."""
+    import scipy.linalg.cython_blas  # noqa: F401  (loads SciPy's BLAS, if not loaded yet)
+
+    libraries = ThreadpoolController().select(user_api="blas").lib_controllers
+    bundled = [
+        library
+        for library in libraries
+        if os.path.basename(os.path.dirname(library.filepath)) == "scipy.libs"
+    ]
+    return bundled or libraries
 
 
 def thread_info():
@@ -88,4 +108,5 @@ def thread_info():
 
 
 set_flush_denormal(True)
-numba.set_num_threads(1)
+for _library in numba_blas():
+    _library.set_num_threads(1)

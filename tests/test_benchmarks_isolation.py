@@ -1,6 +1,7 @@
 """The speed benchmarks run each engine in a process of its own; the PyTorch and NumPy workers
-must not import numbanet, whose import sets process-wide thread settings (OMP_WAIT_POLICY)
-that slowed PyTorch's seed CNN step from ~17 to ~23 ms and made every ratio look better."""
+must not import numbanet, whose import sets process-wide thread settings (OpenMP's wait policy,
+then ``OMP_WAIT_POLICY=PASSIVE``, slowed PyTorch's seed CNN step from ~17 to ~23 ms and made every
+ratio look better; now its spin count and BLAS's threads)."""
 
 import subprocess
 import sys

@@ -55,6 +55,7 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from numbanet.kernels.cpu.activation import activation_in_place
+from numbanet.kernels.cpu.dense import gemm
 from numbanet.kernels.scalar import conv_inside, conv_source, epilogue_grad
 
 DIRECT_MAX_OUT = 8  # direct convolution up to this many filters (module docstring)
@@ -419,7 +420,7 @@ def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w,
             im2col_into(x[first:last], padded[first:last], wide, kh_size, kw_size, stride_h,
                         stride_w, pad_h, pad_w, dil_h, dil_w, oh_size, ow_size,
                         part_cols)  # fmt: skip
-            np.dot(W2, part_cols, part_rows)
+            gemm(W2, part_cols, part_rows)
         rows_to_images(part_rows, b, y[first:last])
         if activation:
             activation_in_place(y[first:last].reshape(-1), activation, slope)
@@ -446,6 +447,7 @@ def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_
     padded = xp if xp.size else x
     width, chunk = chunk_geometry(padded, wide, oh_size, ow_size, rows)
     W2, dW2 = W.reshape(o_size, -1), dW.reshape(o_size, -1)
+    W2t = np.ascontiguousarray(W2.T)  # gemm splits its rows (C·KH·KW of them) over the threads
     part_dW = np.empty_like(dW)  # one chunk's dW, added into dW (O·C·KH·KW values)
     db[:] = 0
     for first in range(0, n_size, chunk):
@@ -461,12 +463,12 @@ def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_
             im2col_into(x[first:last], padded[first:last], wide, kh_size, kw_size, stride_h,
                         stride_w, pad_h, pad_w, dil_h, dil_w, oh_size, ow_size,
                         part_cols)  # fmt: skip
-            np.dot(part_rows, part_cols.T, target.reshape(o_size, -1))
+            gemm(part_rows, part_cols.T, target.reshape(o_size, -1))
         if first:
             dW2 += part_dW.reshape(o_size, -1)
         if need_dx:
             part_dcols = matrix_prefix(dcols, part_rows.shape[1])
-            np.dot(W2.T, part_rows, part_dcols)
+            gemm(W2t, part_rows, part_dcols)
             if wide:
                 into = dxp if dxp.size else dx
                 col2im_wide(part_dcols, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size,

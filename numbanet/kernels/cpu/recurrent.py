@@ -22,10 +22,9 @@ took 4.0 ms; the projections' own bias passes (b_ih over all T·N rows: 0.37 ms)
 since the cells add both biases. The GPU's loops are the same, launching one kernel at a time.
 """
 
-import numpy as np
 from numba import njit, prange
 
-from numbanet.kernels.cpu.dense import column_sums
+from numbanet.kernels.cpu.dense import column_sums, gemm, gemm_tn
 from numbanet.kernels.scalar import (
     TANH,
     epilogue_grad,
@@ -244,9 +243,9 @@ def recurrent_backward(dgh, W_hh, dh_prev):
     """dh_prev = dgh W_hh: the gradient that reaches h_{t−1} through gh = h_{t−1} W_hhᵀ + b_hh.
 
     dgh: (N, G·H) the gradient of the hidden projection; W_hh: (G·H, H); writes dh_prev: (N, H).
-    One BLAS GEMM.
+    One ``gemm``.
     """
-    np.dot(dgh, W_hh, dh_prev)
+    gemm(dgh, W_hh, dh_prev)
 
 
 # ----- one stacked layer, all steps -----------------------------------------------------------
@@ -263,7 +262,7 @@ def recurrent_backward(dgh, W_hh, dh_prev):
 def input_projection(x, W_ih, gi):
     """gi[t] = x[t] W_ihᵀ for every step t: one GEMM over (T·N, I) (no x_t waits for a step)."""
     steps, batch = x.shape[0], x.shape[1]
-    np.dot(x.reshape(steps * batch, -1), W_ih.T, gi.reshape(steps * batch, -1))
+    gemm(x.reshape(steps * batch, -1), W_ih.T, gi.reshape(steps * batch, -1))
 
 
 @row
@@ -272,10 +271,10 @@ def weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, need_dx):
     if need_dx, dx = dgi W_ih. The bias gradients are the column sums of dgi and dgh."""
     steps, batch = x.shape[0], x.shape[1]
     rows_i = dgi.reshape(steps * batch, -1)
-    np.dot(dgh.reshape(steps * batch, -1).T, h[:steps].reshape(steps * batch, -1), dW_hh)
-    np.dot(rows_i.T, x.reshape(steps * batch, -1), dW_ih)
+    gemm_tn(dgh.reshape(steps * batch, -1), h[:steps].reshape(steps * batch, -1), dW_hh)
+    gemm_tn(rows_i, x.reshape(steps * batch, -1), dW_ih)
     if need_dx:
-        np.dot(rows_i, W_ih, dx.reshape(steps * batch, -1))
+        gemm(rows_i, W_ih, dx.reshape(steps * batch, -1))
 
 
 @njit(cache=True, error_model="numpy")
@@ -288,7 +287,7 @@ def rnn_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, activation, slope, h, gi, gh
     """
     input_projection(x, W_ih, gi)
     for t in range(x.shape[0]):
-        np.dot(h[t], W_hh.T, gh)
+        gemm(h[t], W_hh.T, gh)
         rnn_cell_forward(gi[t], gh, b_ih, b_hh, activation, slope, h[t + 1])
 
 
@@ -323,7 +322,7 @@ def lstm_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh):
     """
     input_projection(x, W_ih, gi)
     for t in range(x.shape[0]):
-        np.dot(h[t], W_hh.T, gh)
+        gemm(h[t], W_hh.T, gh)
         lstm_cell_forward(gi[t], gh, b_ih, b_hh, c[t], gates[t], c[t + 1], h[t + 1])
 
 
@@ -355,7 +354,7 @@ def gru_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh):
     """
     input_projection(x, W_ih, gi)
     for t in range(x.shape[0]):
-        np.dot(h[t], W_hh.T, gh)
+        gemm(h[t], W_hh.T, gh)
         gru_cell_forward(gi[t], gh, b_ih, b_hh, h[t], gates[t], h[t + 1])
 
 
