@@ -2,7 +2,7 @@
 the matrix products every CPU kernel uses (``gemm``, ``gemm_tn``)."""
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import config, njit, prange
 
 from numbanet.kernels.cpu.activation import activation_in_place
 
@@ -48,12 +48,16 @@ def dense_backward(x, W, dy, dx, dW, db, need_dx):
 # Each part packs all of b, so thin parts waste the packing: LeNet-5's 16-filter convolution
 # (16 rows) ran as one part as fast as two of 8 rows, and its step ~5% faster.
 MIN_ROWS = 16  # rows of c (gemm) or of the shared dimension (gemm_tn) per thread, at least
+POOL_SIZE = config.NUMBA_NUM_THREADS  # Numba's threads (the cores, unless NUMBA_NUM_THREADS)
 
 
 @njit(inline="always", cache=True, error_model="numpy")
 def parts_of(size):
-    """How many parts to split ``size`` rows into: one per thread, each ≥ MIN_ROWS rows."""
-    return max(1, min(get_num_threads(), size // MIN_ROWS))
+    """How many parts to split ``size`` rows into: one per thread of the pool, each ≥ MIN_ROWS
+    rows. The pool's size, not ``numba.get_num_threads()``: a kernel that asks for the latter
+    cannot be cached (it reads a function pointer at run time), and would compile anew in each
+    process; with fewer threads set, the parts just run one after another."""
+    return max(1, min(POOL_SIZE, size // MIN_ROWS))
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
