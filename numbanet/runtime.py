@@ -19,8 +19,9 @@ Two decisions, made here so that training is fast by default (``numbanet info`` 
   threads may spin between kernels, so a parallel loop starts in ~2 µs: idle OpenMP threads
   spin 10,000 rounds before they sleep (``GOMP_SPINCOUNT``, unless you set it; a fraction of a
   millisecond). Measured on 2 cores against the two pools before (Numba on one thread, BLAS on
-  two; benchmarks/RESULTS.md): seed CNN step 22.1 → 18.4 ms, LSTM 8.8 → 7.4 ms, seed MLP at
-  batch 1024 1.23× faster. ``set_num_threads(n)`` sets Numba's threads; BLAS stays on one.
+  two; benchmarks/RESULTS.md): seed CNN step 20–25 → 16–18 ms, LSTM 8.3–9.3 → 6.6–8.3 ms, GRU
+  −20%, the seed MLP even at batch 64 and ahead of PyTorch at 1024 (0.88× → 1.03×).
+  ``set_num_threads(n)`` sets Numba's threads; BLAS stays on one.
   Raising BLAS's threads yourself (threadpoolctl) brings the two fighting pools back.
   PyTorch's CPU wheel loads the same ``libgomp.so.1``, so in one process with numbanet
   imported first PyTorch's threads spin as briefly; the benchmarks run each engine in a process
