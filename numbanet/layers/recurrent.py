@@ -304,13 +304,13 @@ class _Recurrent(Layer):
 class RNN(_Recurrent):
     """Elman recurrent network, as torch.nn.RNN:
 
-        h_t = f(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh),  f = tanh or relu (``nonlinearity``)
-        (kernels: ``rnn_sequence_forward`` / ``rnn_sequence_backward``, each step a GEMM and
+    h_t = f(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh),  f = tanh or relu (``nonlinearity``)
+    (kernels: ``rnn_sequence_forward`` / ``rnn_sequence_backward``, each step a GEMM and
     ``rnn_cell_forward`` / ``rnn_cell_backward``)
-        Input shape:  (T, N, input_size), or (N, T, input_size) with batch_first
-        Output shape: (T, N, hidden_size) (N, T, … with batch_first): the top layer's h_t
-        Params: weight_ih_l{k} (H, in), weight_hh_l{k} (H, H), bias_ih_l{k}, bias_hh_l{k} (H,).
-        State: h (num_layers, N, H): ``forward(x, state)``, ``final_state``, ``state_grad``.
+    Input shape:  (T, N, input_size), or (N, T, input_size) with batch_first
+    Output shape: (T, N, hidden_size) (N, T, … with batch_first): the top layer's h_t
+    Params: weight_ih_l{k} (H, in), weight_hh_l{k} (H, H), bias_ih_l{k}, bias_hh_l{k} (H,).
+    State: h (num_layers, N, H): ``forward(x, state)``, ``final_state``, ``state_grad``.
     """
 
     def __init__(
@@ -355,14 +355,14 @@ class RNN(_Recurrent):
 class LSTM(_Recurrent):
     """Long short-term memory, as torch.nn.LSTM (gate order i, f, g, o):
 
-        i, f, o = σ(·), g = tanh(·) of x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh (one block each)
-        c_t = f ⊙ c_{t−1} + i ⊙ g,   h_t = o ⊙ tanh(c_t)
-        (kernels: ``lstm_sequence_forward`` / ``lstm_sequence_backward``, each step a GEMM and
+    i, f, o = σ(·), g = tanh(·) of x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh (one block each)
+    c_t = f ⊙ c_{t−1} + i ⊙ g,   h_t = o ⊙ tanh(c_t)
+    (kernels: ``lstm_sequence_forward`` / ``lstm_sequence_backward``, each step a GEMM and
     ``lstm_cell_forward`` / ``lstm_cell_backward``)
-        Input shape:  (T, N, input_size), or (N, T, input_size) with batch_first
-        Output shape: (T, N, hidden_size) (N, T, … with batch_first): the top layer's h_t
-        Params: weight_ih_l{k} (4H, in), weight_hh_l{k} (4H, H), bias_ih_l{k}, bias_hh_l{k} (4H,).
-        State: the pair (h, c), each (num_layers, N, H).
+    Input shape:  (T, N, input_size), or (N, T, input_size) with batch_first
+    Output shape: (T, N, hidden_size) (N, T, … with batch_first): the top layer's h_t
+    Params: weight_ih_l{k} (4H, in), weight_hh_l{k} (4H, H), bias_ih_l{k}, bias_hh_l{k} (4H,).
+    State: the pair (h, c), each (num_layers, N, H).
     """
 
     gates, kept, has_cell, carries = 4, 4, True, True
@@ -389,14 +389,14 @@ class LSTM(_Recurrent):
 class GRU(_Recurrent):
     """Gated recurrent unit, as torch.nn.GRU (gate order r, z, n):
 
-        r, z = σ(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh) (their blocks)
-        n = tanh(x_t W_inᵀ + b_in + r ⊙ (h_{t−1} W_hnᵀ + b_hn)),   h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
-        (kernels: ``gru_sequence_forward`` / ``gru_sequence_backward``, each step a GEMM and
+    r, z = σ(x_t W_ihᵀ + b_ih + h_{t−1} W_hhᵀ + b_hh) (their blocks)
+    n = tanh(x_t W_inᵀ + b_in + r ⊙ (h_{t−1} W_hnᵀ + b_hn)),   h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
+    (kernels: ``gru_sequence_forward`` / ``gru_sequence_backward``, each step a GEMM and
     ``gru_cell_forward`` / ``gru_cell_backward``)
-        Input shape:  (T, N, input_size), or (N, T, input_size) with batch_first
-        Output shape: (T, N, hidden_size) (N, T, … with batch_first): the top layer's h_t
-        Params: weight_ih_l{k} (3H, in), weight_hh_l{k} (3H, H), bias_ih_l{k}, bias_hh_l{k} (3H,).
-        State: h (num_layers, N, H).
+    Input shape:  (T, N, input_size), or (N, T, input_size) with batch_first
+    Output shape: (T, N, hidden_size) (N, T, … with batch_first): the top layer's h_t
+    Params: weight_ih_l{k} (3H, in), weight_hh_l{k} (3H, H), bias_ih_l{k}, bias_hh_l{k} (3H,).
+    State: h (num_layers, N, H).
     """
 
     gates, kept, separate_dgh, carries = 3, 4, True, True
