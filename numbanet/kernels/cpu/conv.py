@@ -447,7 +447,8 @@ def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_
     padded = xp if xp.size else x
     width, chunk = chunk_geometry(padded, wide, oh_size, ow_size, rows)
     W2, dW2 = W.reshape(o_size, -1), dW.reshape(o_size, -1)
-    W2t = np.ascontiguousarray(W2.T)  # gemm splits its rows (C·KH·KW of them) over the threads
+    # dcols = W2ᵀ dz: gemm splits the rows of W2ᵀ (C·KH·KW of them) over the threads
+    W2t = np.ascontiguousarray(W2.T) if need_dx else W2
     part_dW = np.empty_like(dW)  # one chunk's dW, added into dW (O·C·KH·KW values)
     db[:] = 0
     for first in range(0, n_size, chunk):

@@ -266,13 +266,19 @@ def input_projection(x, W_ih, gi):
 
 
 @row
-def weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, need_dx):
-    """dW_hh = Σ_t dgh[t]ᵀ h[t], dW_ih = Σ_t dgi[t]ᵀ x[t] (one GEMM each over all T·N rows) and,
-    if need_dx, dx = dgi W_ih. The bias gradients are the column sums of dgi and dgh."""
+def weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, db_ih, db_hh, shared, need_dx):
+    """dW_hh = Σ_t dgh[t]ᵀ h[t], dW_ih = Σ_t dgi[t]ᵀ x[t] (one GEMM each over all T·N rows),
+    db_hh, db_ih the column sums of dgh and dgi, and, if need_dx, dx = dgi W_ih. ``shared``:
+    dgi is dgh (RNN, LSTM), so one column sum serves both biases."""
     steps, batch = x.shape[0], x.shape[1]
-    rows_i = dgi.reshape(steps * batch, -1)
-    gemm_tn(dgh.reshape(steps * batch, -1), h[:steps].reshape(steps * batch, -1), dW_hh)
+    rows_i, rows_h = dgi.reshape(steps * batch, -1), dgh.reshape(steps * batch, -1)
+    gemm_tn(rows_h, h[:steps].reshape(steps * batch, -1), dW_hh)
     gemm_tn(rows_i, x.reshape(steps * batch, -1), dW_ih)
+    column_sums(rows_h, db_hh)
+    if shared:
+        db_ih[:] = db_hh
+    else:
+        column_sums(rows_i, db_ih)
     if need_dx:
         gemm(rows_i, W_ih, dx.reshape(steps * batch, -1))
 
@@ -306,9 +312,7 @@ def rnn_sequence_backward(x, W_ih, W_hh, h, dy, activation, slope, dgate, dh, dx
     for t in range(dy.shape[0] - 1, -1, -1):
         rnn_cell_backward(h[t + 1], dy[t], dh[t + 1], activation, slope, dgate[t])
         recurrent_backward(dgate[t], W_hh, dh[t])
-    weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, need_dx)
-    column_sums(dgate.reshape(-1, dgate.shape[2]), db_hh)
-    db_ih[:] = db_hh  # one gradient reaches both biases
+    weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, db_ih, db_hh, True, need_dx)
 
 
 @njit(cache=True, error_model="numpy")
@@ -339,9 +343,7 @@ def lstm_sequence_backward(x, W_ih, W_hh, h, c, gates, dy, dgate, dh, dc, dx, dW
     for t in range(dy.shape[0] - 1, -1, -1):
         lstm_cell_backward(gates[t], c[t], c[t + 1], dy[t], dh[t + 1], dc[t + 1], dgate[t], dc[t])
         recurrent_backward(dgate[t], W_hh, dh[t])
-    weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, need_dx)
-    column_sums(dgate.reshape(-1, dgate.shape[2]), db_hh)
-    db_ih[:] = db_hh
+    weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, db_ih, db_hh, True, need_dx)
 
 
 @njit(cache=True, error_model="numpy")
@@ -372,9 +374,7 @@ def gru_sequence_backward(x, W_ih, W_hh, h, gates, dy, dgi, dgh, dh, skip, dx, d
     for t in range(dy.shape[0] - 1, -1, -1):
         gru_cell_backward(gates[t], h[t], dy[t], dh[t + 1], skip[t + 1], dgi[t], dgh[t], skip[t])
         recurrent_backward(dgh[t], W_hh, dh[t])
-    weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, need_dx)
-    column_sums(dgh.reshape(-1, dgh.shape[2]), db_hh)
-    column_sums(dgi.reshape(-1, dgi.shape[2]), db_ih)
+    weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, db_ih, db_hh, False, need_dx)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")

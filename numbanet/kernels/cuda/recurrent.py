@@ -156,15 +156,17 @@ def hidden_projection(h, W_hh, b_hh, gh):
     matmul(h, W_hh, b_hh, False, True, False, gh)
 
 
-def weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, db_ih, db_hh, need_dx):
+def weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, db_ih, db_hh, shared, need_dx):
     """dW_hh = Σ_t dgh[t]ᵀ h[t], dW_ih = Σ_t dgi[t]ᵀ x[t], db_ih, db_hh the column sums of dgi
-    and dgh, and dx = dgi W_ih if need_dx."""
+    and dgh (``shared``: dgi is dgh, one sum serves both), and dx = dgi W_ih if need_dx."""
     steps = x.shape[0]
     matmul(flat(dgh), flat(h[:steps]), db_hh, True, False, False, dW_hh)
     matmul(flat(dgi), flat(x), db_ih, True, False, False, dW_ih)
-    for rows, total in ((flat(dgh), db_hh), (flat(dgi), db_ih)):
-        blocks, threads = launch_1d(total.shape[0])
-        launch(column_sum, blocks, threads, rows, total)
+    launch(column_sum, *launch_1d(db_hh.shape[0]), flat(dgh), db_hh)
+    if shared:
+        db_ih.copy_to_device(db_hh)
+    else:
+        launch(column_sum, *launch_1d(db_ih.shape[0]), flat(dgi), db_ih)
     if need_dx:
         matmul(flat(dgi), W_ih, db_ih, False, False, False, flat(dx))
 
@@ -184,7 +186,7 @@ def rnn_sequence_backward(x, W_ih, W_hh, h, dy, activation, slope, dgate, dh, dx
     for t in reversed(range(dy.shape[0])):
         rnn_cell_backward(h[t + 1], dy[t], dh[t + 1], activation, slope, dgate[t])
         recurrent_backward(dgate[t], W_hh, dh[t])
-    weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, db_ih, db_hh, need_dx)
+    weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, db_ih, db_hh, True, need_dx)
 
 
 def lstm_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh):
@@ -203,7 +205,7 @@ def lstm_sequence_backward(x, W_ih, W_hh, h, c, gates, dy, dgate, dh, dc, dx, dW
     for t in reversed(range(dy.shape[0])):
         lstm_cell_backward(gates[t], c[t], c[t + 1], dy[t], dh[t + 1], dc[t + 1], dgate[t], dc[t])
         recurrent_backward(dgate[t], W_hh, dh[t])
-    weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, db_ih, db_hh, need_dx)
+    weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, db_ih, db_hh, True, need_dx)
 
 
 def gru_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh):
@@ -221,7 +223,7 @@ def gru_sequence_backward(x, W_ih, W_hh, h, gates, dy, dgi, dgh, dh, skip, dx, d
     for t in reversed(range(dy.shape[0])):
         gru_cell_backward(gates[t], h[t], dy[t], dh[t + 1], skip[t + 1], dgi[t], dgh[t], skip[t])
         recurrent_backward(dgh[t], W_hh, dh[t])
-    weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, db_ih, db_hh, need_dx)
+    weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, db_ih, db_hh, False, need_dx)
 
 
 @cuda.jit
