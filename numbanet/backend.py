@@ -12,6 +12,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from numbanet.kernels.cpu.dense import POOL_SIZE
+
 DEVICES = ("cpu", "cuda")
 
 
@@ -40,7 +42,9 @@ class Backend:
 
     # A convolution's im2col columns and GEMM rows are built for this many bytes of images at
     # a time, so that the GEMMs read them from cache (``kernels/cpu/conv.py``: chunks).
-    conv_chunk_bytes = 1 << 20
+    conv_chunk_bytes = 1 << 19
+    # Threads that take a convolution's chunks at the same time, each with its own scratch.
+    conv_threads = POOL_SIZE
 
     def __init__(self, name, kernel_modules):
         self.name = name
@@ -99,6 +103,7 @@ class CudaBackend(Backend):
     """Array allocation, host transfer and the kernel table of the GPU (Numba device arrays)."""
 
     conv_chunk_bytes = None  # the whole batch in one pass: the GPU wants the biggest GEMMs
+    conv_threads = 1
 
     def __init__(self, kernel_modules):
         super().__init__("cuda", kernel_modules)

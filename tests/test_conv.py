@@ -47,11 +47,16 @@ GEOMETRIES = [
 ]
 
 
-@pytest.mark.parametrize("chunk", [None, 1, 2], ids=["one-pass", "chunks-of-1", "chunks-of-2"])
+@pytest.mark.parametrize(
+    "threads, chunk",
+    [(1, None), (1, 1), (2, 1), (2, 2), (3, 1)],
+    ids=["one-pass", "chunks-of-1", "2-threads-chunks-of-1", "2-threads-chunks-of-2",
+         "3-threads-chunks-of-1"],
+)  # fmt: skip
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("x_shape, o, kernel, stride, pad, dil", GEOMETRIES)
 def test_conv2d_kernels_match_the_convolution_sum(x_shape, o, kernel, stride, pad, dil, dtype,
-                                                  chunk):  # fmt: skip
+                                                  threads, chunk):  # fmt: skip
     x = RNG.standard_normal(x_shape).astype(dtype)
     W = RNG.standard_normal((o, x_shape[1], *kernel)).astype(dtype)
     b = RNG.standard_normal(o).astype(dtype)
@@ -60,9 +65,9 @@ def test_conv2d_kernels_match_the_convolution_sum(x_shape, o, kernel, stride, pa
     wide = stride == (1, 1)  # the kernels' wide layout: rows as wide as the padded image
     padded = (*x_shape[:2], x_shape[2] + 2 * pad[0], x_shape[3] + 2 * pad[1])
     width = padded[3] if wide else ow
-    m = n if chunk is None else chunk  # images per chunk: the work arrays hold m images
-    cols = np.empty((W[0].size, m * oh * width), dtype)
-    rows, y = np.empty((o, m * oh * width), dtype), np.empty(expected.shape, dtype)
+    m = n if chunk is None else chunk  # images per chunk: each thread's work arrays hold m
+    cols = np.empty((threads, W[0].size, m * oh * width), dtype)
+    rows, y = np.empty((threads, o, m * oh * width), dtype), np.empty(expected.shape, dtype)
     xp = np.empty(padded if wide and padded != x_shape else (0, 0, 0, 0), dtype)
     K.conv2d_forward(x, W, b, 0, dtype(0), *stride, *pad, *dil, xp, cols, rows, y)
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)

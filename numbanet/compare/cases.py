@@ -57,8 +57,8 @@ def conv2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, backward, activa
     oh, ow = (conv_output_size(size, k, stride, pad, dil) for size in (h, w))
     width = w + 2 * pad if stride == 1 else ow
     geometry = [stride, stride, pad, pad, dil, dil]
-    cols = normal(rng, (c * k * k, n * oh * width), dtype)
-    rows = normal(rng, (o, n * oh * width), dtype)
+    cols = normal(rng, (1, c * k * k, n * oh * width), dtype)  # one thread's scratch, all N
+    rows = normal(rng, (1, o, n * oh * width), dtype)
     W, fused = normal(rng, (o, c, k, k), dtype), [EPILOGUES[activation], dtype(0.01)]
     x = normal(rng, (n, c, h, w), dtype)
     padded = (n, c, h + 2 * pad, w + 2 * pad) if stride == 1 and pad else (0, 0, 0, 0)

@@ -6,6 +6,18 @@ from numbanet.layers.base import Layer
 from numbanet.layers.fused import FusedActivation
 
 
+def balanced_chunk(n, threads, most):
+    """Images per chunk, at most ``most``, for n images taken a chunk at a time by ``threads``
+    threads in turn: the size that gives the busiest thread the fewest images (chunk k goes to
+    thread k mod threads), the larger on a tie. 64 images on 2 threads, at most 5 a chunk: 4
+    (16 chunks, 32 images each) rather than 5 (13 chunks: 35 and 29)."""
+
+    def busiest(m):
+        return -(-(-(-n // m)) // threads) * m
+
+    return min(range(1, min(most, n) + 1), key=lambda m: (busiest(m), -m))
+
+
 def pair(value, what):
     """(a, b) from an int or a 2-tuple, as torch takes kernel_size, stride, padding, dilation."""
     if isinstance(value, int):
@@ -120,18 +132,20 @@ class Conv2d(FusedActivation, Layer):
         return y
 
     def work(self, x_shape, oh):
-        """The kernels' scratch cols: (C·KH·KW, M·OH·R) and rows: (O, M·OH·R) for chunks of M
-        images: as many as keep cols and rows together within the backend's
-        ``conv_chunk_bytes`` (all N on the GPU). Shared by forward and backward, which rebuilds
-        cols chunk by chunk."""
+        """The kernels' scratch cols: (S, C·KH·KW, M·OH·R) and rows: (S, O, M·OH·R), one pair
+        per thread that takes chunks of M images: as many images as keep a chunk's cols and
+        rows within the backend's ``conv_chunk_bytes``, and no more than give each of the
+        backend's ``conv_threads`` threads a chunk (on the GPU one pass: S = 1, M = N). Shared
+        by forward and backward, which rebuilds cols chunk by chunk."""
         n, c = x_shape[:2]
         taps, width = c * math.prod(self.kernel_size), self.row_width(x_shape)
-        budget = self.backend.conv_chunk_bytes
+        budget, threads = self.backend.conv_chunk_bytes, self.backend.conv_threads
         per_image = (taps + self.out_channels) * oh * width * self.dtype.itemsize
-        m = n if budget is None else max(1, min(n, budget // per_image))
+        m = n if budget is None else balanced_chunk(n, threads, max(1, budget // per_image))
+        slots = min(threads, -(-n // m))
         return (
-            self.buffer("cols", (taps, m * oh * width)),
-            self.buffer("rows", (self.out_channels, m * oh * width)),
+            self.buffer("cols", (slots, taps, m * oh * width)),
+            self.buffer("rows", (slots, self.out_channels, m * oh * width)),
         )
 
     def wide(self):

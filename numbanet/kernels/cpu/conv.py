@@ -27,17 +27,25 @@ columns per output row read neighbouring pixels and are simply never used: the e
 them and backward gives them dz = 0, so they add nothing to dW or dx. The GEMMs grow by Wp/OW
 (1.2× for the seed CNN's 13 → 11 layer); the copies got 3–4× faster.
 
-Chunks: cols is KH·KW times the input (10.5 MB for the seed CNN's 32 → 64 layer at batch 64,
-42 MB at 256), too big for the cache, so writing it and reading it back in the GEMM went to
-memory. The kernels therefore take the batch in chunks of M images, M chosen by the layer so
-that a chunk's cols and rows take about 1 MiB (``Backend.conv_chunk_bytes``), and run im2col,
-the GEMM and the layout pass of one chunk before the next; backward builds each chunk's cols
-again from x (a copy from cache costs less than keeping the whole cols). Measured, training
-steps (unfused models, one process per setting), whole batch in one pass → chunks of 1 MiB:
-seed CNN batch 64 23.9 → 22.6 ms, batch 256 104 → 87 ms; LeNet-5 batch 256 31.6 → 24.1 ms,
-batch 64 unchanged (5.8 ms: its cols, 5 MB, mostly stayed in cache). Budgets of 0.5 to 4 MiB
-were within a few percent of each other, 0.25 MiB slower; counting rows in the budget as well
-as cols was 1–2% faster.
+Chunks, one thread each: cols is KH·KW times the input (10.5 MB for the seed CNN's 32 → 64
+layer at batch 64), too big for the cache. The kernels take the batch in chunks of M images,
+and each thread takes whole chunks through the layer — padding, im2col, the GEMM as one
+single-threaded BLAS call, the layout pass — in its own cols[s] and rows[s]
+(``forward_chunk``, ``backward_chunk``; backward builds each chunk's cols again from x, and
+each thread sums its dW and db apart). A chunk's arrays never leave the core that wrote them,
+and the threads meet once per layer instead of after every pass over every chunk. The layer
+picks M so that a chunk's cols and rows take about 512 KiB (``Backend.conv_chunk_bytes``),
+balanced over the threads (``layers/conv.py``: ``balanced_chunk``). Measured on 2 cores,
+batch 64: the 32 → 64 layer's forward 3.44 → 1.50 ms against splitting each pass of each chunk
+over both threads (im2col by taps, the GEMM by filters), where every GEMM read the half of cols
+the other core had written (the same passes on cols already in both caches: 2.0 ms); training
+steps seed CNN 13.6 → 9.7 ms, LeNet-5 4.6 → 2.9 ms. Budgets, forward + backward ms per layer
+at 128 / 256 / 512 / 1024 / 2048 KiB: conv 1 → 32 1.03 / 1.08 / 1.06 / 1.71 / 1.86,
+32 → 64 5.30 / 5.37 / 4.82 / 4.56 / 4.79, 64 → 64 2.17 / 1.63 / 1.44 / 1.34 / 1.34, LeNet's
+6 → 16 (5×5) 1.04 / 0.91 / 1.19 / 1.30 / 1.36; whole steps were fastest at 512 KiB for the
+seed CNN (10.0–10.6 ms; 1 MiB 11.5) and at 256 KiB for LeNet-5 (2.5 against 3.0 ms), whose
+6 → 16 GEMM is fast only while M·N·K stays under OpenBLAS's small-matrix limit (16 × 150 by
+150 × 280: 33 ns per column; × 420 on: 55–60). A batch of one chunk runs on one thread.
 
 Few filters (stride 1, at most DIRECT_MAX_OUT output channels, like LeNet's first layer) skip
 im2col: with 6 filters the GEMM has 6 rows, so each column of cols is written, read back and
@@ -54,14 +62,13 @@ wins (1 → 12: 0.63 against 0.76 ms forward; 1 → 32 3×3: 0.48 against 0.81 m
 import numpy as np
 from numba import njit, prange, uint64
 
-from numbanet.kernels.cpu.activation import activation_in_place
-from numbanet.kernels.cpu.dense import gemm
+from numbanet.kernels.cpu.activation import activate
 from numbanet.kernels.scalar import conv_inside, conv_source, epilogue_grad
 
 DIRECT_MAX_OUT = 8  # direct convolution up to this many filters (module docstring)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def im2col(x, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size,
            ow_size, cols):  # fmt: skip
     """cols[(c·KH + kh)·KW + kw, (n·OH + oh)·OW + ow] = x[n, c, ih, iw] (0 outside x).
@@ -75,7 +82,7 @@ def im2col(x, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, 
     """
     n_size, c_size, h_size, w_size = x.shape
     source, target = x.reshape(-1), cols.reshape(-1)
-    for tap in prange(c_size * kh_size * kw_size):
+    for tap in range(c_size * kh_size * kw_size):
         c, kh, kw = tap // (kh_size * kw_size), tap // kw_size % kh_size, tap % kw_size
         lo, hi = conv_inside(kw, stride_w, pad_w, dil_w, w_size, ow_size)
         for n in range(n_size):
@@ -99,7 +106,7 @@ def im2col(x, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, 
                     target[uint64(at + ow)] = 0
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def col2im(dcols, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size,
            ow_size, dx):  # fmt: skip
     """dx[n, c, ih, iw] = Σ of dcols over every (tap, output position) that read x[n, c, ih, iw].
@@ -112,7 +119,7 @@ def col2im(dcols, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil
     """
     n_size, c_size, h_size, w_size = dx.shape
     source, target = dcols.reshape(-1), dx.reshape(-1)
-    for plane in prange(n_size * c_size):
+    for plane in range(n_size * c_size):
         n, c = plane // c_size, plane % c_size
         target[plane * h_size * w_size : (plane + 1) * h_size * w_size] = 0
         for kh in range(kh_size):
@@ -128,12 +135,12 @@ def col2im(dcols, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil
                             target[uint64(start + ow * stride_w)] += source[uint64(at + ow)]
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def pad_images(x, pad_h, pad_w, xp):
     """xp = x with zeros around: xp[n, c, pad_h + h, pad_w + w] = x[n, c, h, w], 0 elsewhere.
     x: (N, C, H, W); writes xp: (N, C, Hp, Wp) (Hp − H − pad_h zeros below, likewise right)."""
     n_size, c_size, h_size, w_size = x.shape
-    for plane in prange(n_size * c_size):
+    for plane in range(n_size * c_size):
         n, c = plane // c_size, plane % c_size
         xp[n, c] = 0
         for h in range(h_size):  # row views indexed from 0: the copy vectorizes
@@ -142,12 +149,12 @@ def pad_images(x, pad_h, pad_w, xp):
                 inside[w] = row[w]
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def crop_images(xp, pad_h, pad_w, x):
     """x = the inside of xp, undoing ``pad_images``: x[n, c, h, w] = xp[n, c, pad_h + h, pad_w + w].
     xp: (N, C, Hp, Wp); writes x: (N, C, H, W)."""
     n_size, c_size, h_size, w_size = x.shape
-    for plane in prange(n_size * c_size):
+    for plane in range(n_size * c_size):
         n, c = plane // c_size, plane % c_size
         for h in range(h_size):  # row views, as in pad_images
             inside, row = xp[n, c, pad_h + h, pad_w : pad_w + w_size], x[n, c, h]
@@ -162,7 +169,7 @@ def wide_span(oh_size, ow_size, width):
     return (oh_size - 1) * width + ow_size
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def im2col_wide(xp, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, cols):
     """Stride-1 im2col in the wide layout (module docstring):
     cols[(c·KH + kh)·KW + kw, n·OH·Wp + q] = xp[n, c].flat[q + kh·dil_h·Wp + kw·dil_w].
@@ -173,7 +180,7 @@ def im2col_wide(xp, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, cols):
     n_size, c_size, hp_size, width = xp.shape
     positions, span = oh_size * width, wide_span(oh_size, ow_size, width)
     source, target = xp.reshape(-1), cols.reshape(-1)
-    for tap in prange(c_size * kh_size * kw_size):
+    for tap in range(c_size * kh_size * kw_size):
         c, kh, kw = tap // (kh_size * kw_size), tap // kw_size % kh_size, tap % kw_size
         shift = kh * dil_h * width + kw * dil_w
         for n in range(n_size):
@@ -185,7 +192,7 @@ def im2col_wide(xp, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, cols):
                 row[q] = 0
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def col2im_wide(dcols, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, dxp):
     """The inverse walk of ``im2col_wide``: dxp[n, c].flat[q + shift(tap)] += dcols[tap, n·OH·Wp
     + q] over every tap. dcols: (C·KH·KW, N·OH·Wp); writes dxp: (N, C, Hp, Wp). One iteration
@@ -193,7 +200,7 @@ def col2im_wide(dcols, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, dxp):
     n_size, c_size, hp_size, width = dxp.shape
     positions, span = oh_size * width, wide_span(oh_size, ow_size, width)
     source, target = dcols.reshape(-1), dxp.reshape(-1)
-    for plane in prange(n_size * c_size):
+    for plane in range(n_size * c_size):
         n, c = plane // c_size, plane % c_size
         base = plane * hp_size * width
         target[base : base + hp_size * width] = 0
@@ -227,7 +234,7 @@ def row_taps(acc, run, w, span, kw_size, dil):
         acc[q] = total
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def conv_rows_direct(xp, W, dil_h, dil_w, oh_size, ow_size, rows):
     """The wide rows of ``conv2d_forward`` without cols:
     rows[o, n·OH·Wp + q] = Σ_c Σ_kh Σ_kw W[o, c, kh, kw] · xp[n, c].flat[q + kh·dil_h·Wp + kw·dil_w]
@@ -239,7 +246,7 @@ def conv_rows_direct(xp, W, dil_h, dil_w, oh_size, ow_size, rows):
     o_size, kh_size, kw_size = W.shape[0], W.shape[2], W.shape[3]
     positions, span = oh_size * width, wide_span(oh_size, ow_size, width)
     reach = span + (kw_size - 1) * dil_w  # the image pixels one filter row reads
-    for n in prange(n_size):
+    for n in range(n_size):
         for o in range(o_size):
             acc = rows[o, n * positions : n * positions + span]
             acc[:] = 0
@@ -295,20 +302,19 @@ def tap_sums(d, run, g, span, kw_size, dil):
             g[kw] += total
 
 
-@njit(parallel=True, cache=True, fastmath={"reassoc"}, error_model="numpy")
+@njit(cache=True, fastmath={"reassoc"}, error_model="numpy")
 def conv_weight_grad_direct(xp, rows, dil_h, dil_w, oh_size, ow_size, dW):
     """The weight gradient of ``conv_rows_direct`` without cols:
     dW[o, c, kh, kw] = Σ_n Σ_q rows[o, n·OH·Wp + q] · xp[n, c].flat[q + kh·dil_h·Wp + kw·dil_w]
 
     xp: (N, C, Hp, Wp), the padded input forward read; rows: (O, N·OH·Wp), dz in the wide
-    layout; writes dW: (O, C, KH, KW). One iteration per filter (its own dW[o]).
+    layout; adds into dW: (O, C, KH, KW) (a thread's partial sum, ``conv2d_backward``).
     """
     n_size, c_size, hp_size, width = xp.shape
     o_size, kh_size, kw_size = dW.shape[0], dW.shape[2], dW.shape[3]
     positions, span = oh_size * width, wide_span(oh_size, ow_size, width)
     reach = span + (kw_size - 1) * dil_w
-    for o in prange(o_size):
-        dW[o] = 0
+    for o in range(o_size):
         for n in range(n_size):
             d = rows[o, n * positions : n * positions + span]
             for c in range(c_size):
@@ -335,7 +341,7 @@ def chunk_geometry(padded, wide, oh_size, ow_size, rows):
     return width, rows.shape[1] // (oh_size * width)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def rows_to_images(rows, b, y):
     """y[n, o, i, j] = rows[o, (n·OH + i)·R + j] + b[o]: a GEMM's rows back in NCHW order with
     the bias. rows: (O, ≥ N·OH·R); writes y: (N, O, OH, OW). Indexed through a 3-D view of
@@ -343,7 +349,7 @@ def rows_to_images(rows, b, y):
     away and the loop vectorizes (a view per output row costs two atomic reference counts)."""
     n_size, o_size, oh_size, ow_size = y.shape
     by_row = rows.reshape(o_size, n_size * oh_size, -1)
-    for o in prange(o_size):
+    for o in range(o_size):
         bias = b[o]
         for n in range(n_size):
             for i in range(oh_size):
@@ -351,7 +357,7 @@ def rows_to_images(rows, b, y):
                     y[n, o, i, j] = by_row[o, n * oh_size + i, j] + bias
 
 
-@njit(parallel=True, cache=True, fastmath={"reassoc"}, error_model="numpy")
+@njit(cache=True, fastmath={"reassoc"}, error_model="numpy")
 def images_to_rows(dy, y, activation, slope, rows, db):
     """dz = dy · f′(z) as rows: rows[o, (n·OH + i)·R + j] = dz[n, o, i, j] (0 in the wide
     layout's unused columns j ≥ OW), and db[o] += Σ_n Σ_i Σ_j dz[n, o, i, j].
@@ -360,7 +366,7 @@ def images_to_rows(dy, y, activation, slope, rows, db):
     n_size, o_size, oh_size, ow_size = dy.shape
     by_row = rows.reshape(o_size, n_size * oh_size, -1)
     width = by_row.shape[2]
-    for o in prange(o_size):
+    for o in range(o_size):
         total = dy.dtype.type(0)
         for n in range(n_size):
             for i in range(oh_size):
@@ -375,18 +381,55 @@ def images_to_rows(dy, y, activation, slope, rows, db):
 
 
 @njit(inline="always", cache=True, error_model="numpy")
-def im2col_into(x, padded, wide, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h,
-                dil_w, oh_size, ow_size, cols):  # fmt: skip
-    """im2col of x into cols: the wide layout from the padded image (stride 1), else the plain
-    one (``im2col_wide``, ``im2col``)."""
+def chunk_layout(x, xp, stride_h, stride_w, oh_size, ow_size, rows):
+    """(wide, padded, part_rows) for a chunk of images x with its padded copy xp: whether it
+    uses the wide layout (stride 1), the image the taps read (xp, or x itself without padding)
+    and the first M·OH·R columns of the thread's rows as an (O, M·OH·R) matrix."""
+    wide = stride_h == 1 and stride_w == 1
+    padded = xp if xp.size else x
+    width = padded.shape[3] if wide else ow_size
+    return wide, padded, matrix_prefix(rows, x.shape[0] * oh_size * width)
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def chunk_cols(x, padded, wide, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h,
+               dil_w, oh_size, ow_size, cols, columns):  # fmt: skip
+    """im2col of a chunk's images into the first ``columns`` columns of a thread's cols,
+    returned as a (C·KH·KW, columns) matrix: the wide layout from the padded image (stride 1),
+    else the plain one (``im2col_wide``, ``im2col``)."""
+    part = matrix_prefix(cols, columns)
     if wide:
-        im2col_wide(padded, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, cols)
+        im2col_wide(padded, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, part)
     else:
         im2col(x, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size,
-               ow_size, cols)  # fmt: skip
+               ow_size, part)  # fmt: skip
+    return part
 
 
 @njit(cache=True, error_model="numpy")
+def forward_chunk(x, xp, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w, dil_h,
+                  dil_w, cols, rows, y):  # fmt: skip
+    """``conv2d_forward`` on one chunk of images, on one thread: pad, im2col (or the direct
+    convolution), the GEMM rows = W2 · cols as one single-threaded BLAS call, the rows back in
+    NCHW order with the bias, then f in place. x: (M, C, H, W) and xp, y: the chunk's images;
+    cols: (C·KH·KW, ≥ M·OH·R), rows: (O, ≥ M·OH·R), the thread's scratch."""
+    o_size, oh_size, ow_size = y.shape[1], y.shape[2], y.shape[3]
+    kh_size, kw_size = W.shape[2], W.shape[3]
+    wide, padded, part_rows = chunk_layout(x, xp, stride_h, stride_w, oh_size, ow_size, rows)
+    if wide and xp.size:
+        pad_images(x, pad_h, pad_w, xp)
+    if direct_conv(o_size, stride_h, stride_w):
+        conv_rows_direct(padded, W, dil_h, dil_w, oh_size, ow_size, part_rows)
+    else:
+        part_cols = chunk_cols(x, padded, wide, kh_size, kw_size, stride_h, stride_w, pad_h,
+                               pad_w, dil_h, dil_w, oh_size, ow_size, cols,
+                               part_rows.shape[1])  # fmt: skip
+        np.dot(W.reshape(o_size, -1), part_cols, part_rows)
+    rows_to_images(part_rows, b, y)
+    activate(y.reshape(-1), activation, slope)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
 def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
                    xp, cols, rows, y):  # fmt: skip
     """y = f(W ⋆ x + b) (see the module docstring for the sum), f the activation numbered
@@ -394,39 +437,59 @@ def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w,
 
     x: (N, C, H, W), W: (O, C, KH, KW), b: (O,); pad_h/pad_w: zeros above/left of x (below
     and right follow from y's size); writes y: (N, O, OH, OW) and the scratch arrays
-    cols: (C·KH·KW, M·OH·R) (untouched by a direct convolution), rows: (O, M·OH·R) and, with
-    stride 1 and padding, xp: (N, C, Hp, Wp), the padded x (else an empty array). R, the
+    cols: (S, C·KH·KW, M·OH·R) (untouched by a direct convolution), rows: (S, O, M·OH·R) and,
+    with stride 1 and padding, xp: (N, C, Hp, Wp), the padded x (else an empty array). R, the
     columns per output row, is OW, or Wp for stride 1 (the wide layout of the module
-    docstring). The batch goes through in chunks of M images (``chunk_geometry``; M = N is
-    one pass) — im2col, the GEMM, ``rows_to_images`` with the bias, then f in place by its own
-    kernel as in ``dense_forward`` (whose docstring says why) — so that a chunk's cols and rows
-    are still in cache when the next step reads them (module docstring: chunks).
+    docstring). The batch goes through in chunks of M images, S threads at a time, each
+    thread with its own cols[s] and rows[s] taking whole chunks through ``forward_chunk``
+    (module docstring: chunks).
     """
     n_size, o_size, oh_size, ow_size = y.shape
-    kh_size, kw_size = W.shape[2], W.shape[3]
-    wide = stride_h == 1 and stride_w == 1
-    if wide and xp.size:
-        pad_images(x, pad_h, pad_w, xp)
-    padded = xp if xp.size else x  # stride 1 without padding: x is its own padded image
-    width, chunk = chunk_geometry(padded, wide, oh_size, ow_size, rows)
-    W2 = W.reshape(o_size, -1)
-    for first in range(0, n_size, chunk):
-        last = min(first + chunk, n_size)
-        part_rows = matrix_prefix(rows, (last - first) * oh_size * width)
-        if direct_conv(o_size, stride_h, stride_w):
-            conv_rows_direct(padded[first:last], W, dil_h, dil_w, oh_size, ow_size, part_rows)
-        else:
-            part_cols = matrix_prefix(cols, part_rows.shape[1])
-            im2col_into(x[first:last], padded[first:last], wide, kh_size, kw_size, stride_h,
-                        stride_w, pad_h, pad_w, dil_h, dil_w, oh_size, ow_size,
-                        part_cols)  # fmt: skip
-            gemm(W2, part_cols, part_rows)
-        rows_to_images(part_rows, b, y[first:last])
-        if activation:
-            activation_in_place(y[first:last].reshape(-1), activation, slope)
+    slots = cols.shape[0]
+    width, chunk = chunk_geometry(xp if xp.size else x, stride_h == 1 and stride_w == 1,
+                                  oh_size, ow_size, rows[0])  # fmt: skip
+    for slot in prange(slots):
+        for first in range(slot * chunk, n_size, slots * chunk):
+            last = min(first + chunk, n_size)
+            forward_chunk(x[first:last], xp[first:last], W, b, activation, slope, stride_h,
+                          stride_w, pad_h, pad_w, dil_h, dil_w, cols[slot], rows[slot],
+                          y[first:last])  # fmt: skip
 
 
 @njit(cache=True, error_model="numpy")
+def backward_chunk(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w, dil_h,
+                   dil_w, cols, rows, dcols, dxp, dx, dW, product, db, need_dx):  # fmt: skip
+    """``conv2d_backward`` on one chunk of images, on one thread: dz as rows, this chunk's dW
+    and db added into the thread's partial sums dW: (O, C, KH, KW) and db: (O,) (product:
+    (O, C·KH·KW), scratch for the GEMM's result), and the chunk's dx if need_dx. x, xp, y, dy,
+    dxp, dx: the chunk's images; cols, rows, dcols: the thread's scratch, as in
+    ``forward_chunk``."""
+    o_size, oh_size, ow_size = dy.shape[1], dy.shape[2], dy.shape[3]
+    kh_size, kw_size = W.shape[2], W.shape[3]
+    wide, padded, part_rows = chunk_layout(x, xp, stride_h, stride_w, oh_size, ow_size, rows)
+    images_to_rows(dy, y, activation, slope, part_rows, db)
+    if direct_conv(o_size, stride_h, stride_w):
+        conv_weight_grad_direct(padded, part_rows, dil_h, dil_w, oh_size, ow_size, dW)
+    else:
+        part_cols = chunk_cols(x, padded, wide, kh_size, kw_size, stride_h, stride_w, pad_h,
+                               pad_w, dil_h, dil_w, oh_size, ow_size, cols,
+                               part_rows.shape[1])  # fmt: skip
+        np.dot(part_rows, part_cols.T, product)
+        dW.reshape(o_size, -1)[:] += product
+    if need_dx:
+        part_dcols = matrix_prefix(dcols, part_rows.shape[1])
+        np.dot(W.reshape(o_size, -1).T, part_rows, part_dcols)
+        if not wide:
+            col2im(part_dcols, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+                   oh_size, ow_size, dx)  # fmt: skip
+        elif dxp.size:
+            col2im_wide(part_dcols, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, dxp)
+            crop_images(dxp, pad_h, pad_w, dx)
+        else:
+            col2im_wide(part_dcols, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, dx)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
 def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w,
                     dil_h, dil_w, cols, rows, dcols, dxp, dx, dW, db, need_dx):  # fmt: skip
     """Gradients of y = f(W ⋆ x + b) given dy = ∂L/∂y, from forward's x, xp and y:
@@ -437,45 +500,26 @@ def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_
     dx = col2im(W2ᵀ · dz_rows)      (N, C, H, W), only if need_dx
     x: (N, C, H, W) and xp, its padded copy from forward (empty without one); W: (O, C, KH, KW),
     y, dy: (N, O, OH, OW); writes dW, db, dx and the scratch arrays cols, rows, dcols (as
-    forward's: chunks of M images, cols rebuilt from x chunk by chunk, or no cols at all for a
-    direct convolution, ``conv_weight_grad_direct``) and, with stride 1 and padding,
-    dxp: (N, C, Hp, Wp) (else an empty array).
+    forward's: S threads taking chunks of M images through ``backward_chunk``, cols rebuilt
+    from x chunk by chunk, or no cols at all for a direct convolution) and, with stride 1 and
+    padding, dxp: (N, C, Hp, Wp) (else an empty array). Each thread sums its chunks' dW and db
+    apart; the S partial sums are added at the end.
     """
     n_size, o_size, oh_size, ow_size = dy.shape
-    kh_size, kw_size = W.shape[2], W.shape[3]
-    wide = stride_h == 1 and stride_w == 1
-    padded = xp if xp.size else x
-    width, chunk = chunk_geometry(padded, wide, oh_size, ow_size, rows)
-    W2, dW2 = W.reshape(o_size, -1), dW.reshape(o_size, -1)
-    # dcols = W2ᵀ dz: gemm splits the rows of W2ᵀ (C·KH·KW of them) over the threads
-    W2t = np.ascontiguousarray(W2.T) if need_dx else W2
-    part_dW = np.empty_like(dW)  # one chunk's dW, added into dW (O·C·KH·KW values)
-    db[:] = 0
-    for first in range(0, n_size, chunk):
-        last = min(first + chunk, n_size)
-        part_rows = matrix_prefix(rows, (last - first) * oh_size * width)
-        images_to_rows(dy[first:last], y[first:last], activation, slope, part_rows, db)
-        target = dW if first == 0 else part_dW
-        if direct_conv(o_size, stride_h, stride_w):
-            conv_weight_grad_direct(padded[first:last], part_rows, dil_h, dil_w, oh_size,
-                                    ow_size, target)  # fmt: skip
-        else:
-            part_cols = matrix_prefix(cols, part_rows.shape[1])
-            im2col_into(x[first:last], padded[first:last], wide, kh_size, kw_size, stride_h,
-                        stride_w, pad_h, pad_w, dil_h, dil_w, oh_size, ow_size,
-                        part_cols)  # fmt: skip
-            gemm(part_rows, part_cols.T, target.reshape(o_size, -1))
-        if first:
-            dW2 += part_dW.reshape(o_size, -1)
-        if need_dx:
-            part_dcols = matrix_prefix(dcols, part_rows.shape[1])
-            gemm(W2t, part_rows, part_dcols)
-            if wide:
-                into = dxp if dxp.size else dx
-                col2im_wide(part_dcols, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size,
-                            into[first:last])  # fmt: skip
-            else:
-                col2im(part_dcols, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h,
-                       dil_w, oh_size, ow_size, dx[first:last])  # fmt: skip
-    if need_dx and wide and dxp.size:
-        crop_images(dxp, pad_h, pad_w, dx)
+    slots = cols.shape[0]
+    width, chunk = chunk_geometry(xp if xp.size else x, stride_h == 1 and stride_w == 1,
+                                  oh_size, ow_size, rows[0])  # fmt: skip
+    c_size, kh_size, kw_size = W.shape[1], W.shape[2], W.shape[3]
+    weight_sums = np.zeros((slots, o_size, c_size, kh_size, kw_size), dW.dtype)
+    bias_sums = np.zeros((slots, o_size), db.dtype)
+    products = np.empty((slots, o_size, c_size * kh_size * kw_size), dW.dtype)
+    for slot in prange(slots):
+        for first in range(slot * chunk, n_size, slots * chunk):
+            last = min(first + chunk, n_size)
+            backward_chunk(x[first:last], xp[first:last], W, y[first:last], activation, slope,
+                           dy[first:last], stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+                           cols[slot], rows[slot], dcols[slot], dxp[first:last], dx[first:last],
+                           weight_sums[slot], products[slot], bias_sums[slot],
+                           need_dx)  # fmt: skip
+    dW[:] = weight_sums.sum(axis=0)
+    db[:] = bias_sums.sum(axis=0)

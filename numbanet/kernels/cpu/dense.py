@@ -43,10 +43,9 @@ def dense_backward(x, W, dy, dx, dW, db, need_dx):
 # Matrix products. BLAS runs on one thread (``numbanet/runtime.py`` says why): these split a
 # product over Numba's threads, each part one single-threaded BLAS call, so that matrix products
 # and every other kernel share one pool of threads. Measured on 2 cores against OpenBLAS's own
-# two threads: the LSTM's 64×128 by 128×512 step 59 against 56 µs, the seed CNN's 64×288 by
-# 288×715 convolution chunk 170 against 142 µs and its 288×64 by 64×715 one 110 against 154 µs.
-# Each part packs all of b, so thin parts waste the packing: LeNet-5's 16-filter convolution
-# (16 rows) ran as one part as fast as two of 8 rows, and its step ~5% faster.
+# two threads: the LSTM's 64×128 by 128×512 step 59 against 56 µs. Each part packs all of b,
+# so thin parts waste the packing: a 16-row product ran as fast as one part as in two of 8.
+# (Convolutions split their batch over the threads instead: ``kernels/cpu/conv.py``.)
 MIN_ROWS = 16  # rows of c (gemm) or of the shared dimension (gemm_tn) per thread, at least
 POOL_SIZE = config.NUMBA_NUM_THREADS  # Numba's threads (the cores, unless NUMBA_NUM_THREADS)
 

@@ -166,11 +166,12 @@ def im2col_into(x, xp, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h
 def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
                    xp, cols, rows, y):  # fmt: skip
     """y = f(W ⋆ x + b). x: (N, C, H, W), W: (O, C, KH, KW), b: (O,); writes y: (N, O, OH, OW)
-    and the scratch arrays cols: (C·KH·KW, N·OH·R), rows: (O, N·OH·R) and xp (the padded x with
-    stride 1 and padding, else empty), as the CPU twin: im2col (the wide layout for stride 1),
-    then rows = W2 · cols (W2 = W as (O, C·KH·KW)), then rows to NCHW with the bias and the
-    activation f (numbered as in ``scalar.EPILOGUES``). The whole batch in one pass: the GPU's
-    work arrays hold all N images (the CPU twin goes through chunks of them)."""
+    and the scratch arrays cols: (1, C·KH·KW, N·OH·R), rows: (1, O, N·OH·R) and xp (the padded
+    x with stride 1 and padding, else empty), as the CPU twin: im2col (the wide layout for
+    stride 1), then rows = W2 · cols (W2 = W as (O, C·KH·KW)), then rows to NCHW with the bias
+    and the activation f (numbered as in ``scalar.EPILOGUES``). The whole batch in one pass:
+    the GPU's work arrays hold all N images once (the CPU twin's, chunks of them per thread)."""
+    cols, rows = cols[0], rows[0]
     o_size, oh_size, ow_size = y.shape[1], y.shape[2], y.shape[3]
     kh_size, kw_size = W.shape[2], W.shape[3]
     if stride_h == 1 and stride_w == 1 and xp.size:
@@ -188,8 +189,10 @@ def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_
     dz = dy · f′ (from y),  dW2 = dz_rows · colsᵀ,  db = Σ over positions of dz,
     dx = col2im(W2ᵀ · dz_rows) if need_dx.
     W: (O, C, KH, KW), y, dy: (N, O, OH, OW); writes dW, db, dx and the scratch arrays
-    cols: (C·KH·KW, N·OH·R) (im2col of x again, as the CPU twin rebuilds it), rows: (O, N·OH·R),
-    dcols: cols' shape and dxp (the padded dx with stride 1 and padding, else empty)."""
+    cols: (1, C·KH·KW, N·OH·R) (im2col of x again, as the CPU twin rebuilds it),
+    rows: (1, O, N·OH·R), dcols: cols' shape and dxp (the padded dx with stride 1 and padding,
+    else empty)."""
+    cols, rows, dcols = cols[0], rows[0], dcols[0]
     o_size, oh_size, ow_size = dy.shape[1], dy.shape[2], dy.shape[3]
     kh_size, kw_size = W.shape[2], W.shape[3]
     W2, dW2 = W.reshape(o_size, cols.shape[0]), dW.reshape(o_size, cols.shape[0])
