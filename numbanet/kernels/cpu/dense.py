@@ -59,15 +59,22 @@ def parts_of(size):
     return max(1, min(POOL_SIZE, size // MIN_ROWS))
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def part_bounds(p, parts, size):
+    """(first, last): the rows of part p when ``size`` rows are split into ``parts`` parts of
+    ⌈size / parts⌉ rows, the last one shorter where it does not divide (last ≤ first: empty)."""
+    step = -(-size // parts)
+    return p * step, min((p + 1) * step, size)
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def gemm(a, b, c):
     """c = a b, the rows of c (and of a) split over the threads: c[rows] = a[rows] b, one BLAS
     call each. a: (M, K) C-contiguous (its row blocks are), b: (K, N) C- or F-contiguous;
     writes c: (M, N) C-contiguous."""
     parts = parts_of(c.shape[0])
-    step = -(-c.shape[0] // parts)
     for p in prange(parts):
-        first, last = p * step, min((p + 1) * step, c.shape[0])
+        first, last = part_bounds(p, parts, c.shape[0])
         if first < last:
             np.dot(a[first:last], b, c[first:last])
 
@@ -79,10 +86,9 @@ def gemm_tn(a, b, c):
     up. a: (K, M), b: (K, N), both C-contiguous; writes c: (M, N). (The rows of aᵀ are columns
     of a, which BLAS cannot take one block at a time without a copy.)"""
     parts = parts_of(a.shape[0])
-    step = -(-a.shape[0] // parts)
     partial = np.empty((parts - 1, c.shape[0], c.shape[1]), c.dtype)
     for p in prange(parts):
-        first, last = p * step, min((p + 1) * step, a.shape[0])
+        first, last = part_bounds(p, parts, a.shape[0])
         target = c if p == 0 else partial[p - 1]
         if first < last:
             np.dot(a[first:last].T, b[first:last], target)
