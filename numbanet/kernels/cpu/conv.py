@@ -63,6 +63,7 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from numbanet.kernels.cpu.activation import activate
+from numbanet.kernels.cpu.dense import add_parts
 from numbanet.kernels.scalar import conv_inside, conv_source, epilogue_grad
 
 DIRECT_MAX_OUT = 8  # direct convolution up to this many filters (module docstring)
@@ -475,7 +476,7 @@ def backward_chunk(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_h
                                pad_w, dil_h, dil_w, oh_size, ow_size, cols,
                                part_rows.shape[1])  # fmt: skip
         np.dot(part_rows, part_cols.T, product)
-        dW.reshape(o_size, -1)[:] += product
+        add_parts(product.reshape(1, -1), dW.reshape(-1))
     if need_dx:
         part_dcols = matrix_prefix(dcols, part_rows.shape[1])
         np.dot(W.reshape(o_size, -1).T, part_rows, part_dcols)
@@ -503,23 +504,28 @@ def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_
     forward's: S threads taking chunks of M images through ``backward_chunk``, cols rebuilt
     from x chunk by chunk, or no cols at all for a direct convolution) and, with stride 1 and
     padding, dxp: (N, C, Hp, Wp) (else an empty array). Each thread sums its chunks' dW and db
-    apart; the S partial sums are added at the end.
+    apart; the S partial sums are added at the end (``add_parts``: loops, not NumPy's sum over
+    an axis or a broadcast +=, which in a compiled kernel take 4 s more to compile).
     """
     n_size, o_size, oh_size, ow_size = dy.shape
     slots = cols.shape[0]
     width, chunk = chunk_geometry(xp if xp.size else x, stride_h == 1 and stride_w == 1,
                                   oh_size, ow_size, rows[0])  # fmt: skip
     c_size, kh_size, kw_size = W.shape[1], W.shape[2], W.shape[3]
-    weight_sums = np.zeros((slots, o_size, c_size, kh_size, kw_size), dW.dtype)
-    bias_sums = np.zeros((slots, o_size), db.dtype)
+    # thread 0 sums into dW and db, the others into weight_sums and bias_sums, added at the end
+    weight_sums = np.zeros((slots - 1, o_size, c_size, kh_size, kw_size), dW.dtype)
+    bias_sums = np.zeros((slots - 1, o_size), db.dtype)
     products = np.empty((slots, o_size, c_size * kh_size * kw_size), dW.dtype)
+    dW[:] = 0
+    db[:] = 0
     for slot in prange(slots):
+        own_dW = dW if slot == 0 else weight_sums[slot - 1]
+        own_db = db if slot == 0 else bias_sums[slot - 1]
         for first in range(slot * chunk, n_size, slots * chunk):
             last = min(first + chunk, n_size)
             backward_chunk(x[first:last], xp[first:last], W, y[first:last], activation, slope,
                            dy[first:last], stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
                            cols[slot], rows[slot], dcols[slot], dxp[first:last], dx[first:last],
-                           weight_sums[slot], products[slot], bias_sums[slot],
-                           need_dx)  # fmt: skip
-    dW[:] = weight_sums.sum(axis=0)
-    db[:] = bias_sums.sum(axis=0)
+                           own_dW, products[slot], own_db, need_dx)  # fmt: skip
+    add_parts(weight_sums.reshape(slots - 1, -1), dW.reshape(-1))
+    add_parts(bias_sums, db)

@@ -94,10 +94,16 @@ def gemm_tn(a, b, c):
             np.dot(a[first:last].T, b[first:last], target)
         else:
             target[:] = 0
-    total, flat = c.reshape(-1), partial.reshape(parts - 1, -1)
+    add_parts(partial.reshape(parts - 1, -1), c.reshape(-1))
+
+
+@njit(inline="always", cache=True, error_model="numpy")
+def add_parts(parts, total):
+    """total[i] += Σ_p parts[p, i]: partial sums that threads kept apart, added up (in
+    parallel when the caller is). parts: (P, M); total: (M,)."""
     for i in prange(total.shape[0]):
-        for p in range(parts - 1):
-            total[i] += flat[p, i]
+        for p in range(parts.shape[0]):
+            total[i] += parts[p, i]
 
 
 # Columns per iteration of column_sums: 64 float32s are four cache lines, whole lines per row.
