@@ -197,3 +197,18 @@ def test_residual_shape_mismatch_is_a_clear_error():
     block = nn.Sequential(nn.Residual(nn.Conv2d(2, 4, 3, padding=1)))
     with pytest.raises(nn.LayerInputError, match=r"0: Residual.*body gives \(1, 4, 5, 5\) but"):
         block(np.zeros((1, 2, 5, 5)))
+
+
+@pytest.mark.parametrize(
+    "n, threads, most", [(64, 2, 5), (64, 2, 27), (7, 2, 3), (1, 2, 4), (256, 3, 9)]
+)
+def test_balanced_chunk_gives_the_busiest_thread_the_fewest_images(n, threads, most):
+    from numbanet.layers.conv import balanced_chunk
+
+    def busiest(m):  # images of the busiest thread when thread k mod threads takes chunk k
+        sizes = [min(m, n - first) for first in range(0, n, m)]
+        return max(sum(sizes[t::threads]) for t in range(threads))
+
+    m = balanced_chunk(n, threads, most)
+    assert 1 <= m <= most
+    assert busiest(m) == min(busiest(k) for k in range(1, most + 1))

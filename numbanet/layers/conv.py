@@ -10,7 +10,7 @@ def balanced_chunk(n, threads, most):
     """Images per chunk, at most ``most``, for n images taken a chunk at a time by ``threads``
     threads in turn: the size that gives the busiest thread the fewest images (chunk k goes to
     thread k mod threads), the larger on a tie. 64 images on 2 threads, at most 5 a chunk: 4
-    (16 chunks, 32 images each) rather than 5 (13 chunks: 35 and 29)."""
+    (16 chunks, 32 images each) rather than 5 (13 chunks: 34 and 30)."""
 
     def busiest(m):
         return -(-(-(-n // m)) // threads) * m

@@ -56,7 +56,10 @@ padded image (each filter row slid along an image row, ``row_taps``) and
 col2im. Measured at batch 64, float32 (forward: im2col + GEMM against direct; weight gradient:
 GEMM against direct): 1 → 6 channels 5×5 0.58 → 0.40 ms and 0.83 → 0.37 ms; 3 → 6 5×5
 2.1 → 1.1 and 2.1 → 1.0 ms; 1 → 8 5×5 0.53 → 0.50 and 0.53 → 0.45 ms; past 8 filters the GEMM
-wins (1 → 12: 0.63 against 0.76 ms forward; 1 → 32 3×3: 0.48 against 0.81 ms).
+wins (1 → 12: 0.63 against 0.76 ms forward; 1 → 32 3×3: 0.48 against 0.81 ms). Measured
+again once each thread took whole chunks (forward + backward, direct against GEMM), the margins
+shrank: 1 → 6 0.60 against 0.63 ms, and the GEMM now leads for 3 → 6 (1.56 against 1.49) and
+1 → 8 (0.76 against 0.72), all within this host's noise; the rule was left as it is.
 """
 
 import numpy as np
