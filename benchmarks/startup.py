@@ -1,7 +1,8 @@
 """Start-up cost: `import numbanet`, and the first training step in a new process with a cold
 kernel cache (everything compiled) and with a warm one (compiled kernels loaded from disk).
 
-    python benchmarks/startup.py [--record]
+    python benchmarks/startup.py [--record]            # the seed MLP
+    python benchmarks/startup.py --model seed_cnn      # a zoo model for 28×28 images
 """
 
 import argparse
@@ -18,7 +19,7 @@ t0 = time.perf_counter()
 import numpy as np
 import numbanet as nn
 t1 = time.perf_counter()
-model = nn.models.mlp()
+model = nn.models.MODEL()
 opt = nn.optim.Adam(model)
 x, y = np.random.rand(64, 1, 28, 28).astype(np.float32), np.arange(64) % 10
 for _ in nn.train_step(model, nn.CrossEntropyLoss(), opt, x, y, snapshot=False):
@@ -28,10 +29,11 @@ print(t1 - t0, t2 - t1)
 """
 
 
-def run(cache_dir):
+def run(cache_dir, model):
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    script = FIRST_STEP.replace("MODEL", model)
     out = subprocess.run(
-        [sys.executable, "-c", FIRST_STEP], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     ).stdout.split()
     return float(out[0]), float(out[1])
 
@@ -39,10 +41,11 @@ def run(cache_dir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--record", action="store_true", help="append the figures to RESULTS.md")
+    parser.add_argument("--model", default="mlp", choices=["mlp", "lenet5", "seed_cnn"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as cache:
-        cold_import, cold_step = run(cache)
-        warm = [run(cache) for _ in range(3)]
+        cold_import, cold_step = run(cache, args.model)
+        warm = [run(cache, args.model) for _ in range(3)]
     warm_import = min(w[0] for w in warm)
     warm_step = min(w[1] for w in warm)
     lines = [
@@ -52,7 +55,8 @@ def main():
     ]
     print("\n".join(lines))
     if args.record:
-        record("Start-up", "| what | time |\n|---|---:|\n" + "\n".join(lines))
+        title = "Start-up" if args.model == "mlp" else f"Start-up, {args.model}"
+        record(title, "| what | time |\n|---|---:|\n" + "\n".join(lines))
 
 
 if __name__ == "__main__":
