@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from numbanet.kernels.cpu.dense import POOL_SIZE
+from numbanet.runtime import small_product_rows
 
 DEVICES = ("cpu", "cuda")
 
@@ -56,6 +57,11 @@ class Backend:
                 if kernel_name.endswith(("_forward", "_backward", "_step"))
             }
         )
+
+    def product_rows(self, k, n):
+        """Rows per BLAS call for a product (rows, k) by (k, n) that a kernel repeats with the
+        same (k, n) matrix — a recurrent layer's step (0: all rows in one call)."""
+        return small_product_rows(k, n)
 
     def owns(self, array):
         """True if ``array`` lives on this device."""
@@ -110,6 +116,9 @@ class CudaBackend(Backend):
         from numba import cuda
 
         self.cuda = cuda
+
+    def product_rows(self, k, n):
+        return 0  # the GPU's product takes all rows in one launch
 
     def owns(self, array):
         return is_device_array(array)

@@ -153,6 +153,9 @@ def test_recurrent_backward_and_swap_kernels_match_numpy(dtype):
 # gradients are dgate (∂/∂gi, where gi = x W_ihᵀ), dh[0] = ∂/∂h_0, dc[0] = ∂/∂c_0, dx and the
 # weight and bias gradients.
 SEQUENCE_SHAPES = [(1, 1, 1, 2), (3, 4, 5, 2)]  # (T, N, H, I)
+# rows of the batch per BLAS call in a step's product: one call, one row each, and 3 (N = 4:
+# a call of 3 rows and one of 1)
+ROWS_PER_CALL = [0, 1, 3]
 SEQUENCE_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
@@ -180,10 +183,13 @@ def sequence_inputs(cell, steps, n, h, size, dtype=np.float64):
     return x, w_ih, b_ih, (w_hh / np.sqrt(h)).astype(dtype), b_hh, h0, c0
 
 
+@pytest.mark.parametrize("rows_per_call", ROWS_PER_CALL)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("steps, n, h, size", SEQUENCE_SHAPES)
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_sequence_forward_kernels_match_the_cells_step_by_step(cell, steps, n, h, size, dtype):
+def test_sequence_forward_kernels_match_the_cells_step_by_step(
+    cell, steps, n, h, size, dtype, rows_per_call
+):
     x, w_ih, b_ih, w_hh, b_hh, h0, c0 = sequence_inputs(cell, steps, n, h, size, dtype)
     rows = SEQUENCE_GATES[cell] * h
     h_seq, c_seq = np.zeros((steps + 1, n, h), dtype), np.zeros((steps + 1, n, h), dtype)
@@ -195,21 +201,24 @@ def test_sequence_forward_kernels_match_the_cells_step_by_step(cell, steps, n, h
     want_h, want_c, want_gates = numpy_sequence(cell, *wide)
     weights = x, w_ih, b_ih, w_hh, b_hh
     if cell == "rnn":
-        K.rnn_sequence_forward(*weights, EPILOGUES["tanh"], dtype(0), h_seq, gi, gh)
+        K.rnn_sequence_forward(*weights, EPILOGUES["tanh"], dtype(0), h_seq, gi, gh, rows_per_call)
     elif cell == "lstm":
-        K.lstm_sequence_forward(*weights, h_seq, c_seq, gates, gi, gh)
+        K.lstm_sequence_forward(*weights, h_seq, c_seq, gates, gi, gh, rows_per_call)
         np.testing.assert_allclose(c_seq, want_c, **TOL[dtype], err_msg="c")
     else:
-        K.gru_sequence_forward(*weights, h_seq, gates, gi, gh)
+        K.gru_sequence_forward(*weights, h_seq, gates, gi, gh, rows_per_call)
     np.testing.assert_allclose(h_seq, want_h, **TOL[dtype], err_msg="h")
     if cell != "rnn":
         np.testing.assert_allclose(gates, want_gates, **TOL[dtype], err_msg="gates")
 
 
+@pytest.mark.parametrize("rows_per_call", ROWS_PER_CALL)
 @pytest.mark.parametrize("need_dx", [True, False])
 @pytest.mark.parametrize("steps, n, h, size", SEQUENCE_SHAPES)
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-def test_sequence_backward_kernels_match_finite_differences(cell, steps, n, h, size, need_dx):
+def test_sequence_backward_kernels_match_finite_differences(
+    cell, steps, n, h, size, need_dx, rows_per_call
+):
     x, w_ih, b_ih, w_hh, b_hh, h0, c0 = sequence_inputs(cell, steps, n, h, size)
     rows = SEQUENCE_GATES[cell] * h
     dy = normals((steps, n, h))[0]
@@ -229,19 +238,22 @@ def test_sequence_backward_kernels_match_finite_differences(cell, steps, n, h, s
     grads = [np.zeros(a.shape) for a in (w_ih, w_hh, b_ih, b_hh)]
     if cell == "rnn":
         K.rnn_sequence_backward(
-            x, w_ih, w_hh, h_seq, dy, EPILOGUES["tanh"], 0.0, dgi, dh, dx, *grads, need_dx
-        )
+            x, w_ih, w_hh, h_seq, dy, EPILOGUES["tanh"], 0.0, dgi, dh, dx, *grads, need_dx,
+            rows_per_call,
+        )  # fmt: skip
         dh_0 = dh[0]
     elif cell == "lstm":
         K.lstm_sequence_backward(
-            x, w_ih, w_hh, h_seq, c_seq, gates, dy, dgi, dh, carry, dx, *grads, need_dx
-        )
+            x, w_ih, w_hh, h_seq, c_seq, gates, dy, dgi, dh, carry, dx, *grads, need_dx,
+            rows_per_call,
+        )  # fmt: skip
         np.testing.assert_allclose(carry[0], numeric_gradient(loss, c0), **FD_TOL, err_msg="dc_0")
         dh_0 = dh[0]
     else:
         K.gru_sequence_backward(
-            x, w_ih, w_hh, h_seq, gates, dy, dgi, dgh, dh, carry, dx, *grads, need_dx
-        )
+            x, w_ih, w_hh, h_seq, gates, dy, dgi, dgh, dh, carry, dx, *grads, need_dx,
+            rows_per_call,
+        )  # fmt: skip
         dh_0 = dh[0] + carry[0]
     np.testing.assert_allclose(dh_0, numeric_gradient(loss, h0), **FD_TOL, err_msg="dh_0")
     for name, got, param in zip(

@@ -10,6 +10,7 @@ import functools
 import numpy as np
 
 from numbanet.kernels.scalar import EPILOGUES
+from numbanet.runtime import small_product_rows
 
 
 def normal(rng, shape, dtype):
@@ -299,9 +300,10 @@ def sequence_args(rng, dtype, n, t, h, cell, backward):
     Backward: x, W_ih, W_hh, what forward keeps (h; LSTM: c, gates; GRU: gates), dy (T, N, H),
     [RNN: code, slope], then the gradients of the projections (T, N, G·H; GRU: dgi, dgh), dh
     (T + 1, N, H) [LSTM: dc, GRU: skip, likewise], the last step given, dx, dW_ih, dW_hh,
-    db_ih, db_hh and need_dx. Weights are scaled by 1/√H, as initialized, so the states stay in
-    range."""
+    db_ih, db_hh and need_dx. Both end with the rows per BLAS call the CPU backend picks for
+    W_hh. Weights are scaled by 1/√H, as initialized, so the states stay in range."""
     rows, size = {"rnn": 1, "lstm": 4, "gru": 3}[cell] * h, h + 1
+    calls = small_product_rows(h, rows)
     x = normal(rng, (t, n, size), dtype)
     w_ih, w_hh = (
         (normal(rng, shape, dtype) / np.sqrt(h)).astype(dtype)
@@ -314,7 +316,7 @@ def sequence_args(rng, dtype, n, t, h, cell, backward):
         gates = [normal(rng, (t, n, 4 * h), dtype)] if cell != "rnn" else []
         biases = [normal(rng, rows, dtype) for _ in range(2)]
         scratch = [normal(rng, (t, n, rows), dtype), normal(rng, (n, rows), dtype)]
-        return [x, w_ih, biases[0], w_hh, biases[1], *code, states, *c, *gates, *scratch]
+        return [x, w_ih, biases[0], w_hh, biases[1], *code, states, *c, *gates, *scratch, calls]
     squash = [sigmoid, sigmoid, np.tanh, sigmoid if cell == "lstm" else None]  # GRU: gh_n raw
     gates = np.stack([saved_gates(rng, dtype, n, h, squash) for _ in range(t)])
     kept = {"rnn": [np.tanh(states).astype(dtype)], "lstm": [states, normal(rng, (t + 1, n, h),
@@ -324,7 +326,7 @@ def sequence_args(rng, dtype, n, t, h, cell, backward):
     grads = [normal(rng, shape, dtype) for shape in ((t, n, size), (rows, size), (rows, h))]
     grads += [normal(rng, rows, dtype) for _ in range(2)]
     dy = normal(rng, (t, n, h), dtype)
-    return [x, w_ih, w_hh, *kept, dy, *code, *dgates, *chains, *grads, True]
+    return [x, w_ih, w_hh, *kept, dy, *code, *dgates, *chains, *grads, True, calls]
 
 
 def swap_batch_time_args(rng, dtype, b, t, f):

@@ -124,6 +124,11 @@ class _Recurrent(Layer):
     def layout(self):
         return "(N, T, {})" if self.batch_first else "(T, N, {})"
 
+    def rows_per_call(self):
+        """Rows of the batch per BLAS call in a step's product h W_hhᵀ (and, backward,
+        dgate W_hh): the backend's choice for a (H, G·H) matrix (``Backend.product_rows``)."""
+        return self.backend.product_rows(self.hidden_size, self.gates * self.hidden_size)
+
     def state_arrays(self, state, batch, what):
         """The state ``what`` ("initial state" or "final state grad") as a list of one or two
         (num_layers, N, H) arrays on the layer's device (zeros if None), checked."""
@@ -336,14 +341,17 @@ class RNN(_Recurrent):
     def sequence_forward(self, x, gi, gh, layer):
         w_ih, b_ih, w_hh, b_hh = self.parameters_of(layer)
         h = self.saved[f"h_l{layer}"]
-        self.kernels.rnn_sequence_forward(x, w_ih, b_ih, w_hh, b_hh, *self.activation(), h, gi, gh)
+        self.kernels.rnn_sequence_forward(
+            x, w_ih, b_ih, w_hh, b_hh, *self.activation(), h, gi, gh, self.rows_per_call()
+        )
 
     def sequence_backward(self, dy, dgi, dgh, dh, carry, dx, need_dx, layer):
         w_ih, w_hh, *grads = self.gradients_of(layer)
         x, h = self.saved[f"x_l{layer}"], self.saved[f"h_l{layer}"]
         self.kernels.rnn_sequence_backward(
-            x, w_ih, w_hh, h, dy, *self.activation(), dgi, dh, dx, *grads, need_dx
-        )
+            x, w_ih, w_hh, h, dy, *self.activation(), dgi, dh, dx, *grads, need_dx,
+            self.rows_per_call(),
+        )  # fmt: skip
 
     def config(self):
         return super().config() | {"nonlinearity": self.nonlinearity}
@@ -376,14 +384,17 @@ class LSTM(_Recurrent):
 
     def sequence_forward(self, x, gi, gh, layer):
         h, c, gates = (self.saved[f"{name}_l{layer}"] for name in ("h", "c", "gates"))
-        self.kernels.lstm_sequence_forward(x, *self.parameters_of(layer), h, c, gates, gi, gh)
+        self.kernels.lstm_sequence_forward(
+            x, *self.parameters_of(layer), h, c, gates, gi, gh, self.rows_per_call()
+        )
 
     def sequence_backward(self, dy, dgi, dgh, dh, carry, dx, need_dx, layer):
         w_ih, w_hh, *grads = self.gradients_of(layer)
         x, h, c, gates = (self.saved[f"{name}_l{layer}"] for name in ("x", "h", "c", "gates"))
         self.kernels.lstm_sequence_backward(
-            x, w_ih, w_hh, h, c, gates, dy, dgi, dh, carry, dx, *grads, need_dx
-        )
+            x, w_ih, w_hh, h, c, gates, dy, dgi, dh, carry, dx, *grads, need_dx,
+            self.rows_per_call(),
+        )  # fmt: skip
 
 
 class GRU(_Recurrent):
@@ -409,14 +420,17 @@ class GRU(_Recurrent):
 
     def sequence_forward(self, x, gi, gh, layer):
         h, gates = self.saved[f"h_l{layer}"], self.saved[f"gates_l{layer}"]
-        self.kernels.gru_sequence_forward(x, *self.parameters_of(layer), h, gates, gi, gh)
+        self.kernels.gru_sequence_forward(
+            x, *self.parameters_of(layer), h, gates, gi, gh, self.rows_per_call()
+        )
 
     def sequence_backward(self, dy, dgi, dgh, dh, carry, dx, need_dx, layer):
         w_ih, w_hh, *grads = self.gradients_of(layer)
         x, h, gates = (self.saved[f"{name}_l{layer}"] for name in ("x", "h", "gates"))
         self.kernels.gru_sequence_backward(
-            x, w_ih, w_hh, h, gates, dy, dgi, dgh, dh, carry, dx, *grads, need_dx
-        )
+            x, w_ih, w_hh, h, gates, dy, dgi, dgh, dh, carry, dx, *grads, need_dx,
+            self.rows_per_call(),
+        )  # fmt: skip
 
     def _keep_step_grads(self, dy, dh_through_w, carry, dh):
         super()._keep_step_grads(dy, dh_through_w, carry, dh)

@@ -79,6 +79,17 @@ def gemm(a, b, c):
             np.dot(a[first:last], b, c[first:last])
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def gemm_rows(a, b, c, rows_per_call):
+    """c = a b on the calling thread, in BLAS calls of ``rows_per_call`` rows of a and c (one
+    call if 0). a: (M, K), b: (K, N), c: (M, N), rows C-contiguous. Calls small enough take
+    OpenBLAS's small-matrix kernel, which reads b as it is instead of packing it first
+    (``runtime.small_product_rows`` says when)."""
+    step = rows_per_call if rows_per_call > 0 else max(a.shape[0], 1)
+    for first in range(0, a.shape[0], step):
+        np.dot(a[first : first + step], b, c[first : first + step])
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def gemm_tn(a, b, c):
     """c = aᵀ b — a weight gradient, Σ over the rows of a and b — split over the threads along

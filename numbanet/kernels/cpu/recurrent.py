@@ -22,13 +22,23 @@ no sequence waits for another: the threads meet once per loop instead of twice p
 Measured on the LSTM at batch 64 (T = 28, H = 128), 2 threads: layer forward 4.0 ms as a
 Python loop calling a GEMM kernel and the cell kernel per step; as one kernel splitting each
 step's GEMM and cells over the threads 2.12 ms, with each thread its rows 2.04 ms (backward
-3.17 → 2.99 ms). The GPU's loops launch one kernel at a time, each over the whole batch.
+3.17 → 2.99 ms); with each step's product in calls of 8 rows (OpenBLAS's small-matrix kernel:
+see "one stacked layer" below) forward 2.16 → 1.54 ms, backward 3.00 → 2.53 ms a training step
+(``benchmarks/rnn.py --profile lstm``). The GPU's loops
+launch one kernel at a time, each over the whole batch.
 """
 
 import numpy as np
 from numba import njit, prange
 
-from numbanet.kernels.cpu.dense import column_sums, gemm, gemm_tn, part_bounds, parts_of
+from numbanet.kernels.cpu.dense import (
+    column_sums,
+    gemm,
+    gemm_rows,
+    gemm_tn,
+    part_bounds,
+    parts_of,
+)
 from numbanet.kernels.scalar import (
     TANH,
     epilogue_grad,
@@ -307,6 +317,11 @@ def recurrent_backward(dgh, W_hh, dh_prev):
 # state's gradient) and leaves with dh[t] = what reached h_t through W_hh from step t + 1 —
 # dh[0] is ∂L/∂h_0. The carried gradients (LSTM's dc, GRU's skip) are laid out the same way.
 # Then the weight gradients of all steps at once, and dx (T, N, I) if need_dx.
+# Each step's product runs in BLAS calls of ``rows_per_call`` rows of a thread's share (0: one
+# call), as ``Backend.product_rows`` picks: on OpenBLAS's AVX-512 cores, calls small enough for
+# its small-matrix kernel, which does not copy W_hh into a packed layout at every call
+# (``runtime.small_product_rows``). Forward multiplies by a C-contiguous copy of W_hhᵀ, made once
+# per sequence: that kernel takes no transposed first matrix.
 
 
 @row
@@ -335,7 +350,8 @@ def weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, db_ih, db_hh, shared, n
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def rnn_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, activation, slope, h, gi, gh):
+def rnn_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, activation, slope, h, gi, gh,
+                         rows_per_call):  # fmt: skip
     """One Elman layer over all steps: h[t + 1] = f(x[t] W_ihᵀ + b_ih + h[t] W_hhᵀ + b_hh).
 
     x: (T, N, I); W_ih: (H, I); W_hh: (H, H); b_ih, b_hh: (H,); h: (T + 1, N, H), h[0] given;
@@ -343,17 +359,18 @@ def rnn_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, activation, slope, h, gi, gh
     steps, each thread its rows of the batch (see "one stacked layer" above).
     """
     input_projection(x, W_ih, gi)
+    W_hh_t = np.ascontiguousarray(W_hh.T)
     parts = parts_of(x.shape[1])
     for p in prange(parts):
         n0, n1 = part_bounds(p, parts, x.shape[1])
         for t in range(x.shape[0]):
-            np.dot(h[t, n0:n1], W_hh.T, gh[n0:n1])
+            gemm_rows(h[t, n0:n1], W_hh_t, gh[n0:n1], rows_per_call)
             rnn_forward_rows(gi[t, n0:n1], gh[n0:n1], b_ih, b_hh, activation, h[t + 1, n0:n1])
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def rnn_sequence_backward(x, W_ih, W_hh, h, dy, activation, slope, dgate, dh, dx, dW_ih,
-                          dW_hh, db_ih, db_hh, need_dx):  # fmt: skip
+                          dW_hh, db_ih, db_hh, need_dx, rows_per_call):  # fmt: skip
     """BPTT through one Elman layer, from the last step: dgate[t] = (dy[t] + dh[t + 1]) · f′
     (``rnn_cell_backward``), dh[t] = dgate[t] W_hh (``recurrent_backward``), each thread its
     rows of the batch; then dW_hh = Σ_t dgate[t]ᵀ h[t], dW_ih = Σ_t dgate[t]ᵀ x[t],
@@ -369,12 +386,12 @@ def rnn_sequence_backward(x, W_ih, W_hh, h, dy, activation, slope, dgate, dh, dx
         for t in range(dy.shape[0] - 1, -1, -1):
             rnn_backward_rows(h[t + 1, n0:n1], dy[t, n0:n1], dh[t + 1, n0:n1], activation, slope,
                               dgate[t, n0:n1])  # fmt: skip
-            np.dot(dgate[t, n0:n1], W_hh, dh[t, n0:n1])
+            gemm_rows(dgate[t, n0:n1], W_hh, dh[t, n0:n1], rows_per_call)
     weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, db_ih, db_hh, True, need_dx)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def lstm_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh):
+def lstm_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh, rows_per_call):
     """One LSTM layer over all steps: gi = x W_ihᵀ (all steps), then per step gh = h[t] W_hhᵀ and
     ``lstm_cell_forward`` (which adds the biases) gives gates[t], c[t + 1] and h[t + 1], each
     thread its rows of the batch.
@@ -384,18 +401,19 @@ def lstm_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh):
     gh: (N, 4H).
     """
     input_projection(x, W_ih, gi)
+    W_hh_t = np.ascontiguousarray(W_hh.T)
     parts = parts_of(x.shape[1])
     for p in prange(parts):
         n0, n1 = part_bounds(p, parts, x.shape[1])
         for t in range(x.shape[0]):
-            np.dot(h[t, n0:n1], W_hh.T, gh[n0:n1])
+            gemm_rows(h[t, n0:n1], W_hh_t, gh[n0:n1], rows_per_call)
             lstm_forward_rows(gi[t, n0:n1], gh[n0:n1], b_ih, b_hh, c[t, n0:n1],
                               gates[t, n0:n1], c[t + 1, n0:n1], h[t + 1, n0:n1])  # fmt: skip
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def lstm_sequence_backward(x, W_ih, W_hh, h, c, gates, dy, dgate, dh, dc, dx, dW_ih, dW_hh,
-                           db_ih, db_hh, need_dx):  # fmt: skip
+                           db_ih, db_hh, need_dx, rows_per_call):  # fmt: skip
     """BPTT through one LSTM layer, from the last step: ``lstm_cell_backward`` turns dy[t] +
     dh[t + 1] and dc[t + 1] into dgate[t] and dc[t]; dh[t] = dgate[t] W_hh; each thread its
     rows of the batch. Then the weight gradients of all steps (as ``rnn_sequence_backward``),
@@ -411,12 +429,12 @@ def lstm_sequence_backward(x, W_ih, W_hh, h, c, gates, dy, dgate, dh, dc, dx, dW
             lstm_backward_rows(gates[t, n0:n1], c[t, n0:n1], c[t + 1, n0:n1], dy[t, n0:n1],
                                dh[t + 1, n0:n1], dc[t + 1, n0:n1], dgate[t, n0:n1],
                                dc[t, n0:n1])  # fmt: skip
-            np.dot(dgate[t, n0:n1], W_hh, dh[t, n0:n1])
+            gemm_rows(dgate[t, n0:n1], W_hh, dh[t, n0:n1], rows_per_call)
     weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, db_ih, db_hh, True, need_dx)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def gru_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh):
+def gru_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh, rows_per_call):
     """One GRU layer over all steps: gi = x W_ihᵀ (all steps), then per step gh = h[t] W_hhᵀ and
     ``gru_cell_forward`` (which adds the biases) gives gates[t] and h[t + 1], each thread its
     rows of the batch.
@@ -425,18 +443,19 @@ def gru_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh):
     writes h[1:], gates: (T, N, 4H) and the scratch gi: (T, N, 3H), gh: (N, 3H).
     """
     input_projection(x, W_ih, gi)
+    W_hh_t = np.ascontiguousarray(W_hh.T)
     parts = parts_of(x.shape[1])
     for p in prange(parts):
         n0, n1 = part_bounds(p, parts, x.shape[1])
         for t in range(x.shape[0]):
-            np.dot(h[t, n0:n1], W_hh.T, gh[n0:n1])
+            gemm_rows(h[t, n0:n1], W_hh_t, gh[n0:n1], rows_per_call)
             gru_forward_rows(gi[t, n0:n1], gh[n0:n1], b_ih, b_hh, h[t, n0:n1], gates[t, n0:n1],
                              h[t + 1, n0:n1])  # fmt: skip
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def gru_sequence_backward(x, W_ih, W_hh, h, gates, dy, dgi, dgh, dh, skip, dx, dW_ih, dW_hh,
-                          db_ih, db_hh, need_dx):  # fmt: skip
+                          db_ih, db_hh, need_dx, rows_per_call):  # fmt: skip
     """BPTT through one GRU layer, from the last step: ``gru_cell_backward`` turns dy[t] +
     dh[t + 1] + skip[t + 1] into dgi[t], dgh[t] and skip[t]; dh[t] = dgh[t] W_hh; each thread
     its rows of the batch. Then dW_hh = Σ_t dgh[t]ᵀ h[t], dW_ih = Σ_t dgi[t]ᵀ x[t],
@@ -453,7 +472,7 @@ def gru_sequence_backward(x, W_ih, W_hh, h, gates, dy, dgi, dgh, dh, skip, dx, d
             gru_backward_rows(gates[t, n0:n1], h[t, n0:n1], dy[t, n0:n1], dh[t + 1, n0:n1],
                               skip[t + 1, n0:n1], dgi[t, n0:n1], dgh[t, n0:n1],
                               skip[t, n0:n1])  # fmt: skip
-            np.dot(dgh[t, n0:n1], W_hh, dh[t, n0:n1])
+            gemm_rows(dgh[t, n0:n1], W_hh, dh[t, n0:n1], rows_per_call)
     weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, db_ih, db_hh, False, need_dx)
 
 

@@ -5,7 +5,8 @@ Every cell kernel runs one thread per (n, hidden unit j): the thread reads that 
 pre-activations from each gate block, applies the shared scalar math of
 ``numbanet.kernels.scalar`` and writes the unit's state and gates. The matrix products are the
 tiled product of ``cuda/dense.py``. The time loops (``*_sequence_*``) run on the host: one
-product and one cell kernel launched per step, in order.
+product and one cell kernel launched per step, in order, each over the whole batch (so they take
+``rows_per_call``, the CPU's BLAS call size, and leave it unread).
 """
 
 import functools
@@ -171,7 +172,8 @@ def weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, db_ih, db_hh, shared, n
         matmul(flat(dgi), W_ih, db_ih, False, False, False, flat(dx))
 
 
-def rnn_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, activation, slope, h, gi, gh):
+def rnn_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, activation, slope, h, gi, gh,
+                         rows_per_call):  # fmt: skip
     """h[t + 1] = f(x[t] W_ihᵀ + b_ih + h[t] W_hhᵀ + b_hh) for every step t."""
     input_projection(x, W_ih, b_ih, gi)
     for t in range(x.shape[0]):
@@ -180,7 +182,7 @@ def rnn_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, activation, slope, h, gi, gh
 
 
 def rnn_sequence_backward(x, W_ih, W_hh, h, dy, activation, slope, dgate, dh, dx, dW_ih,
-                          dW_hh, db_ih, db_hh, need_dx):  # fmt: skip
+                          dW_hh, db_ih, db_hh, need_dx, rows_per_call):  # fmt: skip
     """BPTT, last step first: dgate[t] from dy[t] + dh[t + 1], dh[t] = dgate[t] W_hh; then the
     weight and bias gradients and dx."""
     for t in reversed(range(dy.shape[0])):
@@ -189,7 +191,7 @@ def rnn_sequence_backward(x, W_ih, W_hh, h, dy, activation, slope, dgate, dh, dx
     weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, db_ih, db_hh, True, need_dx)
 
 
-def lstm_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh):
+def lstm_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh, rows_per_call):
     """Every step of the LSTM cell: gh = h[t] W_hhᵀ, then the cell writes gates[t], c[t + 1],
     h[t + 1]."""
     input_projection(x, W_ih, b_ih, gi)
@@ -199,7 +201,7 @@ def lstm_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh):
 
 
 def lstm_sequence_backward(x, W_ih, W_hh, h, c, gates, dy, dgate, dh, dc, dx, dW_ih, dW_hh,
-                           db_ih, db_hh, need_dx):  # fmt: skip
+                           db_ih, db_hh, need_dx, rows_per_call):  # fmt: skip
     """BPTT, last step first: the cell turns dy[t] + dh[t + 1] and dc[t + 1] into dgate[t] and
     dc[t]; dh[t] = dgate[t] W_hh; then the weight and bias gradients and dx."""
     for t in reversed(range(dy.shape[0])):
@@ -208,7 +210,7 @@ def lstm_sequence_backward(x, W_ih, W_hh, h, c, gates, dy, dgate, dh, dc, dx, dW
     weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, db_ih, db_hh, True, need_dx)
 
 
-def gru_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh):
+def gru_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh, rows_per_call):
     """Every step of the GRU cell: gh = h[t] W_hhᵀ, then the cell writes gates[t], h[t + 1]."""
     input_projection(x, W_ih, b_ih, gi)
     for t in range(x.shape[0]):
@@ -217,7 +219,7 @@ def gru_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh):
 
 
 def gru_sequence_backward(x, W_ih, W_hh, h, gates, dy, dgi, dgh, dh, skip, dx, dW_ih, dW_hh,
-                          db_ih, db_hh, need_dx):  # fmt: skip
+                          db_ih, db_hh, need_dx, rows_per_call):  # fmt: skip
     """BPTT, last step first: the cell turns dy[t] + dh[t + 1] + skip[t + 1] into dgi[t],
     dgh[t] and skip[t]; dh[t] = dgh[t] W_hh; then the weight and bias gradients and dx."""
     for t in reversed(range(dy.shape[0])):
