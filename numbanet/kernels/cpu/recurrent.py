@@ -24,8 +24,8 @@ Python loop calling a GEMM kernel and the cell kernel per step; as one kernel sp
 step's GEMM and cells over the threads 2.12 ms, with each thread its rows 2.04 ms (backward
 3.17 → 2.99 ms); with each step's product in calls of 8 rows (OpenBLAS's small-matrix kernel:
 see "one stacked layer" below) forward 2.16 → 1.54 ms, backward 3.00 → 2.53 ms a training step
-(``benchmarks/rnn.py --profile lstm``). The GPU's loops
-launch one kernel at a time, each over the whole batch.
+(``benchmarks/rnn.py --profile lstm``). The GPU's loops launch one kernel at a time, each over
+the whole batch.
 """
 
 import numpy as np
