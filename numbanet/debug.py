@@ -194,10 +194,7 @@ class Stepper:
 
     def _restore(self, saved):
         self.model.load_state_dict(saved["params"])
-        for layer in self.model.modules():
-            for name, grad in layer.grads.items():
-                key = f"{layer.path}.{name}" if layer.path else name
-                layer.backend.copy_into(grad, saved["grads"][key])
+        self.model.load_grad_dict(saved["grads"])
         self.optimizer.load_state_dict(saved["optimizer"])
         rng.generator().bit_generator.state = copy.deepcopy(saved["rng"])
 
@@ -236,7 +233,7 @@ def update_terms(optimizer, event):
             row["L1/L2 penalty term"] = optimizer.l1 * np.sign(before) + optimizer.l2 * before
         if optimizer.weight_decay:
             row["weight decay term"] = optimizer.weight_decay * before
-        key = f"{layer.path}.{name}" if layer.path else name
+        key = optimizer.key_of(layer, name)
         t = optimizer.state[key]["step"]
         if "momentum_buffer" in optimizer.state[key]:
             row["momentum buffer b"] = tensors[f"{name}.momentum_buffer"]

@@ -77,7 +77,6 @@ def gradcheck(fn, x, target=None, eps=1e-6, seed=0, max_entries=None):
     if not isinstance(fn, Layer):
         raise TypeError(f"gradcheck: expected a Layer or a Loss, got {type(fn).__name__}")
     layer = fn.clone("cpu").to(np.float64)
-    layer.set_path("")  # keys "weight", not "2.weight", for a layer taken out of a model
     bit_generator = numbanet_rng.generator().bit_generator
     caller_state = copy.deepcopy(bit_generator.state)
 

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from numbanet.backend import backend_of, to_host
-from numbanet.layers.base import Layer
+from numbanet.layers.base import Layer, param_key
 
 
 class Optimizer:
@@ -38,6 +38,28 @@ class Optimizer:
         self.model = model
         self.lr, self.l1, self.l2 = float(lr), float(l1), float(l2)
         self.state = {}  # param key ("0.weight") -> {"step": int, state arrays}
+        self._keys = {}  # (layer, param name) -> its key in ``state``, fixed when first seen
+        self._learn_keys()
+
+    def _learn_keys(self):
+        """Key every param of the model that has no key yet by its place in the model now.
+        Keys are fixed from then on, so putting the model inside another (which renames its
+        layers' paths) keeps each param's state."""
+        for prefix, layer in self.model.named_param_layers():
+            for name in layer.params:
+                self._keys.setdefault((layer, name), param_key(prefix, name))
+
+    def key_of(self, layer, name):
+        """The key of ``layer.params[name]`` in ``state`` and ``state_dict`` ("0.weight")."""
+        key = self._keys.get((layer, name))
+        if key is None:  # a layer added to the model after the optimizer was made
+            self._learn_keys()
+            key = self._keys.get((layer, name))
+        if key is None:
+            raise ValueError(
+                f"{type(self).__name__}: {layer.name} is not in the model this optimizer updates"
+            )
+        return key
 
     def step(self):
         """Update every param of the model from its current grad."""
@@ -53,7 +75,7 @@ class Optimizer:
                     layer.kernels.l1_penalty_backward(param.reshape(-1), self.l1, grad.reshape(-1))
                 if self.l2:
                     layer.kernels.l2_penalty_backward(param.reshape(-1), self.l2, grad.reshape(-1))
-            key = f"{layer.path}.{name}" if layer.path else name
+            key = self.key_of(layer, name)
             state = self.state.get(key)
             if state is None:
                 state = self.state[key] = self.init_state(layer, param)

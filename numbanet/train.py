@@ -96,7 +96,7 @@ def train_step(model, loss_fn, optimizer, x, target, snapshot=True):
 def _update_tensors(optimizer, layer, before):
     tensors = {}
     for name, param in layer.params.items():
-        key = f"{layer.path}.{name}" if layer.path else name
+        key = optimizer.key_of(layer, name)
         tensors[f"{name}.before"] = before.get(name)
         tensors[f"{name}.after"] = param
         tensors[f"{name}.grad"] = layer.grads[name]

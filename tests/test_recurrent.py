@@ -296,8 +296,8 @@ class _FromState(nn.Layer):
         self.recurrent, self.initial = recurrent, state
         self.set_path("")
 
-    def children(self):
-        return [self.recurrent]
+    def named_children(self):
+        return [("recurrent", self.recurrent)]
 
     def forward(self, x):
         return self.recurrent.forward(x, self.initial)

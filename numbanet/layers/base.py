@@ -21,6 +21,12 @@ from numbanet.layers.init import init_weight_and_bias
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def param_key(prefix, name):
+    """The key of ``name`` under a layer at ``prefix``: "weight" at the top, "2.weight" or
+    "1.body.0.weight" inside a model — torch's ``state_dict`` keys."""
+    return f"{prefix}.{name}" if prefix else name
+
+
 class LayerInputError(ValueError):
     """A layer was given an input it cannot take; the message names the layer and the fix."""
 
@@ -184,40 +190,53 @@ class Layer:
         return dy
 
     # ----- structure -------------------------------------------------------------------------
-    def children(self):
-        """Sub-layers (containers override)."""
+    def named_children(self):
+        """(name, sub-layer) pairs (containers override): "0", "1", … in a Sequential,
+        "body" and "shortcut" in a Residual. The names make the ``state_dict`` keys."""
         return []
 
+    def children(self):
+        """Sub-layers, in order."""
+        return [child for _, child in self.named_children()]
+
     def set_path(self, path):
-        """Place the layer at ``path`` in its model; children become "path.0", "path.1", …"""
+        """Place the layer at ``path`` in its model ("2", "1.body.0"), for its name in events and
+        errors; children become "path.<name>". Keys of params never depend on it: a model put
+        inside another keeps its own ``state_dict`` keys and its optimizer state."""
         self.path = path
-        for index, child in enumerate(self.children()):
-            child.set_path(f"{path}.{index}" if path else str(index))
+        for name, child in self.named_children():
+            child.set_path(param_key(path, name))
+
+    def named_modules(self, prefix=""):
+        """(key prefix, layer) for this layer and every layer inside it, depth first; the prefix
+        is relative to this layer ("" for itself, "0", "1.body", …)."""
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(param_key(prefix, name))
 
     def modules(self):
         """This layer and every layer inside it, depth first."""
-        yield self
-        for child in self.children():
-            yield from child.modules()
+        for _, layer in self.named_modules():
+            yield layer
 
     def named_params(self):
         """(key, array) for every param, with torch's state_dict keys ("0.weight")."""
-        for layer in self.modules():
+        for prefix, layer in self.named_modules():
             for name, value in layer.params.items():
-                yield (f"{layer.path}.{name}" if layer.path else name), value
+                yield param_key(prefix, name), value
 
     def named_tensors(self):
         """(key, array) for every param and state tensor: what ``state_dict`` holds."""
-        for layer in self.modules():
+        for prefix, layer in self.named_modules():
             for table in (layer.params, layer.state):
                 for name, value in table.items():
-                    yield (f"{layer.path}.{name}" if layer.path else name), value
+                    yield param_key(prefix, name), value
 
     def named_param_layers(self):
         """(key prefix, layer) for every layer that holds params, in forward order."""
-        for layer in self.modules():
+        for prefix, layer in self.named_modules():
             if layer.params:
-                yield layer.path, layer
+                yield prefix, layer
 
     def num_params(self):
         """The number of trainable scalars."""
@@ -297,10 +316,16 @@ class Layer:
     def grad_dict(self):
         """{key: host copy of the gradient}, the same keys as ``state_dict``."""
         return {
-            (f"{layer.path}.{name}" if layer.path else name): to_host(grad)
-            for layer in self.modules()
+            param_key(prefix, name): to_host(grad)
+            for prefix, layer in self.named_modules()
             for name, grad in layer.grads.items()
         }
+
+    def load_grad_dict(self, grads):
+        """Copy gradients from {key: array} (the keys of ``grad_dict``) into ``grads``."""
+        for prefix, layer in self.named_modules():
+            for name, grad in layer.grads.items():
+                layer.backend.copy_into(grad, grads[param_key(prefix, name)])
 
     def load_state_dict(self, state):
         """Copy params and state from {key: array} into the model's own arrays.
@@ -325,8 +350,7 @@ class Layer:
                     f"load_state_dict: {key!r} expected shape {value.shape}, "
                     f"got {converted[key].shape}"
                 )
-        for layer in self.modules():
+        for prefix, layer in self.named_modules():
             for table in (layer.params, layer.state):
                 for name, value in table.items():
-                    key = f"{layer.path}.{name}" if layer.path else name
-                    layer.backend.copy_into(value, converted[key])
+                    layer.backend.copy_into(value, converted[param_key(prefix, name)])

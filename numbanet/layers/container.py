@@ -33,8 +33,8 @@ class Sequential(Layer):
         self.set_path(self.path)
         return self
 
-    def children(self):
-        return list(self.layers)
+    def named_children(self):
+        return [(str(index), layer) for index, layer in enumerate(self.layers)]
 
     def forward(self, x):
         for layer in self.layers:
@@ -93,13 +93,8 @@ class Residual(Layer):
                 raise TypeError(f"Residual: expected Layers, got {type(part).__name__}")
         self.set_path(self.path)
 
-    def children(self):
-        return [self.body, self.shortcut]
-
-    def set_path(self, path):
-        self.path = path
-        for name, child in (("body", self.body), ("shortcut", self.shortcut)):
-            child.set_path(f"{path}.{name}" if path else name)
+    def named_children(self):
+        return [("body", self.body), ("shortcut", self.shortcut)]
 
     def forward(self, x):
         fx, sx = self.body.forward(x), self.shortcut.forward(x)
