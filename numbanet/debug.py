@@ -18,7 +18,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from numbanet import rng
-from numbanet.train import _as_loader, step_layers, train_step
+from numbanet.steps import StepProgram
+from numbanet.train import _as_loader, step_layers
+
+
+@dataclass(frozen=True)
+class PlannedEvent:
+    """What an event of a step is, without its tensors: the Stepper's record of a step."""
+
+    phase: str
+    path: str
+    depth: int
+    model: str
+    part: str
+    name: str
+
+    @classmethod
+    def of(cls, event):
+        return cls(event.phase, event.path, event.depth, event.model, event.part, event.name)
 
 
 @dataclass
@@ -42,38 +59,59 @@ class Anomaly:
 class Stepper:
     """A training step that advances one event at a time and can go back.
 
+    model, loss_fn, optimizer: the plain step (``nn.train_step``); or ``program``: any
+    ``StepProgram`` (several models and optimizers, e.g. a GAN step), in which case the first
+    three stay None.
     data: an (x, y) pair, a Dataset or a DataLoader (batched with ``batch_size``).
     explode / vanish: a gradient whose norm is above ``explode`` or below ``vanish`` stops
     stepping (set ``check_anomalies=False`` to step on regardless).
+
+    The events of a step are learnt by recording them: once when the stepper is made (a whole
+    step run and undone, so ``n_events`` and the phase of every coming event are known), and
+    again after any step whose events differ from the record.
     """
 
     def __init__(
         self,
-        model,
-        loss_fn,
-        optimizer,
-        data,
+        model=None,
+        loss_fn=None,
+        optimizer=None,
+        data=None,
         batch_size=64,
         shuffle=True,
         seed=0,
         explode=1e3,
         vanish=1e-8,
         check_anomalies=True,
+        program=None,
     ):
-        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        if program is None:
+            if model is None or loss_fn is None or optimizer is None:
+                raise TypeError("Stepper: give model, loss_fn and optimizer, or a program")
+            program = StepProgram.single(model, loss_fn, optimizer)
+        self.program = program
+        self.model = next(iter(program.models.values()))
+        self.optimizer = next(iter(program.optimizers.values()))
+        self.loss_fn = next(iter(program.losses.values()), None)
         self.loader = _as_loader(data, batch_size, shuffle, seed, "Stepper data")
         self.explode, self.vanish, self.check_anomalies = explode, vanish, check_anomalies
-        self.layers = step_layers(model)
-        self.n_events = (
-            2 * len(self.layers)
-            + 1
-            + sum(1 for layer in self.layers for _ in layer.named_param_layers())
-        )
         self._initial = self._capture()
         self._initial_order = copy.deepcopy(self.loader.rng.bit_generator.state)
+        self.plan = []
         self.reset()
+        self.plan = self._record_plan()
 
     # ----- where we are ---------------------------------------------------------------------
+    @property
+    def layers(self):
+        """The first model's own layers (a Sequential's), or the model itself."""
+        return step_layers(self.model)
+
+    @property
+    def n_events(self):
+        """The number of events in one step."""
+        return len(self.plan)
+
     @property
     def position(self):
         """Index of the last event taken in the current step (-1: the step has not begun)."""
@@ -85,38 +123,82 @@ class Stepper:
         return self.events[-1] if self.events else None
 
     @property
+    def next_event(self):
+        """What the next event will be, from the recorded plan: a PlannedEvent (phase, path,
+        depth, model, part, name), or None at the end of the step."""
+        return self.plan[len(self.events)] if len(self.events) < len(self.plan) else None
+
+    @property
     def step_done(self):
-        return len(self.events) == self.n_events
+        return self._finished
 
     @property
     def losses(self):
         """The loss of every step so far, the current one included once it passed its loss."""
         current = [e.loss for e in self.events if e.phase == "loss"]
-        return self._completed_losses + current
+        return self._completed_losses + current[:1]
 
     @property
     def penalties(self):
         """The optimizer's L1/L2 penalty at every step of ``losses`` (0.0 without l1/l2)."""
         current = [e.penalty for e in self.events if e.phase == "loss"]
-        return self._completed_penalties + current
+        return self._completed_penalties + current[:1]
 
     # ----- moving ---------------------------------------------------------------------------
     def step(self):
-        """Take one event; at the end of a step, start the next step on the next batch."""
+        """Take one event (step *into* blocks: the finest grain); at the end of a step, start the
+        next step on the next batch."""
         if self.step_done:
             self.next_batch()
-        event = next(self._events)
+        try:
+            event = next(self._events)
+        except StopIteration:  # the step was shorter than recorded: the model changed
+            self._finished = True
+            self.plan = [PlannedEvent.of(e) for e in self.events]
+            return self.step()
         self.events.append(event)
+        self._peek_end()
         self.anomaly = self._find_anomaly(event) if self.check_anomalies else None
         return event
 
+    def step_over(self):
+        """Take the next event, or the whole block it begins at the depth of the last event
+        taken (a Residual block at the top: its body, shortcut and add in one go)."""
+        if self.step_done:
+            self.next_batch()
+        level = self.event.depth if self.event is not None else 0
+        first = self.next_event
+        block = ".".join(first.path.split(".")[: level + 1])
+        return self._run_while(
+            lambda planned: planned.model == first.model
+            and planned.phase == first.phase
+            and (planned.path == block or planned.path.startswith(block + "."))
+        )
+
+    def step_out(self):
+        """Take events to the end of the block the last event is in (to the end of the phase
+        at the top)."""
+        if self.event is None or self.event.depth == 0:
+            return self.run_to_phase_end()
+        current = self.event
+        block = current.path.rsplit(".", 1)[0]
+        return self._run_while(
+            lambda planned: planned.model == current.model
+            and planned.phase == current.phase
+            and planned.path.startswith(block + ".")
+            or planned.path == block
+        )
+
     def run_to_phase_end(self):
-        """Take events until the phase of the next event (forward, loss, backward, update) ends."""
-        phase = "forward" if self.step_done else self._next_phase()
-        self.step()
-        while not self.anomaly and not self.step_done and self._next_phase() == phase:
-            self.step()
-        return self.event
+        """Take events until the phase of the next event (forward, loss, backward, update) ends
+        (in a step over several models: the phase of that model in that part of the step)."""
+        if self.step_done:
+            self.next_batch()
+        first = self.next_event
+        return self._run_while(
+            lambda planned: (planned.phase, planned.model, planned.part)
+            == (first.phase, first.model, first.part)
+        )
 
     def run_step(self):
         """Take events to the end of the step (the next step if this one is done)."""
@@ -158,7 +240,8 @@ class Stepper:
         return self.goto(max(self.position - 1, -1))
 
     def reset(self):
-        """Back to the model, optimizer and batch order as they were when the stepper was made."""
+        """Back to the models, optimizers and batch order as they were when the stepper was
+        made."""
         self._restore(self._initial)
         self.loader.rng.bit_generator.state = copy.deepcopy(self._initial_order)
         self._batches = iter(())
@@ -167,6 +250,13 @@ class Stepper:
         self._begin_step()
 
     # ----- internals -------------------------------------------------------------------------
+    def _run_while(self, belongs):
+        """Take the next event, then more while the next one ``belongs`` (a test on the plan)."""
+        self.step()
+        while not self.anomaly and not self.step_done and belongs(self.next_event):
+            self.step()
+        return self.event
+
     def _next_batch(self):
         for _ in range(2):  # a new epoch when the current one is used up
             try:
@@ -177,25 +267,50 @@ class Stepper:
 
     def _begin_step(self):
         self._step_start = self._capture()
-        self.events, self.anomaly = [], None
-        self._events = train_step(self.model, self.loss_fn, self.optimizer, *self.batch)
+        self.events, self.anomaly, self._finished = [], None, False
+        self._events = self.program.run(*self.batch, snapshot=True)
 
-    def _next_phase(self):
-        order = ["forward"] * len(self.layers) + ["loss"] + ["backward"] * len(self.layers)
-        return order[len(self.events)] if len(self.events) < len(order) else "update"
+    def _peek_end(self):
+        """Learn whether the step has ended after the event just taken: at the end of the
+        plan, run the generator to its end (it finishes there) and record the plan anew if
+        this step's events were not the ones recorded."""
+        if len(self.events) < len(self.plan):
+            return
+        for extra in self._events:  # the program yields more than the plan said
+            self.events.append(extra)
+        self._finished = True
+        recorded = [PlannedEvent.of(e) for e in self.events]
+        if recorded != self.plan:
+            self.plan = recorded
+
+    def _record_plan(self):
+        """Run one whole step on the current batch, note its events, and undo it."""
+        saved = self._capture()
+        plan = [PlannedEvent.of(event) for event in self.program.run(*self.batch)]
+        self._restore(saved)
+        self._begin_step()
+        return plan
 
     def _capture(self):
         return {
-            "params": self.model.state_dict(),
-            "grads": self.model.grad_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "models": {
+                name: (model.state_dict(), model.grad_dict())
+                for name, model in self.program.models.items()
+            },
+            "optimizers": {
+                name: optimizer.state_dict()
+                for name, optimizer in self.program.optimizers.items()
+            },
             "rng": copy.deepcopy(rng.generator().bit_generator.state),
         }
 
     def _restore(self, saved):
-        self.model.load_state_dict(saved["params"])
-        self.model.load_grad_dict(saved["grads"])
-        self.optimizer.load_state_dict(saved["optimizer"])
+        for name, model in self.program.models.items():
+            params, grads = saved["models"][name]
+            model.load_state_dict(params)
+            model.load_grad_dict(grads)
+        for name, optimizer in self.program.optimizers.items():
+            optimizer.load_state_dict(saved["optimizers"][name])
         rng.generator().bit_generator.state = copy.deepcopy(saved["rng"])
 
     def _find_anomaly(self, event):

@@ -2,6 +2,10 @@
 
 A step yields, in order: one "forward" event per layer, one "loss" event, one "backward"
 event per layer (last layer first) and one "update" event per layer that has params.
+Containers yield the events of the layers inside them (a Residual block's body, shortcut and
+its own "add"), each with its ``path`` in the model and its ``depth`` (0 for a model's own
+layers), so a step can be followed at any depth. A step over several models (a GAN) names the
+model of every event (``event.model``) and what part of the step it belongs to (``event.part``).
 ``event.tensors()`` copies the tensors that event touched to host NumPy arrays (from the GPU
 for a model on "cuda"); nothing is copied unless it is called. Call it before advancing to the
 next step: later steps overwrite the buffers it reads.
@@ -24,9 +28,16 @@ class Event:
     name:  human-readable, e.g. "2: Linear(128→256)" or "CrossEntropyLoss()".
     layer: the layer (None for the loss); loss: the loss value (loss event only).
     penalty: the optimizer's L1/L2 penalty λ₁Σ|w| + λ₂/2 Σw² of the weights the loss was
-    computed with (loss event only; 0.0 without ``l1``/``l2``; None in a step run without
-    ``snapshot``, as ``fit`` runs them). ``loss`` stays the data loss, comparable with a
-    validation loss; ``loss + penalty`` is what the update descends.
+    computed with (loss event only; 0.0 without ``l1``/``l2``, at no cost; None in a step run
+    with ``penalty=False``, as ``fit`` runs them: it reports the penalty once per epoch).
+    ``loss`` stays the data loss, comparable with a validation loss; ``loss + penalty`` is what
+    the update descends.
+    path:  where the layer sits in its model, relative to the model ("2", "1.body.0"; "" for the
+           loss and for a model that is one layer); depth: how deep (0: one of the model's own
+           layers, 1 inside one of them, ...).
+    model: the name of the model the event belongs to ("model", or "generator" and
+           "discriminator" in a GAN step); part: the part of the step it belongs to, in words
+           ("" in a plain training step; "D on real images" in a GAN step).
     """
 
     phase: str
@@ -36,6 +47,10 @@ class Event:
     loss: Optional[float] = None
     _tensors: Callable[[], dict] = field(default=dict, repr=False)
     penalty: Optional[float] = None
+    path: str = ""
+    depth: int = 0
+    model: str = "model"
+    part: str = ""
 
     def shapes(self):
         """{name: shape} of the tensors this event touched, without copying them."""
@@ -44,13 +59,14 @@ class Event:
     def tensors(self):
         """{name: host NumPy copy} of the tensors this event touched.
 
-        forward:  input, output
+        forward:  input, output (a Residual's "add": body, shortcut, output)
         loss:     prediction, target, grad (∂L/∂prediction)
         backward: dy (∂L/∂output), dx (∂L/∂input; absent where no earlier layer has params,
                   so nothing needs it; layers before the first with params skip backward),
                   d<param> for each param (e.g. dweight, dbias)
-        update:   for each param p: p.before, p.after, p.grad, and the optimizer state p.<name>
-                  (momentum_buffer, exp_avg, exp_avg_sq)
+        update:   for each param p: p.after, p.grad, the optimizer state p.<name>
+                  (momentum_buffer, exp_avg, exp_avg_sq), and p.before when the step was run
+                  with ``snapshot=True`` (the Stepper runs it so)
         """
         return {
             name: to_host(value) for name, value in self._tensors().items() if value is not None

@@ -1,4 +1,4 @@
-"""Training: one step as a generator of events, and fit/evaluate loops on top of it.
+"""Training loops: fit and evaluate, on top of the step of ``steps.py``.
 
 ``train_step`` is the only code path that trains: ``fit`` drains it at full speed, the
 inspector advances it one event at a time, so what a learner steps through is exactly what
@@ -15,93 +15,13 @@ from numbanet import metrics
 from numbanet.backend import to_host
 from numbanet.data import DataLoader, Dataset
 from numbanet.layers import Sequential
-from numbanet.layers.container import first_learning_index
 from numbanet.losses import CrossEntropyLoss, MSELoss
-from numbanet.trace import Event
+from numbanet.steps import train_step
 
 
 def step_layers(model):
-    """The layers a step walks through: a Sequential's layers, or the model itself."""
+    """A model's own layers: a Sequential's layers, or the model itself."""
     return list(model.layers) if isinstance(model, Sequential) else [model]
-
-
-def train_step(model, loss_fn, optimizer, x, target, snapshot=True):
-    """One training step (forward, loss, backward, update) as a generator of ``Event``.
-
-    x: the batch (N, ...); target: what ``loss_fn`` compares the output with.
-    snapshot: keep what only a person inspecting the step needs: a copy of each param before
-    its update (for ``tensors()["weight.before"]``) and, on the "loss" event, ``event.penalty``,
-    the optimizer's L1/L2 penalty of the weights the loss was computed with (0.0 without
-    ``l1``/``l2``; it reads every weight, a copy of each on the GPU). ``fit`` turns it off and
-    reports the penalty once per epoch. Returns (as the generator's value) the loss.
-    """
-    model.device  # a model half on one device fails here, naming its layers
-    layers = step_layers(model)
-    for index, layer in enumerate(layers):
-        layer_input, x = x, layer.forward(x)
-        yield Event(
-            "forward",
-            index,
-            layer.name,
-            layer,
-            _tensors=lambda i=layer_input, y=x: {"input": i, "output": y},
-        )
-
-    loss = loss_fn(x, target)
-    dy = loss_fn.backward()
-    # of the weights before their update, like the loss: the penalty's gradient is added to
-    # theirs at the update, so loss + penalty is the objective this step descends
-    penalty = optimizer.penalty() if snapshot else None
-    yield Event(
-        "loss",
-        None,
-        repr(loss_fn),
-        None,
-        loss,
-        lambda p=x, t=loss_fn.saved["target"], g=dy: {"prediction": p, "target": t, "grad": g},
-        penalty=penalty,
-    )
-
-    first_learning = first_learning_index(layers)  # below it, backprop is wasted work
-    for index in range(len(layers) - 1, -1, -1):
-        layer = layers[index]
-        dx = layer.backward(dy, need_dx=index > first_learning) if index >= first_learning else None
-        yield Event(
-            "backward",
-            index,
-            layer.name,
-            layer,
-            _tensors=lambda dy=dy, dx=dx, layer=layer: {
-                "dy": dy,
-                "dx": dx,
-                **{f"d{k}": g for k, g in layer.grads.items()},
-            },
-        )
-        dy = dx
-
-    for index, layer in enumerate(layers):
-        for _, leaf in layer.named_param_layers():
-            before = {k: leaf.backend.copy(p) for k, p in leaf.params.items()} if snapshot else {}
-            optimizer.update(leaf)
-            yield Event(
-                "update",
-                index,
-                leaf.name,
-                leaf,
-                _tensors=lambda leaf=leaf, before=before: _update_tensors(optimizer, leaf, before),
-            )
-    return loss
-
-
-def _update_tensors(optimizer, layer, before):
-    tensors = {}
-    for name, param in layer.params.items():
-        key = optimizer.key_of(layer, name)
-        tensors[f"{name}.before"] = before.get(name)
-        tensors[f"{name}.after"] = param
-        tensors[f"{name}.grad"] = layer.grads[name]
-        tensors.update({f"{name}.{s}": v for s, v in optimizer.state_of(key).items()})
-    return tensors
 
 
 def _as_loader(data, batch_size, shuffle, seed, what):
@@ -224,7 +144,7 @@ def fit(
             unit="batch",
         )
         for xb, yb in loader:
-            for event in train_step(model, loss_fn, optimizer, xb, yb, snapshot=False):
+            for event in train_step(model, loss_fn, optimizer, xb, yb, penalty=False):
                 if event.phase == "loss":
                     total_loss += event.loss * len(xb)
                     seen += len(xb)

@@ -51,9 +51,8 @@ def test_event_tensors_are_host_copies_of_what_the_step_touched():
     model = nn.Sequential(nn.Linear(3, 2), nn.Tanh())
     opt = nn.optim.SGD(model, lr=0.5, momentum=0.9)
     x, t = np.ones((4, 3), np.float32), np.zeros((4, 2), np.float32)
-    events = {
-        (e.phase, e.index): e.tensors() for e in nn.train_step(model, nn.MSELoss(), opt, x, t)
-    }
+    step = nn.train_step(model, nn.MSELoss(), opt, x, t, snapshot=True)  # keeps weight.before
+    events = {(e.phase, e.index): e.tensors() for e in step}
     forward = events["forward", 0]
     np.testing.assert_array_equal(forward["input"], x)
     np.testing.assert_allclose(

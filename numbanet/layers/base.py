@@ -4,21 +4,64 @@
     layer.state  : dict name -> array         non-trainable tensors saved with the model
                                                (BatchNorm's running statistics; torch's buffers)
     layer.forward(x) -> y                      keeps in ``layer.saved`` what backward needs
-    layer.backward(dy) -> dx                   overwrites ``layer.grads`` (never accumulates)
+    layer.backward(dy) -> dx                   overwrites ``layer.grads``; adds into them after
+                                               ``zero_grad()``; leaves them alone when frozen
+    layer.forward_events(x), backward_events(dy)   the same passes as generators of events,
+                                               one per layer at every depth (the training step)
 
 Outputs and gradients live in buffers the layer owns and reuses every step (no allocation on
 the hot path): ``y = layer(x)`` stays valid until the layer's next forward; copy it to keep it.
 """
 
 import copy
+import functools
 
 import numpy as np
 
 from numbanet import rng
 from numbanet.backend import BackendError, get_backend, is_device_array, to_host
 from numbanet.layers.init import init_weight_and_bias
+from numbanet.trace import Event
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def drain(events):
+    """Run a generator of events to its end and return its value (a pass without a watcher)."""
+    while True:
+        try:
+            next(events)
+        except StopIteration as stop:
+            return stop.value
+
+
+def _honouring_grad_mode(backward):
+    """Wrap a layer's ``backward`` so that freezing and accumulation work for every layer
+    alike, without each layer knowing: while the layer is frozen or accumulating, its own
+    ``grads`` are swapped for scratch buffers during the call; a frozen layer then drops them
+    (its grads and the optimizer never see them), an accumulating one adds them to its grads:
+    g ← g + ∂L/∂w."""
+
+    @functools.wraps(backward)
+    def run(self, dy, need_dx=True, *args, **kwargs):
+        if not self.params or not (self.frozen or self.accumulate_grads) or self._grads_swapped:
+            return backward(self, dy, need_dx, *args, **kwargs)
+        if self.frozen and not need_dx:
+            return None  # nothing to give below, nothing to keep here
+        grads = self.grads
+        self.grads = {k: self.buffer(f"scratch d{k}", g.shape) for k, g in grads.items()}
+        self._grads_swapped = True
+        try:
+            dx = backward(self, dy, need_dx, *args, **kwargs)
+        finally:
+            scratch, self.grads, self._grads_swapped = self.grads, grads, False
+        if not self.frozen:
+            for name, grad in grads.items():
+                flat = grad.reshape(-1)
+                self.kernels.add_forward(flat, scratch[name].reshape(-1), flat)
+        return dx
+
+    return run
 
 
 def param_key(prefix, name):
@@ -45,6 +88,8 @@ class Layer:
         super().__init_subclass__(**kwargs)
         if not cls.__name__.startswith("_"):
             Layer.registry[cls.__name__] = cls
+        if "backward" in cls.__dict__:
+            cls.backward = _honouring_grad_mode(cls.__dict__["backward"])
 
     def __init__(self):
         self.params = {}
@@ -55,6 +100,9 @@ class Layer:
         self.backend = get_backend("cpu")
         self.dtype = np.dtype(np.float32)
         self.path = ""  # where the layer sits in its model ("2", "1.0"), set by containers
+        self.frozen = False  # requires_grad_(False): backward gives dx only, grads stay as they are
+        self.accumulate_grads = False  # zero_grad(): backward adds into grads
+        self._grads_swapped = False
         self._buffers = {}
 
     # ----- the contract ---------------------------------------------------------------------
@@ -68,6 +116,71 @@ class Layer:
 
     def __call__(self, x):
         return self.forward(x)
+
+    # ----- the passes as events (what the training step walks) ------------------------------
+    def forward_events(self, x, path="", context=None):
+        """The forward pass as a generator of events; returns y. A layer yields one "forward"
+        event (its input and output); containers override this to yield the events of the
+        layers inside them, so a step can be followed into a block. ``path`` is the layer's
+        place in the model the step walks ("" at its top); ``context`` holds the other fields
+        of the events (the model's name, the part of the step)."""
+        y = self.forward(x)
+        yield self.event("forward", path, context, lambda: {"input": x, "output": y})
+        return y
+
+    def backward_events(self, dy, need_dx=True, path="", context=None):
+        """The backward pass as a generator of events; returns dx. ``dy=None`` means that no
+        gradient reaches the layer (it lies below every layer that learns): it is skipped, and
+        its event says so with no tensors."""
+        dx = None if dy is None else self.backward(dy, need_dx=need_dx)
+
+        def tensors():
+            if dy is None:
+                return {}
+            grads = {} if self.frozen else {f"d{k}": g for k, g in self.grads.items()}
+            return {"dy": dy, "dx": dx, **grads}
+
+        yield self.event("backward", path, context, tensors)
+        return dx
+
+    def event(self, phase, path, context, tensors):
+        """An Event of this layer at ``path`` (its index: the model's layer it belongs to)."""
+        head = path.split(".", 1)[0]
+        return Event(
+            phase,
+            int(head) if head.isdigit() else 0,
+            self.label(path),
+            self,
+            _tensors=tensors,
+            path=path,
+            depth=path.count("."),
+            **(context or {}),
+        )
+
+    # ----- what trains -----------------------------------------------------------------------
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (False) or unfreeze (True) this layer and every layer inside it, as torch's
+        ``requires_grad_``: a frozen layer's backward still gives dx (the gradient flows through
+        it to the layers below) but computes no weight gradient into its grads, and optimizers
+        leave its params and state alone. Returns self."""
+        for layer in self.modules():
+            layer.frozen = not requires_grad
+        return self
+
+    def zero_grad(self, accumulate=True):
+        """Set every gradient to zero and, with ``accumulate`` (the default, as torch), make
+        backward add into grads from now on (g ← g + ∂L/∂w), so that two backward passes — two
+        half batches, or a real and a fake batch — give the sum of their gradients.
+        ``zero_grad(accumulate=False)`` goes back to overwriting. Returns self."""
+        for layer in self.modules():
+            layer.accumulate_grads = accumulate
+            for grad in layer.grads.values():
+                layer.backend.copy_into(grad, np.zeros(grad.shape, grad.dtype))
+        return self
+
+    def learns(self):
+        """True if this layer or one inside it has params that are not frozen."""
+        return any(layer.params and not layer.frozen for layer in self.modules())
 
     def config(self):
         """Constructor arguments, as a JSON-able dict."""
@@ -87,8 +200,12 @@ class Layer:
     def name(self):
         """The layer as the user sees it in errors and events: "2: Linear(128→256)", and a
         container by its type ("1: Residual")."""
-        label = type(self).__name__ if self.children() else repr(self)  # containers: one line
-        return f"{self.path}: {label}" if self.path else label
+        return self.label(self.path)
+
+    def label(self, path):
+        """The layer's name at ``path``: "path: Linear(128→256)", a container by its type."""
+        text = type(self).__name__ if self.children() else repr(self)  # containers: one line
+        return f"{path}: {text}" if path else text
 
     def error(self, message):
         """A LayerInputError that names this layer."""

@@ -1,13 +1,18 @@
-"""Containers: layers made of layers."""
+"""Containers: layers made of layers.
 
-from numbanet.layers.base import Layer
+A container's forward and backward are its ``forward_events`` / ``backward_events`` run to the
+end (``drain``): the same walk whether a script calls ``model(x)`` or the inspector steps
+through the layers inside it one event at a time.
+"""
+
+from numbanet.layers.base import Layer, drain, param_key
 from numbanet.layers.shape import Identity
 
 
 def first_learning_index(layers):
-    """Index of the first layer with params (len(layers) if none): backprop below it is wasted,
-    since no earlier layer has a gradient to receive."""
-    return next((i for i, layer in enumerate(layers) if layer.num_params()), len(layers))
+    """Index of the first layer that learns (len(layers) if none): backprop below it is
+    wasted, since no earlier layer has a gradient to receive."""
+    return next((i for i, layer in enumerate(layers) if layer.learns()), len(layers))
 
 
 class Sequential(Layer):
@@ -37,16 +42,26 @@ class Sequential(Layer):
         return [(str(index), layer) for index, layer in enumerate(self.layers)]
 
     def forward(self, x):
-        for layer in self.layers:
-            x = layer.forward(x)
-        return x
+        return drain(self.forward_events(x))
 
     def backward(self, dy, need_dx=True):
         """Backprop through every layer, last first. With need_dx=False, layers below the first
-        one with params are skipped (nothing there needs a gradient) and None is returned."""
+        one that learns are skipped (nothing there needs a gradient) and None is returned."""
+        return drain(self.backward_events(dy, need_dx))
+
+    def forward_events(self, x, path="", context=None):
+        for index, layer in enumerate(self.layers):
+            x = yield from layer.forward_events(x, param_key(path, str(index)), context)
+        return x
+
+    def backward_events(self, dy, need_dx=True, path="", context=None):
+        # below the first layer that learns, no gradient is needed: dy becomes None there and
+        # the layers below are skipped (each still yields its event, saying so)
         stop = 0 if need_dx else first_learning_index(self.layers)
-        for index in range(len(self.layers) - 1, stop - 1, -1):
-            dy = self.layers[index].backward(dy, need_dx=need_dx or index > stop)
+        for index in range(len(self.layers) - 1, -1, -1):
+            dy = yield from self.layers[index].backward_events(
+                dy, need_dx or index > stop, param_key(path, str(index)), context
+            )
         return dy if need_dx else None
 
     def __getitem__(self, index):
@@ -97,7 +112,15 @@ class Residual(Layer):
         return [("body", self.body), ("shortcut", self.shortcut)]
 
     def forward(self, x):
-        fx, sx = self.body.forward(x), self.shortcut.forward(x)
+        return drain(self.forward_events(x))
+
+    def backward(self, dy, need_dx=True):
+        return drain(self.backward_events(dy, need_dx))
+
+    def forward_events(self, x, path="", context=None):
+        """The body's events, the shortcut's, then the block's own: the add."""
+        fx = yield from self.body.forward_events(x, param_key(path, "body"), context)
+        sx = yield from self.shortcut.forward_events(x, param_key(path, "shortcut"), context)
         if fx.shape != sx.shape:
             raise self.error(
                 f"the body gives {fx.shape} but the shortcut {sx.shape}: give a shortcut that "
@@ -106,17 +129,32 @@ class Residual(Layer):
         y = self.buffer("y", fx.shape)
         self.kernels.add_forward(fx.reshape(-1), sx.reshape(-1), y.reshape(-1))
         self.saved["x_shape"], self.saved["y_shape"] = x.shape, y.shape
+        yield self.event(
+            "forward", path, context, lambda: {"body": fx, "shortcut": sx, "output": y}
+        )
         return y
 
-    def backward(self, dy, need_dx=True):
-        x_shape, y_shape = self.saved_for_backward("x_shape", "y_shape")
-        dy = self.as_grad(dy, y_shape)
-        d_body = self.body.backward(dy, need_dx=need_dx)
-        d_shortcut = self.shortcut.backward(dy, need_dx=need_dx)
-        if not need_dx:
-            return None
-        dx = self.buffer("dx", x_shape)
-        self.kernels.add_forward(d_body.reshape(-1), d_shortcut.reshape(-1), dx.reshape(-1))
+    def backward_events(self, dy, need_dx=True, path="", context=None):
+        """dy flows into both paths unchanged; the block's own event adds what comes back:
+        dx = ∂f/∂x·dy + ∂shortcut/∂x·dy."""
+        if dy is not None:
+            x_shape, y_shape = self.saved_for_backward("x_shape", "y_shape")
+            dy = self.as_grad(dy, y_shape)
+        d_body = yield from self.body.backward_events(dy, need_dx, param_key(path, "body"), context)
+        d_shortcut = yield from self.shortcut.backward_events(
+            dy, need_dx, param_key(path, "shortcut"), context
+        )
+        dx = None
+        if dy is not None and need_dx:
+            dx = self.buffer("dx", x_shape)
+            self.kernels.add_forward(d_body.reshape(-1), d_shortcut.reshape(-1), dx.reshape(-1))
+        yield self.event(
+            "backward",
+            path,
+            context,
+            lambda: {} if dy is None else {"dy": dy, "d body": d_body, "d shortcut": d_shortcut,
+                                           "dx": dx},
+        )
         return dx
 
     def config(self):
