@@ -22,6 +22,11 @@ from numbanet.steps import StepProgram
 from numbanet.train import _as_loader, step_layers
 
 
+def _inside(path, block):
+    """True if ``path`` is the block at ``block`` or a layer inside it."""
+    return path == block or path.startswith(block + ".")
+
+
 @dataclass(frozen=True)
 class PlannedEvent:
     """What an event of a step is, without its tensors: the Stepper's record of a step."""
@@ -172,22 +177,25 @@ class Stepper:
         return self._run_while(
             lambda planned: planned.model == first.model
             and planned.phase == first.phase
-            and (planned.path == block or planned.path.startswith(block + "."))
+            and _inside(planned.path, block)
         )
 
     def step_out(self):
-        """Take events to the end of the block the last event is in (to the end of the phase
-        at the top)."""
-        if self.event is None or self.event.depth == 0:
+        """Take events to the end of the innermost block that the last event is in and that has
+        events left (at the top: to the end of the phase)."""
+        current, upcoming = self.event, self.next_event
+        if current is None or upcoming is None:
             return self.run_to_phase_end()
-        current = self.event
-        block = current.path.rsplit(".", 1)[0]
-        return self._run_while(
-            lambda planned: planned.model == current.model
-            and planned.phase == current.phase
-            and planned.path.startswith(block + ".")
-            or planned.path == block
-        )
+        block = current.path
+        while "." in block:
+            block = block.rsplit(".", 1)[0]
+            if upcoming.model == current.model and _inside(upcoming.path, block):
+                return self._run_while(
+                    lambda planned: planned.model == current.model
+                    and planned.phase == current.phase
+                    and _inside(planned.path, block)
+                )
+        return self.run_to_phase_end()
 
     def run_to_phase_end(self):
         """Take events until the phase of the next event (forward, loss, backward, update) ends

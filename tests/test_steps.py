@@ -1,0 +1,217 @@
+"""The step engine: stepping into and over blocks, a step over two models written from the
+public parts, freezing, gradient accumulation, param identity in nested models."""
+
+import numpy as np
+import pytest
+
+import numbanet as nn
+from numbanet import steps
+from numbanet.steps import StepProgram
+
+RNG = np.random.default_rng(0)
+
+
+def residual_model():
+    nn.seed(0)
+    return nn.Sequential(
+        nn.Linear(4, 6),
+        nn.Residual(nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 6)),
+        nn.Linear(6, 3),
+    )
+
+
+def batch(n=8):
+    return RNG.standard_normal((n, 4)).astype(np.float32), RNG.integers(0, 3, n)
+
+
+def test_a_residual_block_is_stepped_into_event_by_event():
+    model = residual_model()
+    events = list(nn.train_step(model, nn.CrossEntropyLoss(), nn.optim.SGD(model), *batch()))
+    forward = [(e.path, e.depth) for e in events if e.phase == "forward"]
+    assert forward == [
+        ("0", 0),
+        ("1.body.0", 2),
+        ("1.body.1", 2),
+        ("1.body.2", 2),
+        ("1.shortcut", 1),
+        ("1", 0),  # the block's own event: the add
+        ("2", 0),
+    ]
+    backward = [e.path for e in events if e.phase == "backward"]
+    assert backward == ["2", "1.body.2", "1.body.1", "1.body.0", "1.shortcut", "1", "0"]
+    updates = [e.path for e in events if e.phase == "update"]
+    assert updates == ["0", "1.body.0", "1.body.2", "2"]
+    add = next(e for e in events if e.phase == "forward" and e.path == "1").tensors()
+    np.testing.assert_allclose(add["output"], add["body"] + add["shortcut"], rtol=1e-6)
+    back = next(e for e in events if e.phase == "backward" and e.path == "1").tensors()
+    np.testing.assert_allclose(back["dx"], back["d body"] + back["d shortcut"], rtol=1e-6)
+    assert all(e.index == int(e.path.split(".")[0]) for e in events if e.phase != "loss")
+
+
+def test_stepping_into_over_and_out_of_a_block():
+    model = residual_model()
+    stepper = nn.debug.Stepper(model, nn.CrossEntropyLoss(), nn.optim.SGD(model), batch(8))
+    assert stepper.n_events == 7 + 1 + 7 + 4
+    assert stepper.step().path == "0"
+    assert stepper.step_over().path == "1"  # the whole block: body, shortcut, add
+    assert stepper.position == 5
+    stepper.goto(0)
+    assert stepper.step().path == "1.body.0"  # step into
+    assert stepper.step_over().path == "1.body.1"  # same depth: one layer
+    assert stepper.step_out().path == "1.body.2"  # out of the body
+    assert stepper.step_out().path == "1"  # out of the block: shortcut and add
+    assert stepper.step_over().path == "2"
+    # and back, bit for bit: the step replayed to the end gives the same params
+    stepper.run_step()
+    after = model.state_dict()
+    stepper.goto(3)
+    stepper.run_step()
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, after[key], err_msg=key)
+
+
+def test_a_model_nested_in_another_keeps_its_keys_and_optimizer_state():
+    inner = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3))
+    optimizer = nn.optim.Adam(inner, lr=1e-2)
+    x, y = batch()
+    for _ in nn.train_step(inner, nn.CrossEntropyLoss(), optimizer, x, y):
+        pass
+    keys, state = sorted(inner.state_dict()), {k: dict(v) for k, v in optimizer.state.items()}
+    outer = nn.Sequential(nn.Identity(), inner)
+    assert sorted(inner.state_dict()) == keys == ["0.bias", "0.weight", "2.bias", "2.weight"]
+    assert sorted(outer.state_dict()) == ["1." + k for k in keys]
+    for _ in nn.train_step(inner, nn.CrossEntropyLoss(), optimizer, x, y):
+        pass
+    assert sorted(optimizer.state) == sorted(state)
+    assert all(optimizer.state[k]["step"] == 2 for k in state)  # the same state, moved on
+    assert inner[0].path == "1.0"  # the display path follows the new place
+
+
+def two_batches_and_their_concatenation(layer, shape, n=6):
+    x = RNG.standard_normal((2 * n, *shape))
+    return x[:n], x[n:], x
+
+
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda: nn.Linear(5, 3), (5,)),
+        (lambda: nn.Conv2d(2, 3, 3, padding=1), (2, 5, 5)),
+        (lambda: nn.LSTM(3, 4, batch_first=True), (4, 3)),
+    ],
+    ids=["Linear", "Conv2d", "LSTM"],
+)
+def test_accumulating_two_backward_passes_equals_one_on_the_concatenated_batch(make, shape):
+    nn.seed(3)
+    layer = make().to(np.float64)
+    first, second, both = two_batches_and_their_concatenation(layer, shape)
+    y = layer.forward(both)
+    dy = RNG.standard_normal(y.shape)
+    layer.backward(dy)
+    whole = layer.grad_dict()
+    layer.zero_grad()  # from here on backward adds into grads
+    assert all(not g.any() for g in layer.grad_dict().values())
+    for part, d in ((first, dy[: len(first)]), (second, dy[len(first) :])):
+        layer.forward(part)
+        layer.backward(d)
+    for key, value in layer.grad_dict().items():
+        np.testing.assert_allclose(value, whole[key], rtol=1e-10, atol=1e-12, err_msg=key)
+    layer.zero_grad(accumulate=False)  # back to overwriting
+    layer.forward(both)
+    layer.backward(dy)
+    for key, value in layer.grad_dict().items():
+        np.testing.assert_allclose(value, whole[key], rtol=1e-12, err_msg=key)
+
+
+def test_a_frozen_layer_passes_dx_and_keeps_its_grads():
+    nn.seed(4)
+    layer = nn.Linear(5, 3).to(np.float64)
+    x, dy = RNG.standard_normal((4, 5)), RNG.standard_normal((4, 3))
+    layer.forward(x)
+    layer.backward(dy)
+    grads = layer.grad_dict()
+    layer.requires_grad_(False)
+    layer.forward(2 * x)
+    dx = layer.backward(3 * dy)
+    np.testing.assert_allclose(dx, 3 * dy @ layer.params["weight"], rtol=1e-12)
+    for key, value in layer.grad_dict().items():
+        np.testing.assert_array_equal(value, grads[key])
+    assert layer.backward(dy, need_dx=False) is None
+
+
+def gan_like_program(generator, critic, g_optimizer, loss_fn):
+    """A generator feeding a frozen critic, written from the public parts: only the generator
+    learns, the gradient reaching it through the critic."""
+
+    def run(z, target, snapshot=False):
+        critic.requires_grad_(False)
+        try:
+            fake = yield from steps.forward(generator, z, "generator", "G makes samples")
+            score = yield from steps.forward(critic, fake, "critic", "critic scores them")
+            value, dy = yield from steps.loss(loss_fn, score, target, model_name="critic")
+            d_fake = yield from steps.backward(critic, dy, True, "critic", "through the critic")
+            yield from steps.backward(generator, d_fake, False, "generator")
+            yield from steps.update(g_optimizer, snapshot, "generator", "G's update")
+        finally:
+            critic.requires_grad_(True)
+        return value
+
+    return StepProgram(
+        run,
+        {"generator": generator, "critic": critic},
+        {"generator": g_optimizer},
+        {"critic": loss_fn},
+    )
+
+
+def test_a_two_network_step_leaves_the_frozen_network_alone_and_rewinds_bit_for_bit():
+    nn.seed(5)
+    generator = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 4))
+    critic = nn.Sequential(nn.Linear(4, 6), nn.LeakyReLU(0.2), nn.Linear(6, 1))
+    c_optimizer = nn.optim.Adam(critic, lr=1e-2)
+    real, ones = RNG.standard_normal((8, 4)), np.ones((8, 1))
+    for _ in nn.train_step(critic, nn.BCEWithLogitsLoss(), c_optimizer, real, ones):
+        pass  # the critic has grads and optimizer state of its own now
+    critic_params, critic_grads = critic.state_dict(), critic.grad_dict()
+    critic_state = c_optimizer.state_dict()
+    program = gan_like_program(
+        generator, critic, nn.optim.Adam(generator, lr=1e-2), nn.BCEWithLogitsLoss()
+    )
+    z, target = RNG.standard_normal((16, 3)), np.ones((16, 1))
+    stepper = nn.debug.Stepper(program=program, data=(z, target), batch_size=8, shuffle=False)
+    assert {e.model for e in stepper.plan} == {"generator", "critic"}
+    assert [e.phase for e in stepper.plan if e.model == "critic"].count("update") == 0
+    g_before = generator.state_dict()
+    stepper.run_step()
+    after = generator.state_dict()
+    assert any(not np.array_equal(after[k], g_before[k]) for k in after)  # G moved
+    for key, value in critic.state_dict().items():
+        np.testing.assert_array_equal(value, critic_params[key], err_msg=key)
+    for key, value in critic.grad_dict().items():
+        np.testing.assert_array_equal(value, critic_grads[key], err_msg=key)
+    np.testing.assert_equal(c_optimizer.state_dict(), critic_state)
+    assert not any(layer.frozen for layer in critic.modules())  # unfrozen after the step
+    stepper.goto(4)  # back into the middle of the step: G's params as they were
+    for key, value in generator.state_dict().items():
+        np.testing.assert_array_equal(value, g_before[key], err_msg=key)
+    stepper.run_step()
+    for key, value in generator.state_dict().items():
+        np.testing.assert_array_equal(value, after[key], err_msg=key)
+
+
+def test_draining_the_events_matches_the_explicit_step_exactly():
+    results = []
+    for drained in (False, True):
+        model = residual_model()
+        opt, loss_fn = nn.optim.Adam(model, lr=1e-2), nn.CrossEntropyLoss()
+        x, y = np.ones((4, 4), np.float32), np.array([0, 1, 2, 0])
+        if drained:
+            for _ in nn.train_step(model, loss_fn, opt, x, y):
+                pass
+        else:
+            loss_fn(model(x), y)
+            model.backward(loss_fn.backward(), need_dx=False)
+            opt.step()
+        results.append(model.state_dict())
+    for key in results[0]:
+        np.testing.assert_array_equal(results[0][key], results[1][key], err_msg=key)
