@@ -22,9 +22,9 @@ from numbanet.steps import StepProgram
 from numbanet.train import _as_loader, step_layers
 
 
-def _inside(path, block):
-    """True if ``path`` is the block at ``block`` or a layer inside it."""
-    return path == block or path.startswith(block + ".")
+def inside(path, block):
+    """True if ``path`` is the block at ``block`` or a layer inside it ("" holds everything)."""
+    return not block or path == block or path.startswith(block + ".")
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ class Stepper:
         return self._run_while(
             lambda planned: planned.model == first.model
             and planned.phase == first.phase
-            and _inside(planned.path, block)
+            and inside(planned.path, block)
         )
 
     def step_out(self):
@@ -189,11 +189,11 @@ class Stepper:
         block = current.path
         while "." in block:
             block = block.rsplit(".", 1)[0]
-            if upcoming.model == current.model and _inside(upcoming.path, block):
+            if upcoming.model == current.model and inside(upcoming.path, block):
                 return self._run_while(
                     lambda planned: planned.model == current.model
                     and planned.phase == current.phase
-                    and _inside(planned.path, block)
+                    and inside(planned.path, block)
                 )
         return self.run_to_phase_end()
 

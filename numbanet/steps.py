@@ -48,7 +48,7 @@ def loss(loss_fn, prediction, target, optimizer=None, model_name="model", part="
         "loss",
         None,
         repr(loss_fn),
-        None,
+        loss_fn,
         value,
         lambda t=loss_fn.saved["target"]: {
             "prediction": prediction,

@@ -26,7 +26,7 @@ class Event:
     phase: "forward", "loss", "backward" or "update".
     index: the layer's position in the model (None for the loss).
     name:  human-readable, e.g. "2: Linear(128→256)" or "CrossEntropyLoss()".
-    layer: the layer (None for the loss); loss: the loss value (loss event only).
+    layer: the layer (the loss function for the loss); loss: the loss value (loss event only).
     penalty: the optimizer's L1/L2 penalty λ₁Σ|w| + λ₂/2 Σw² of the weights the loss was
     computed with (loss event only; 0.0 without ``l1``/``l2``, at no cost; None in a step run
     with ``penalty=False``, as ``fit`` runs them: it reports the penalty once per epoch).

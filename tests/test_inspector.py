@@ -1,5 +1,6 @@
 """The inspector widget driven headless: click its buttons from Python, assert what changed."""
 
+import html
 import re
 
 import numpy as np
@@ -157,9 +158,13 @@ def test_a_cnn_steps_with_feature_maps_and_filters_drawn():
     assert bytes(inspector.figure.value) != first
 
 
-def test_batch_norm_statistics_and_the_dropout_mask_are_drawn_beside_the_forward_pass():
-    from numbanet.widgets.inspector import layer_extras
+def layer_extras(inspector, layer):
+    """{title: array} of the tensor views a layer adds beside its forward pass."""
+    shown = layer.views("forward", inspector.stepper.event.tensors())
+    return {v.title: v.data for v in shown if v.kind == "tensor"}
 
+
+def test_batch_norm_statistics_and_the_dropout_mask_are_drawn_beside_the_forward_pass():
     nn.seed(0)
     model = nn.Sequential(
         nn.Flatten(),
@@ -173,11 +178,12 @@ def test_batch_norm_statistics_and_the_dropout_mask_are_drawn_beside_the_forward
         model, nn.CrossEntropyLoss(), nn.optim.SGD(model, lr=0.1), data.digits()[0], batch_size=8
     )
     inspector.slider.value = 2  # forward of BatchNorm1d
-    extras = layer_extras(model[2])
-    assert set(extras) == {"running mean", "running var"} and is_png(inspector.figure)
+    extras = layer_extras(inspector, model[2])
+    assert set(extras) == {"input", "output", "running mean", "running var"}
+    assert is_png(inspector.figure)
     np.testing.assert_allclose(extras["running mean"], model.state_dict()["2.running_mean"])
     inspector.slider.value = 4  # forward of Dropout
-    mask = layer_extras(model[4])["dropout mask (1 = kept)"]
+    mask = layer_extras(inspector, model[4])["dropout mask (1 = kept)"]
     assert mask.shape == (8, 16) and set(np.unique(mask)) <= {0, 1} and is_png(inspector.figure)
     output = inspector.stepper.event.tensors()["output"]
     assert ((output == 0) | (mask == 1)).all()  # dropped where the mask says so
@@ -256,8 +262,6 @@ def numpy_bptt(kind, params, x, dy):
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 def test_a_recurrent_layer_is_drawn_unrolled_with_its_gradient_norm_per_step(kind):
-    from numbanet.widgets.inspector import gate_means, step_grad_norms, unrolled_states
-
     nn.seed(0)
     recurrent = getattr(nn, kind)(8, 12, batch_first=True)
     model = nn.Sequential(recurrent, nn.LastTimeStep(), nn.Linear(12, 10))
@@ -270,7 +274,7 @@ def test_a_recurrent_layer_is_drawn_unrolled_with_its_gradient_norm_per_step(kin
     inspector.slider.value = 0  # forward of the recurrent layer
     x = inspector.stepper.event.tensors()["input"].astype(np.float64)
     assert is_png(inspector.unrolled_figure) and is_png(inspector.figure)
-    states = unrolled_states(recurrent)
+    states = recurrent.unrolled_states()
     assert set(states) == ({"h_t", "c_t"} if kind == "LSTM" else {"h_t"})
     inspector.slider.value = 6  # backward of the recurrent layer
     assert "backward: 0:" in inspector.header.value and is_png(inspector.unrolled_figure)
@@ -278,7 +282,7 @@ def test_a_recurrent_layer_is_drawn_unrolled_with_its_gradient_norm_per_step(kin
     assert np.count_nonzero(dy[:, :-1]) == 0  # LastTimeStep: the loss reads the last step only
     h, gates, dh = numpy_bptt(kind, {k[2:]: v for k, v in params.items() if k[0] == "0"}, x, dy)
     np.testing.assert_allclose(states["h_t"], h[:, 0], rtol=1e-4, atol=1e-6)
-    means = gate_means(recurrent)
+    means = recurrent.gate_means()
     if kind == "RNN":
         assert means == {}
     else:
@@ -290,7 +294,7 @@ def test_a_recurrent_layer_is_drawn_unrolled_with_its_gradient_norm_per_step(kin
         assert list(means) == list(expected)
         for name in expected:
             np.testing.assert_allclose(means[name], expected[name], rtol=1e-4, atol=1e-6)
-    (norms,) = step_grad_norms(recurrent).values()
+    (norms,) = recurrent.step_grad_norms().values()
     expected_norms = np.linalg.norm(dh.reshape(8, -1), axis=1)
     np.testing.assert_allclose(norms, expected_norms, rtol=1e-4)
     assert expected_norms[0] < expected_norms[-1]  # the gradient shrinks going back in time
@@ -300,7 +304,6 @@ def test_a_recurrent_layer_is_drawn_unrolled_with_its_gradient_norm_per_step(kin
 
 def test_stacked_recurrent_layers_keep_a_gradient_norm_per_step_for_each_layer():
     from numbanet.widgets import views
-    from numbanet.widgets.inspector import step_grad_norms
 
     nn.seed(0)
     lstm = nn.LSTM(3, 5, num_layers=2)
@@ -310,7 +313,7 @@ def test_stacked_recurrent_layers_keep_a_gradient_norm_per_step_for_each_layer()
     dy[-1] = 1  # the loss reads the last step only
     lstm.forward(x)
     lstm.backward(dy)
-    norms = step_grad_norms(lstm)
+    norms = lstm.step_grad_norms()
     assert list(norms) == ["layer 0", "layer 1"] and all(v.shape == (7,) for v in norms.values())
     np.testing.assert_allclose(norms["layer 1"][-1], np.linalg.norm(dy[-1]), rtol=1e-6)
     # the same two layers as two one-layer LSTMs, the first's output the second's input
@@ -323,6 +326,56 @@ def test_stacked_recurrent_layers_keep_a_gradient_norm_per_step_for_each_layer()
         single.keep_step_grads = True
     top.forward(bottom.forward(x))
     bottom.backward(top.backward(dy))
-    np.testing.assert_allclose(norms["layer 0"], step_grad_norms(bottom)["layer 0"], rtol=1e-5)
-    np.testing.assert_allclose(norms["layer 1"], step_grad_norms(top)["layer 0"], rtol=1e-5)
+    np.testing.assert_allclose(norms["layer 0"], bottom.step_grad_norms()["layer 0"], rtol=1e-5)
+    np.testing.assert_allclose(norms["layer 1"], top.step_grad_norms()["layer 0"], rtol=1e-5)
     assert views.png(views.bptt_figure(norms)).startswith(PNG)
+
+
+@pytest.mark.parametrize(
+    "build, x, y, position",
+    [
+        (lambda: nn.Sequential(nn.LSTM(8, 6, batch_first=True), nn.LastTimeStep(),
+                               nn.Linear(6, 3)), (4, 8, 8), 3, 0),  # fmt: skip
+        (lambda: nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16, 3)), (4, 1, 8, 8), 3,
+         0),  # fmt: skip
+        (lambda: nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(12, 3)), (4, 3), 3,
+         0),  # fmt: skip
+        (lambda: nn.Sequential(nn.Linear(5, 6), nn.Residual(nn.Linear(6, 6), nn.Tanh()),
+                               nn.Linear(6, 3)), (4, 5), 3, 4),  # fmt: skip
+    ],
+    ids=["LSTM", "MaxPool2d", "Embedding", "Residual block"],
+)
+def test_the_gradient_check_button_gives_figures_for_every_kind_of_layer(build, x, y, position):
+    nn.seed(0)
+    model = build()
+    rng = np.random.default_rng(0)
+    inputs = rng.integers(0, 10, x) if len(x) == 2 else rng.random(x, dtype=np.float32)
+    targets = rng.integers(0, y, x[0])
+    inspector = Inspector(model, nn.CrossEntropyLoss(), nn.optim.SGD(model, lr=0.1),
+                          (inputs, targets), batch_size=4)  # fmt: skip
+    inspector.slider.value = position  # the forward event of the layer or the block's add
+    inspector.buttons["gradcheck"].click()
+    text = inspector.gradcheck_result.value
+    errors = [float(e) for e in re.findall(r">(\d\.\d\de[-+]\d\d)<", text)]
+    assert errors and max(errors) < 1e-6, text
+    assert html.escape(inspector.stepper.event.name) in text
+
+
+def test_the_inspector_steps_into_and_over_a_residual_block():
+    nn.seed(0)
+    model = nn.Sequential(
+        nn.Flatten(), nn.Residual(nn.Linear(64, 64), nn.ReLU()), nn.Linear(64, 10)
+    )
+    inspector = Inspector(
+        model, nn.CrossEntropyLoss(), nn.optim.SGD(model, lr=0.1), data.digits()[0], batch_size=8
+    )
+    inspector.buttons["step"].click()
+    inspector.buttons["over"].click()  # the whole block
+    assert inspector.stepper.event.path == "1" and "forward: 1: Residual" in inspector.header.value
+    inspector.slider.value = 0  # back to Flatten's forward
+    inspector.buttons["step"].click()  # into the block: its first layer
+    assert inspector.stepper.event.path == "1.body.0"
+    assert "1.body.0: Linear(64→64)" in inspector.network.value  # the block's boxes are drawn
+    assert is_png(inspector.figure)
+    inspector.buttons["out"].click()
+    assert inspector.stepper.event.path == "1.body.1"

@@ -12,34 +12,43 @@ import html
 import ipywidgets as w
 import numpy as np
 
-from numbanet.debug import Stepper, update_terms
-from numbanet.layers.recurrent import GRU, LSTM, RNN
+from numbanet.debug import Stepper, inside, update_terms
 from numbanet.gradcheck import gradcheck
+from numbanet.layers.base import View
 from numbanet.widgets import views
 
-RECURRENT = (RNN, LSTM, GRU)
 CURRENT = "#ffe08a"  # the layer of the current event
-DONE = "#e8f1fb"  # layers this phase has already passed
 
 
 class Inspector:
     """Step through training layer by layer: forward, loss, backward, optimizer update.
 
     model, loss_fn, optimizer: what trains; data: (x, y) arrays, a Dataset or a DataLoader.
+    program: instead of the first three, any ``numbanet.steps.StepProgram`` (a step over
+    several models, a GAN's); every model it names is drawn, the active one marked.
     Other keyword arguments go to ``numbanet.debug.Stepper`` (batch_size, explode, vanish, ...).
-    Recurrent layers are drawn unrolled in time; they are set to keep ∂L/∂h_t of every step
-    (``keep_step_grads``) for the BPTT view.
+    What each event shows comes from its layer (``layer.views``): a recurrent layer is drawn
+    unrolled in time, a Dropout with its mask, and so on.
     """
 
-    def __init__(self, model, loss_fn, optimizer, data, batch_size=64, **stepper_options):
-        self.stepper = Stepper(model, loss_fn, optimizer, data, batch_size, **stepper_options)
-        self.layers = self.stepper.layers
-        for layer in model.modules():
-            if isinstance(layer, RECURRENT):
-                layer.keep_step_grads = True
+    def __init__(
+        self, model=None, loss_fn=None, optimizer=None, data=None, batch_size=64, program=None,
+        **stepper_options,
+    ):  # fmt: skip
+        self.stepper = Stepper(
+            model, loss_fn, optimizer, data, batch_size, program=program, **stepper_options
+        )
+        self.program = self.stepper.program
+        for each in self.program.models.values():
+            for layer in each.modules():
+                layer.keep_for_views()
         self.buttons = {
             "back": w.Button(description="◀ back", tooltip="undo the last event"),
-            "step": w.Button(description="step ▶", tooltip="one event", button_style="primary"),
+            "step": w.Button(
+                description="step ▶", tooltip="one event (into blocks)", button_style="primary"
+            ),
+            "over": w.Button(description="over ⤼", tooltip="the next layer or block as one"),
+            "out": w.Button(description="out ⤴", tooltip="to the end of this block"),
             "phase": w.Button(description="phase ▶▶", tooltip="to the end of this phase"),
             "step_all": w.Button(description="whole step", tooltip="to the end of the step"),
             "next_batch": w.Button(description="next batch"),
@@ -61,13 +70,15 @@ class Inspector:
         self.status = w.HTML()
         self.figure = w.Image(format="png")
         self.side_figure = w.Image(format="png")
-        self.unrolled_figure = w.Image(format="png")  # a recurrent layer, step by step
+        self.unrolled_figure = w.Image(format="png")  # views over time: a recurrent layer's
         self.details = w.HTML()
         self.terms_figure = w.Image(format="png")
         self.gradcheck_result = w.HTML()
         actions = {
             "back": self.stepper.back,
             "step": self.stepper.step,
+            "over": self.stepper.step_over,
+            "out": self.stepper.step_out,
             "phase": self.stepper.run_to_phase_end,
             "step_all": self.stepper.run_step,
             "next_batch": self.stepper.next_batch,
@@ -80,16 +91,9 @@ class Inspector:
         self.slider.observe(self._on_slider, names="value")
         b = self.buttons
         controls = w.HBox(
-            [
-                b["back"],
-                b["step"],
-                b["phase"],
-                b["step_all"],
-                b["next_batch"],
-                b["run"],
-                self.n_steps,
-                b["reset"],
-            ]
+            [b[name] for name in ("back", "step", "over", "out", "phase", "step_all")]
+            + [b["next_batch"], b["run"], self.n_steps, b["reset"]],
+            layout=w.Layout(flex_flow="row wrap"),
         )
         self.widget = w.VBox(
             [
@@ -99,7 +103,7 @@ class Inspector:
                 self.network,
                 self.formula,
                 self.status,
-                w.HBox([self.figure, self.side_figure]),
+                w.HBox([self.figure, self.side_figure], layout=w.Layout(flex_flow="row wrap")),
                 self.unrolled_figure,
                 self.details,
                 self.terms_figure,
@@ -124,24 +128,41 @@ class Inspector:
             self.render()
 
     def check_gradient(self):
-        """Analytic against finite-difference gradients (float64) for the current layer."""
+        """Analytic against finite-difference gradients (float64) for the layer of the current
+        event (or the loss), on the first samples of the input it had in this step's forward."""
         event = self.stepper.event
-        layer = event.layer if event is not None else None
-        if layer is None or "x" not in layer.saved:
-            self.gradcheck_result.value = "<i>step to a layer's forward pass first</i>"
+        if event is None:
+            self.gradcheck_result.value = "<i>step to a layer first</i>"
             return None
-        x = layer.backend.to_host(layer.saved["x"][:4]).astype(np.float64)
-        errors = gradcheck(layer, x, max_entries=24)
+        if event.phase == "loss":
+            tensors = event.tensors()
+            errors = gradcheck(event.layer, tensors["prediction"][:4], tensors["target"][:4])
+        else:
+            x = self._forward_input(event)
+            if x is None:
+                self.gradcheck_result.value = "<i>this layer has not run forward in this step</i>"
+                return None
+            errors = gradcheck(event.layer, x[:4], max_entries=24)
         color = {True: "green", False: "red"}
         rows = "".join(
             f"<tr><td>{name}</td><td style='color:{color[e < 1e-6]}'>{e:.2e}</td></tr>"
             for name, e in errors.items()
         )
         self.gradcheck_result.value = (
-            f"<b>{html.escape(layer.name)}</b>: max relative error, analytic vs central "
+            f"<b>{html.escape(event.name)}</b>: max relative error, analytic vs central "
             f"differences (float64, ≤24 entries per tensor, 4 samples)<table>{rows}</table>"
         )
         return errors
+
+    def _forward_input(self, event):
+        """The input the event's layer (or block) had in this step's forward: the input of the
+        first forward event at or inside its path, in its model."""
+        for earlier in self.stepper.events:
+            if (earlier.phase, earlier.model) == ("forward", event.model) and inside(
+                earlier.path, event.path
+            ):
+                return earlier.tensors()["input"]
+        return None
 
     # ----- drawing ---------------------------------------------------------------------------
     def render(self):
@@ -151,6 +172,8 @@ class Inspector:
         self.slider.max = s.n_events - 1
         self.slider.value = s.position
         where = f"{event.phase}: {html.escape(event.name)}" if event else "start of the step"
+        if event is not None and len(self.program.models) > 1:
+            where = f"{html.escape(event.model)} · {event.part or event.phase} — {where}"
         self.header.value = (
             f"<b>numbanet inspector</b> — step {s.step_count + 1}, "
             f"event {s.position + 1}/{s.n_events} — {where}"
@@ -170,21 +193,26 @@ class Inspector:
             self._show(self.figure, views.loss_figure(s.losses, s.penalties))
             return
         tensors = event.tensors()
-        weights = None
-        if event.phase == "forward" and event.layer.params:  # unchanged until its update event
-            weights = {k: event.layer.backend.to_host(v) for k, v in event.layer.params.items()}
-        extras = layer_extras(event.layer) if event.phase == "forward" else {}
-        self._show(self.figure, views.event_figure(event, tensors, weights, extras))
+        if event.phase in ("forward", "backward"):
+            shown = event.layer.views(event.phase, tensors)
+        elif event.phase == "loss":
+            shown = loss_views(tensors)
+        else:
+            shown = update_views(tensors)
+        panels = [view for view in shown if view.kind in views.PANELS]
+        over_time = [view for view in shown if view.kind not in views.PANELS]
+        self._show(self.figure, views.event_figure(event.name, panels))
+        if over_time:
+            self._show(self.unrolled_figure, views.time_figure(event.name, over_time))
         if event.phase == "update":
-            terms = update_terms(self.stepper.optimizer, event)
-            self.details.value = self._terms_html(terms)
+            terms = update_terms(self.program.optimizers[event.model], event)
+            self.details.value = self._terms_html(terms, self.program.optimizers[event.model])
             self._show(self.terms_figure, views.terms_figure(next(iter(terms.values()))))
         elif event.phase == "backward":
-            self._show(self.side_figure, views.gradient_flow_figure(self._grad_norms()))
+            model = self.program.models[event.model]
+            self._show(self.side_figure, views.gradient_flow_figure(grad_norms(model)))
         else:
             self._show(self.side_figure, views.loss_figure(s.losses, s.penalties))
-        if isinstance(event.layer, RECURRENT) and event.phase in ("forward", "backward"):
-            self._show(self.unrolled_figure, recurrent_figure(event.layer, event.phase))
 
     @staticmethod
     def _show(image, fig):
@@ -193,48 +221,76 @@ class Inspector:
         image.layout.display = None if fig is not None else "none"
 
     def _network_html(self, event):
-        boxes = []
+        """Each model as a row of boxes, one per layer; a block's box holds its layers' boxes,
+        so the current event is marked at whatever depth it is."""
         shapes = {
-            e.index: e.shapes().get("output") for e in self.stepper.events if e.phase == "forward"
+            (e.model, e.path): e.shapes().get("output")
+            for e in self.stepper.events
+            if e.phase == "forward"
         }
-        for index, layer in enumerate(self.layers):
-            current = event is not None and event.index == index and event.phase != "loss"
-            color = CURRENT if current else "white"
-            params = layer.num_params()
-            boxes.append(
-                f"<div style='display:inline-block;border:1px solid #888;border-radius:4px;"
-                f"padding:4px 6px;margin:2px;background:{color};font-size:11px' "
-                f"data-layer='{index}' class='nn-layer{' nn-current' if current else ''}'>"
-                f"<b>{html.escape(layer.name)}</b><br>out {shapes.get(index) or '–'}<br>"
-                f"{params:,} params</div>"
-            )
-        loss_color = CURRENT if event is not None and event.phase == "loss" else "white"
-        boxes.append(
-            f"<div style='display:inline-block;border:1px dashed #888;border-radius:4px;"
-            f"padding:4px 6px;margin:2px;background:{loss_color};font-size:11px'>"
-            f"<b>{html.escape(repr(self.stepper.loss_fn))}</b></div>"
+        current = (event.model, event.path) if event is not None and event.phase != "loss" else None
+        rows = []
+        for name, model in self.program.models.items():
+            children = model.named_children() if type(model).__name__ == "Sequential" else []
+            top = [(str(key), layer) for key, layer in children] or [("", model)]
+            boxes = [self._box(name, path, layer, shapes, current) for path, layer in top]
+            for loss_name, loss_fn in self.program.losses.items():
+                if loss_name == name:
+                    active = event is not None and event.phase == "loss" and event.model == name
+                    boxes.append(
+                        f"<div style='display:inline-block;border:1px dashed #888;"
+                        f"border-radius:4px;padding:4px 6px;margin:2px;font-size:11px;"
+                        f"background:{CURRENT if active else 'white'}'>"
+                        f"<b>{html.escape(repr(loss_fn))}</b></div>"
+                    )
+            arrow = " ← " if event is not None and event.phase in ("backward", "update") else " → "
+            label = ""
+            if len(self.program.models) > 1:
+                active = event is not None and event.model == name
+                label = f"<b>{'▶ ' if active else ''}{html.escape(name)}</b>: "
+            rows.append(f"<div>{label}{arrow.join(boxes)}</div>")
+        backwards = event is not None and event.phase in ("backward", "update")
+        direction = "gradients flow right to left" if backwards else "data flows left to right"
+        return "".join(rows) + f"<small>{direction}</small>"
+
+    def _box(self, model_name, path, layer, shapes, current):
+        """One layer's box (a block's holds its layers' boxes)."""
+        here = current == (model_name, path)
+        within = current is not None and current[0] == model_name and inside(current[1], path)
+        color = CURRENT if here else "#fff8dc" if within else "white"
+        inner = "".join(
+            self._box(model_name, f"{path}.{key}" if path else key, child, shapes, current)
+            for key, child in layer.named_children()
         )
-        arrow = " ← " if event is not None and event.phase in ("backward", "update") else " → "
-        direction = "gradients flow right to left" if arrow == " ← " else "data flows left to right"
-        return f"<div>{arrow.join(boxes)}</div><small>{direction}</small>"
+        index = path.split(".")[0] if path else "0"
+        marks = " nn-current" if here and "." not in path else ""
+        label = html.escape(layer.label(path))
+        body = (
+            f"<br>{inner}"
+            if inner
+            else f"<br>out {shapes.get((model_name, path)) or '–'}<br>{layer.num_params():,} params"
+        )
+        attribute = f"data-layer='{index}' " if "." not in path else ""
+        return (
+            f"<div style='display:inline-block;vertical-align:top;border:1px solid #888;"
+            f"border-radius:4px;padding:4px 6px;margin:2px;background:{color};font-size:11px' "
+            f"{attribute}class='nn-layer{marks}'><b>{label}</b>{body}</div>"
+        )
 
     def _formula_html(self, event):
         if event is None:
             return ""
         if event.phase == "loss":
-            text = self.stepper.loss_fn.formula
+            text = event.layer.formula
         elif event.phase == "update":
-            text = self.stepper.optimizer.formula
+            text = self.program.optimizers[event.model].formula
         else:
             text = event.layer.formula.get(event.phase, "")
         return f"<code style='font-size:13px'>{html.escape(text)}</code>" if text else ""
 
-    def _grad_norms(self):
-        return {key: float(np.linalg.norm(g)) for key, g in self.stepper.model.grad_dict().items()}
-
-    def _terms_html(self, all_terms):
+    @staticmethod
+    def _terms_html(all_terms, optimizer):
         parts = []
-        optimizer = self.stepper.optimizer
         for param, terms in all_terms.items():
             rows = "".join(
                 f"<tr><td>{html.escape(name)}</td><td>{np.abs(a).mean():.3e}</td>"
@@ -245,59 +301,42 @@ class Inspector:
                 f"<b>{param}</b> (lr {optimizer.lr:g})<table><tr><th>term</th><th>mean |·|</th>"
                 f"<th>max |·|</th><th>norm</th></tr>{rows}</table>"
             )
-        return "<div style='display:flex;gap:24px'>" + "".join(parts) + "</div>"
+        return "<div style='display:flex;flex-wrap:wrap;gap:24px'>" + "".join(parts) + "</div>"
 
 
-def layer_extras(layer):
-    """{title: host array} of what a layer keeps beyond its params, drawn beside its forward
-    pass: a Dropout's mask, a BatchNorm's running statistics (its ``state``)."""
-    extras = {}
-    if "mask" in layer.saved:
-        extras["dropout mask (1 = kept)"] = layer.backend.to_host(layer.saved["mask"])
-    for name, value in layer.state.items():
-        if value.ndim == 1:
-            extras[name.replace("_", " ")] = layer.backend.to_host(value)
-    return extras
+def grad_norms(model):
+    """{param key: ‖gradient‖} of a model, in model order."""
+    return {key: float(np.linalg.norm(g)) for key, g in model.grad_dict().items()}
+
+
+def loss_views(tensors):
+    """The loss event: the prediction, ∂L/∂prediction and its distribution."""
+    return [
+        View("prediction", tensors["prediction"]),
+        View("∂L/∂prediction", tensors["grad"]),
+        View("∂L/∂prediction", tensors["grad"], "histogram"),
+    ]
+
+
+def update_views(tensors):
+    """An update event: the first param before and after its update, and the step Δ."""
+    name = next(k.split(".")[0] for k in tensors)
+    after = tensors[f"{name}.after"]
+    before = tensors.get(f"{name}.before")
+    if before is None:  # a step run without snapshots: the param as it is now
+        return [View(f"{name} after", after), View(f"{name} after", after, "histogram")]
+    delta = after - before
+    ratio = np.linalg.norm(delta) / max(np.linalg.norm(before), 1e-30)
+    return [
+        View(f"{name} before", before),
+        View(f"{name} after", after),
+        View(f"Δ{name}, |Δ|/|{name}| = {ratio:.1e}", delta),
+        View(f"Δ{name}", delta, "histogram"),
+    ]
 
 
 def recurrent_figure(layer, phase):
-    """A recurrent layer unrolled in time: beside its forward, the top layer's h_t (and LSTM's
-    c_t) and gate means of the first sequence; beside its backward, ‖∂L/∂h_t‖ per step."""
-    if phase == "backward":
-        return views.bptt_figure(step_grad_norms(layer))
-    return views.unrolled_figure(layer.name, unrolled_states(layer), gate_means(layer))
-
-
-def unrolled_states(layer):
-    """{title: (T, H) host array}: h_1 … h_T of the top stacked layer for the first sequence of
-    the batch (the saved sequence starts at h_0), and LSTM's c_t likewise."""
-    top = layer.num_layers - 1
-    names = ("h", "c") if layer.has_cell else ("h",)
-    # whole arrays to the host, then sliced: a strided slice of a GPU array does not copy
-    return {
-        f"{name}_t": layer.backend.to_host(layer.saved[f"{name}_l{top}"])[1:, 0] for name in names
-    }
-
-
-def gate_means(layer):
-    """{gate: (T,) host array}: each gate of the top stacked layer averaged over its H units at
-    every step, first sequence of the batch (LSTM i, f, g, o; GRU r, z, n; a plain RNN has
-    none)."""
-    if not layer.gate_names:
-        return {}
-    gates = layer.backend.to_host(layer.saved[f"gates_l{layer.num_layers - 1}"])[:, 0]
-    size = layer.hidden_size
-    return {
-        name: gates[:, k * size : (k + 1) * size].mean(axis=1)
-        for k, name in enumerate(layer.gate_names)
-    }
-
-
-def step_grad_norms(layer):
-    """{"layer k": (T,) host array}: ‖∂L/∂h_t‖ over the batch at every step t of the last
-    backward, for each stacked layer (kept there by ``keep_step_grads``)."""
-    norms = {}
-    for k in range(layer.num_layers):
-        dh = layer.backend.to_host(layer.saved[f"dh_l{k}"])
-        norms[f"layer {k}"] = np.sqrt((dh.astype(np.float64) ** 2).sum(axis=(1, 2)))
-    return norms
+    """A recurrent layer unrolled in time (its ``time_views``): beside its forward, the top
+    layer's h_t (and LSTM's c_t) and gate means of the first sequence; beside its backward,
+    ‖∂L/∂h_t‖ per step."""
+    return views.time_figure(layer.name, layer.time_views(phase))

@@ -70,61 +70,100 @@ def draw_histogram(ax, name, a):
     ax.locator_params(axis="x", nbins=4)
 
 
-def event_figure(event, tensors, weights=None, extras=None):
-    """The main picture of an event: what went in and out, and the distribution of values.
-    weights: {name: array} of the layer's params, histogrammed beside a forward pass;
-    extras: {title: array} drawn beside it too (a dropout mask, running statistics)."""
-    histograms = []
-    if event.phase == "forward":
-        panels = [("input", tensors.get("input")), ("output", tensors.get("output"))]
-        histogram = ("output", tensors.get("output"))
-        weight = (weights or {}).get("weight")
-        if weight is not None and weight.ndim == 4:  # a conv layer: its filters as images
-            panels.append(("filters", weight))
-        panels += list((extras or {}).items())
-        histograms = list((weights or {}).items())[:1]  # the weight, not the bias
-    elif event.phase == "loss":
-        panels = [("prediction", tensors["prediction"]), ("∂L/∂prediction", tensors["grad"])]
-        histogram = ("∂L/∂prediction", tensors["grad"])
-    elif event.phase == "backward":
-        grads = [k for k in tensors if k not in ("dy", "dx")]
-        panels = [("dy", tensors.get("dy"))] + [(k, tensors[k]) for k in grads[:1]]
-        histogram = (grads[0], tensors[grads[0]]) if grads else ("dy", tensors.get("dy"))
-    else:
-        name = next(k.split(".")[0] for k in tensors)
-        before, after = tensors[f"{name}.before"], tensors[f"{name}.after"]
-        delta = after - before
-        ratio = np.linalg.norm(delta) / max(np.linalg.norm(before), 1e-30)
-        panels = [
-            (f"{name} before", before),
-            (f"{name} after", after),
-            (f"Δ{name}, |Δ|/|{name}| = {ratio:.1e}", delta),
-        ]
-        histogram = (f"Δ{name}", delta)
-    panels = [(n, a) for n, a in panels if a is not None]
-    histograms = [h for h in [histogram, *histograms] if h[1] is not None]
-    columns = len(panels) + len(histograms)
-    if not columns:  # a layer below the first with params: backprop stops before it
+PANELS = ("tensor", "histogram")  # kinds drawn in the event's row of panels
+
+
+def event_figure(title, panels):
+    """The main picture of an event: its ``panels`` (``View``s of kind "tensor" or
+    "histogram": what went in and out, and the distribution of values) side by side."""
+    if not panels:  # a layer below the first with params: backprop stops before it
         fig = Figure(figsize=(4, 1.2), layout="constrained")
         ax = fig.subplots()
         ax.axis("off")
         ax.text(
             0.5,
             0.5,
-            f"{event.name}: nothing to compute\n(no earlier layer has params)",
+            f"{title}: nothing to compute\n(no earlier layer has params)",
             ha="center",
             va="center",
             fontsize=9,
         )
         return fig
-    fig = Figure(figsize=(3.2 * columns, 2.8), layout="constrained")
-    axes = fig.subplots(1, columns, squeeze=False)[0]
-    for ax, (name, a) in zip(axes, panels):
-        draw_tensor(ax, name, a)
-    for ax, (name, a) in zip(axes[len(panels) :], histograms):
-        draw_histogram(ax, name, a)
-    fig.suptitle(event.name, fontsize=10)
+    fig = Figure(figsize=(3.2 * len(panels), 2.8), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, view in zip(axes, panels):
+        draw = draw_tensor if view.kind == "tensor" else draw_histogram
+        draw(ax, view.title, view.data)
+    fig.suptitle(title, fontsize=10)
     return fig
+
+
+def time_figure(title, views):
+    """The views that are not panels, side by side: "states" (each state a heatmap, units down
+    and steps across), "curves" (lines over the steps) and "matrices" (heatmaps per head)."""
+    columns = sum(len(v.data) if v.kind in ("states", "matrices") else 1 for v in views)
+    fig = Figure(figsize=(3.6 * columns, 2.8), layout="constrained")
+    axes = iter(fig.subplots(1, columns, squeeze=False)[0])
+    for view in views:
+        if view.kind == "states":
+            for name, states in view.data.items():
+                draw_states(fig, next(axes), name, states)
+        elif view.kind == "matrices":
+            for k, matrix in enumerate(view.data):
+                draw_matrix(fig, next(axes), f"{view.title} {k}", matrix, view.options)
+        else:
+            draw_curves(next(axes), view.title, view.data, view.options.get("log", False))
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def draw_states(fig, ax, title, a):
+    """A state over time (T, H) as a heatmap: hidden units down, steps across from 1."""
+    limit = max(np.abs(a).max(), 1e-30)
+    steps, units = a.shape
+    image = ax.imshow(
+        a.T,
+        aspect="auto",
+        cmap="RdBu_r",
+        vmin=-limit,
+        vmax=limit,
+        interpolation="nearest",
+        extent=(0.5, steps + 0.5, units - 0.5, -0.5),  # steps numbered from 1, as h_1 … h_T
+    )
+    fig.colorbar(image, ax=ax, shrink=0.8).ax.tick_params(labelsize=6)
+    ax.set_title(f"{title}\n(units × steps)", fontsize=8)
+    ax.set_xlabel("step t", fontsize=7)
+    ax.set_ylabel("hidden unit", fontsize=7)
+    ax.tick_params(labelsize=6)
+
+
+def draw_matrix(fig, ax, title, matrix, options):
+    """One matrix as a heatmap with a colour bar (attention: queries down, keys across),
+    ``options["labels"]`` on both axes when given."""
+    image = ax.imshow(matrix, cmap="viridis", interpolation="nearest")
+    fig.colorbar(image, ax=ax, shrink=0.8).ax.tick_params(labelsize=6)
+    labels = options.get("labels")
+    if labels is not None:
+        ax.set_xticks(range(len(labels)), labels, fontsize=6)
+        ax.set_yticks(range(len(labels)), labels, fontsize=6)
+    ax.set_xlabel(options.get("xlabel", ""), fontsize=7)
+    ax.set_ylabel(options.get("ylabel", ""), fontsize=7)
+    ax.set_title(title, fontsize=8)
+
+
+def draw_curves(ax, title, curves, log=False):
+    """{label: (T,)} as lines over the steps t = 1 … T (on a log scale with ``log``, where a
+    line falling towards t = 1 is a vanishing gradient)."""
+    for label, values in curves.items():
+        values = np.maximum(values, 1e-30) if log else values
+        ax.plot(range(1, len(values) + 1), values, "o-", markersize=2, label=label)
+    if log:
+        ax.set_yscale("log")
+    if len(curves) > 1:
+        ax.legend(fontsize=6)
+    ax.set_title(title, fontsize=8)
+    ax.set_xlabel("step t", fontsize=7)
+    ax.tick_params(labelsize=6)
 
 
 def loss_figure(losses, penalties=()):
@@ -183,54 +222,9 @@ def terms_figure(terms):
     return fig
 
 
-def unrolled_figure(name, states, gates):
-    """A recurrent layer's forward unrolled in time, for one sequence: each state in ``states``
-    ({title: (T, H)}: h_t, LSTM's c_t) as a heatmap, units down and steps across, and the mean
-    of each gate over the units at every step (``gates``: {gate: (T,)}; none for a plain RNN)."""
-    columns = len(states) + bool(gates)
-    fig = Figure(figsize=(3.6 * columns, 2.8), layout="constrained")
-    axes = fig.subplots(1, columns, squeeze=False)[0]
-    for ax, (title, a) in zip(axes, states.items()):
-        limit = max(np.abs(a).max(), 1e-30)
-        steps, units = a.shape
-        image = ax.imshow(
-            a.T,
-            aspect="auto",
-            cmap="RdBu_r",
-            vmin=-limit,
-            vmax=limit,
-            interpolation="nearest",
-            extent=(0.5, steps + 0.5, units - 0.5, -0.5),  # steps numbered from 1, as h_1 … h_T
-        )
-        fig.colorbar(image, ax=ax, shrink=0.8).ax.tick_params(labelsize=6)
-        ax.set_title(f"{title}\n(units × steps)", fontsize=8)
-        ax.set_xlabel("step t", fontsize=7)
-        ax.set_ylabel("hidden unit", fontsize=7)
-        ax.tick_params(labelsize=6)
-    if gates:
-        ax = axes[-1]
-        for gate, means in gates.items():
-            ax.plot(range(1, len(means) + 1), means, "o-", markersize=2, label=gate)
-        ax.legend(fontsize=6)
-        ax.set_title("gates: mean over units", fontsize=8)
-        ax.set_xlabel("step t", fontsize=7)
-        ax.tick_params(labelsize=6)
-    fig.suptitle(f"{name} unrolled (first sequence of the batch)", fontsize=9)
-    return fig
-
-
 def bptt_figure(norms):
     """Backpropagation through time: ‖∂L/∂h_t‖ at every step t, one line per stacked layer
     (``norms``: {label: (T,)}). A line falling towards t = 1 is a vanishing gradient."""
     fig = Figure(figsize=(4.5, 2.6), layout="constrained")
-    ax = fig.subplots()
-    for label, values in norms.items():
-        steps = range(1, len(values) + 1)
-        ax.plot(steps, np.maximum(values, 1e-30), "o-", markersize=2, label=label)
-    ax.set_yscale("log")
-    if len(norms) > 1:
-        ax.legend(fontsize=7)
-    ax.set_xlabel("step t", fontsize=8)
-    ax.set_title("BPTT: ‖∂L/∂h_t‖ per step", fontsize=9)
-    ax.tick_params(labelsize=7)
+    draw_curves(fig.subplots(), "BPTT: ‖∂L/∂h_t‖ per step", norms, log=True)
     return fig

@@ -15,6 +15,7 @@ the hot path): ``y = layer(x)`` stays valid until the layer's next forward; copy
 
 import copy
 import functools
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +25,24 @@ from numbanet.layers.init import init_weight_and_bias
 from numbanet.trace import Event
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@dataclass
+class View:
+    """One picture of an event for the inspector: ``data`` (host arrays) and how to draw it.
+
+    kind: "tensor"    a heatmap of the first rows, or a grid of images for (N, C, H, W);
+          "histogram" the distribution of the values;
+          "states"    {title: (T, H)} heatmaps, units down and time steps across;
+          "curves"    {label: (T,)} lines over the time steps (``options["log"]``: log scale);
+          "matrices"  (K, R, C): K heatmaps side by side (attention: heads × queries × keys).
+    options: hints for the drawing (axis labels, a log scale, tick labels).
+    """
+
+    title: str
+    data: object
+    kind: str = "tensor"
+    options: dict = field(default_factory=dict)
 
 
 def drain(events):
@@ -156,6 +175,37 @@ class Layer:
             depth=path.count("."),
             **(context or {}),
         )
+
+    # ----- what the inspector shows ------------------------------------------------------------
+    def views(self, phase, tensors):
+        """What the inspector draws beside this layer's "forward" or "backward" event: a list of
+        ``View``s made from the event's host ``tensors`` (``event.tensors()``). This draws what
+        every layer has (input and output, the filters of a conv layer, histograms, gradients,
+        1-D state such as running statistics); a layer with more to show extends the list."""
+        if phase == "forward":
+            params = {k: self.backend.to_host(v) for k, v in self.params.items()}
+            views = [View(name, value) for name, value in tensors.items()]
+            if params.get("weight") is not None and params["weight"].ndim == 4:
+                views.append(View("filters", params["weight"]))
+            if "output" in tensors:
+                views.append(View("output", tensors["output"], "histogram"))
+            views += [View(name, value, "histogram") for name, value in params.items()]
+            views += [
+                View(name.replace("_", " "), self.backend.to_host(value))
+                for name, value in self.state.items()
+                if value.ndim == 1
+            ]
+            return views
+        grads = [name for name in tensors if name not in ("dy", "dx")]
+        views = [View(name, tensors[name]) for name in ("dy", *grads[:1]) if name in tensors]
+        if grads or "dy" in tensors:
+            name = grads[0] if grads else "dy"
+            views.append(View(name, tensors[name], "histogram"))
+        return views
+
+    def keep_for_views(self):
+        """Keep what ``views`` needs beyond what backward keeps (the inspector calls this once;
+        a recurrent layer then keeps ∂L/∂h_t of every step)."""
 
     # ----- what trains -----------------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):

@@ -3,7 +3,7 @@
 import numpy as np
 
 from numbanet import rng
-from numbanet.layers.base import Layer
+from numbanet.layers.base import Layer, View
 
 
 class Dropout(Layer):
@@ -55,6 +55,13 @@ class Dropout(Layer):
             self.saved["mask"].reshape(-1), self.dtype.type(self.p), dy.reshape(-1), dx.reshape(-1)
         )
         return dx
+
+    def views(self, phase, tensors):
+        """Beside the forward pass, the mask that was drawn (1 = kept)."""
+        views = super().views(phase, tensors)
+        if phase == "forward" and "mask" in self.saved:
+            views.append(View("dropout mask (1 = kept)", self.backend.to_host(self.saved["mask"])))
+        return views
 
     def config(self):
         return {"p": self.p}

@@ -28,7 +28,7 @@ import numpy as np
 
 from numbanet import rng
 from numbanet.kernels.scalar import EPILOGUES
-from numbanet.layers.base import Layer
+from numbanet.layers.base import Layer, View
 
 
 class _Recurrent(Layer):
@@ -285,6 +285,59 @@ class _Recurrent(Layer):
             self.backend.copy_into(state_grads[1][layer], carry)
 
     # ----- description -----------------------------------------------------------------------
+    # ----- what the inspector shows: the layer unrolled in time ------------------------------
+    def keep_for_views(self):
+        self.keep_step_grads = True
+
+    def views(self, phase, tensors):
+        return super().views(phase, tensors) + (self.time_views(phase) if tensors else [])
+
+    def time_views(self, phase):
+        """The layer unrolled in time: beside the forward pass, the top layer's states h_t (and
+        LSTM's c_t) and its gate means over the steps; beside the backward pass, ‖∂L/∂h_t‖ per
+        step (BPTT), where ``keep_step_grads`` kept them."""
+        if phase == "forward":
+            views = [View("unrolled (first sequence)", self.unrolled_states(), "states")]
+            if self.gate_names:
+                views.append(View("gates: mean over units", self.gate_means(), "curves"))
+            return views
+        if "dh_l0" not in self.saved:
+            return []
+        return [View("BPTT: ‖∂L/∂h_t‖ per step", self.step_grad_norms(), "curves", {"log": True})]
+
+    def unrolled_states(self):
+        """{title: (T, H) host array}: h_1 … h_T of the top stacked layer for the first sequence
+        of the batch (the saved sequence starts at h_0), and LSTM's c_t likewise."""
+        top = self.num_layers - 1
+        names = ("h", "c") if self.has_cell else ("h",)
+        # whole arrays to the host, then sliced: a strided slice of a GPU array does not copy
+        return {
+            f"{name}_t": self.backend.to_host(self.saved[f"{name}_l{top}"])[1:, 0]
+            for name in names
+        }
+
+    def gate_means(self):
+        """{gate: (T,) host array}: each gate of the top stacked layer averaged over its H units
+        at every step, first sequence of the batch (LSTM i, f, g, o; GRU r, z, n; a plain RNN
+        has none)."""
+        if not self.gate_names:
+            return {}
+        gates = self.backend.to_host(self.saved[f"gates_l{self.num_layers - 1}"])[:, 0]
+        size = self.hidden_size
+        return {
+            name: gates[:, k * size : (k + 1) * size].mean(axis=1)
+            for k, name in enumerate(self.gate_names)
+        }
+
+    def step_grad_norms(self):
+        """{"layer k": (T,) host array}: ‖∂L/∂h_t‖ over the batch at every step t of the last
+        backward, for each stacked layer (kept there by ``keep_step_grads``)."""
+        norms = {}
+        for k in range(self.num_layers):
+            dh = self.backend.to_host(self.saved[f"dh_l{k}"])
+            norms[f"layer {k}"] = np.sqrt((dh.astype(np.float64) ** 2).sum(axis=(1, 2)))
+        return norms
+
     def config(self):
         return {
             "input_size": self.input_size,

@@ -50,8 +50,6 @@ def test_gradient_check_of_a_layer_on_the_gpu():
 
 @pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
 def test_the_unrolled_view_of_a_recurrent_layer_reads_the_same_numbers_from_the_gpu(kind):
-    from numbanet.widgets.inspector import gate_means, step_grad_norms, unrolled_states
-
     nn.seed(0)
     cpu = getattr(nn, kind)(3, 4, num_layers=2, batch_first=True)
     gpu = cpu.clone("cuda")
@@ -62,8 +60,8 @@ def test_the_unrolled_view_of_a_recurrent_layer_reads_the_same_numbers_from_the_
         layer.forward(x)
         layer.backward(dy)
     assert is_device_array(gpu.saved["dh_l0"])
-    for view in (unrolled_states, gate_means, step_grad_norms):
-        on_cpu, on_gpu = view(cpu), view(gpu)
+    for view in ("unrolled_states", "gate_means", "step_grad_norms"):
+        on_cpu, on_gpu = getattr(cpu, view)(), getattr(gpu, view)()
         assert on_cpu.keys() == on_gpu.keys()
         for name in on_cpu:
             np.testing.assert_allclose(on_gpu[name], on_cpu[name], rtol=1e-5, atol=1e-6)
