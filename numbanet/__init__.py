@@ -7,7 +7,7 @@ history = nn.fit(model, nn.CrossEntropyLoss(), opt, (x, y), epochs=5)
 """
 
 from numbanet import runtime  # noqa: F401  (first: sets the float mode and threads before any pool starts)
-from numbanet import compare, data, debug, io, metrics, models, optim
+from numbanet import compare, data, debug, io, metrics, models, optim, steps
 from numbanet.backend import BackendError, get_backend
 from numbanet.generate import sample
 from numbanet.gradcheck import gradcheck
@@ -43,7 +43,8 @@ from numbanet.optim import clip_grad_norm
 from numbanet.rng import seed
 from numbanet.runtime import set_flush_denormal, set_num_threads
 from numbanet.trace import Event
-from numbanet.train import Evaluation, History, evaluate, fit, predict, train_step
+from numbanet.steps import StepProgram, train_step
+from numbanet.train import Evaluation, History, evaluate, fit, fit_program, predict
 
 __version__ = "0.1.0"
 
@@ -80,6 +81,7 @@ __all__ = [
     "Residual",
     "Sequential",
     "Sigmoid",
+    "StepProgram",
     "Softmax",
     "Tanh",
     "clip_grad_norm",
@@ -88,6 +90,7 @@ __all__ = [
     "debug",
     "evaluate",
     "fit",
+    "fit_program",
     "get_backend",
     "gradcheck",
     "io",
@@ -99,5 +102,6 @@ __all__ = [
     "seed",
     "set_flush_denormal",
     "set_num_threads",
+    "steps",
     "train_step",
 ]

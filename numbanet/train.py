@@ -63,6 +63,8 @@ class History:
     seconds: list = field(default_factory=list)
     train_penalty: list = field(default_factory=list)
     lr: list = field(default_factory=list)  # the optimizer's learning rate during each epoch
+    # fit_program: {loss name: [mean per epoch]}, a loss named by its part of the step or model
+    losses: dict = field(default_factory=dict)
 
     @property
     def epochs(self):
@@ -173,6 +175,42 @@ def fit(
             if result.accuracy is not None:
                 summary["val_acc"] = f"{result.accuracy:.4f}"
         bar.set_postfix(summary)
+        history.seconds.append(time.perf_counter() - start)
+        bar.close()
+    return history
+
+
+def fit_program(program, train_data, epochs=1, batch_size=64, shuffle=True, seed=None,
+                progress=True):  # fmt: skip
+    """Run any ``StepProgram`` (a step over one or more models) over ``train_data`` for
+    ``epochs`` passes, draining its events as ``fit`` drains ``train_step``; returns a
+    ``History`` whose ``losses`` holds, per epoch, the sample-weighted mean of every loss the
+    step reports, named by the part of the step it belongs to (or its model).
+
+    train_data: a DataLoader, a Dataset or an (x, y) pair; each batch goes to ``program.run``.
+    progress: a tqdm progress bar per epoch with the running mean of every loss.
+    """
+    loader = _as_loader(train_data, batch_size, shuffle, seed, "fit_program train_data")
+    history = History()
+    for epoch in range(epochs):
+        for model in program.models.values():
+            model.train()
+        start = time.perf_counter()
+        sums, seen = {}, 0
+        bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress,
+                   unit="batch")  # fmt: skip
+        for batch in loader:
+            size = len(batch[0])
+            for event in program.run(*batch):
+                if event.phase == "loss":
+                    name = event.part or event.model
+                    sums[name] = sums.get(name, 0.0) + event.loss * size
+            seen += size
+            bar.update()
+            bar.set_postfix({name: f"{total / seen:.4f}" for name, total in sums.items()},
+                            refresh=False)  # fmt: skip
+        for name, total in sums.items():
+            history.losses.setdefault(name, []).append(total / max(seen, 1))
         history.seconds.append(time.perf_counter() - start)
         bar.close()
     return history

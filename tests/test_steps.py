@@ -215,3 +215,22 @@ def test_draining_the_events_matches_the_explicit_step_exactly():
         results.append(model.state_dict())
     for key in results[0]:
         np.testing.assert_array_equal(results[0][key], results[1][key], err_msg=key)
+
+
+def test_fit_runs_a_two_network_program_and_the_generator_learns():
+    nn.seed(6)
+    generator = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 4))
+    critic = nn.Sequential(nn.Linear(4, 1))
+    # the critic scores x by w·x + b; the generator learns to make samples it scores as real
+    program = gan_like_program(
+        generator, critic, nn.optim.Adam(generator, lr=5e-2), nn.BCEWithLogitsLoss()
+    )
+    z = RNG.standard_normal((64, 3)).astype(np.float32)
+    critic_before = critic.state_dict()
+    history = nn.fit_program(program, (z, np.ones((64, 1), np.float32)), epochs=4,
+                             batch_size=16, progress=False)  # fmt: skip
+    (losses,) = history.losses.values()
+    assert list(history.losses) == ["critic"] and len(losses) == 4
+    assert losses[-1] < 0.5 * losses[0]  # the generator fools the fixed critic
+    for key, value in critic.state_dict().items():
+        np.testing.assert_array_equal(value, critic_before[key])
