@@ -43,8 +43,17 @@ from numbanet.optim import clip_grad_norm
 from numbanet.rng import seed
 from numbanet.runtime import set_flush_denormal, set_num_threads
 from numbanet.trace import Event
-from numbanet.steps import StepProgram, train_step
-from numbanet.train import Evaluation, History, evaluate, fit, fit_program, predict
+from numbanet.steps import StepProgram, gan_step, train_step
+from numbanet.train import (
+    Evaluation,
+    GanHistory,
+    History,
+    evaluate,
+    fit,
+    fit_gan,
+    fit_program,
+    predict,
+)
 
 __version__ = "0.1.0"
 
@@ -62,6 +71,7 @@ __all__ = [
     "Evaluation",
     "Event",
     "Flatten",
+    "GanHistory",
     "GRU",
     "History",
     "Identity",
@@ -90,8 +100,10 @@ __all__ = [
     "debug",
     "evaluate",
     "fit",
+    "fit_gan",
     "fit_program",
     "get_backend",
+    "gan_step",
     "gradcheck",
     "io",
     "metrics",

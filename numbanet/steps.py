@@ -19,6 +19,11 @@ and optimizer it names.
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
+from numbanet import rng
+from numbanet.backend import to_host
+from numbanet.losses import BCEWithLogitsLoss
 from numbanet.trace import Event
 
 
@@ -97,6 +102,60 @@ def train_step(model, loss_fn, optimizer, x, target, snapshot=False, penalty=Tru
     return value
 
 
+def gan_step(generator, discriminator, g_optimizer, d_optimizer, real, z, snapshot=False):
+    """One GAN training step as a generator of events, each naming its network and part.
+
+    real: a batch of real samples (N, ...); z: noise (M, latent_dim) for the generator G.
+    D's half: D on the real batch (loss: BCE with logits against 1) and its backward; G makes
+    fakes G(z); D on the fakes (loss against 0) and its backward, added to the first
+    (``zero_grad``: D's gradient is that of the sum of its two losses); D's update.
+    G's half (non-saturating): D is frozen; D on the same fakes, labelled real (loss against 1);
+    backward through D, which gives ∂L/∂G(z) and leaves D's grads alone, into G; G's update.
+    D's params and optimizer state change in D's update only.
+    Returns (as the generator's value) {"d_loss", "g_loss", "d_real", "d_fake"}: D's loss (the
+    sum of its two), G's loss, and the mean D(x) and D(G(z)) as probabilities, before the
+    updates.
+    """
+    d, g = "discriminator", "generator"
+    dtype = discriminator.dtype
+    labels = {value: np.full((len(batch), 1), value, dtype) for value, batch in ((1, real), (0, z))}
+    g_labels = np.ones((len(z), 1), dtype)
+
+    discriminator.zero_grad()  # the two backward passes below add up
+    try:
+        score = yield from forward(discriminator, real, d, "D on real images")
+        d_real = float(_sigmoid(to_host(score)).mean())
+        loss_real, dy = yield from loss(BCEWithLogitsLoss(), score, labels[1], model_name=d,
+                                        part="D: real → 1")  # fmt: skip
+        yield from backward(discriminator, dy, False, d, "D's backward (real)")
+        fake = yield from forward(generator, z, g, "G makes fakes")
+        score = yield from forward(discriminator, fake, d, "D on the fakes")
+        d_fake = float(_sigmoid(to_host(score)).mean())
+        loss_fake, dy = yield from loss(BCEWithLogitsLoss(), score, labels[0], model_name=d,
+                                        part="D: fake → 0")  # fmt: skip
+        yield from backward(discriminator, dy, False, d, "D's backward (fakes)")
+    finally:
+        discriminator.accumulate_grads_(False)
+    yield from update(d_optimizer, snapshot, d, "D's update")
+
+    discriminator.requires_grad_(False)  # G's half: the gradient flows through D, D stays put
+    try:
+        score = yield from forward(discriminator, fake, d, "D on the fakes, for G")
+        g_loss, dy = yield from loss(BCEWithLogitsLoss(), score, g_labels, model_name=g,
+                                     part="G: fake → 1")  # fmt: skip
+        d_fake_input = yield from backward(discriminator, dy, True, d, "backward through D")
+        yield from backward(generator, d_fake_input, False, g, "G's backward")
+    finally:
+        discriminator.requires_grad_(True)
+    yield from update(g_optimizer, snapshot, g, "G's update")
+    return {"d_loss": loss_real + loss_fake, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake}
+
+
+def _sigmoid(logits):
+    """σ(z) = 1 / (1 + e^−z), in float64 on the host (D's logits as probabilities)."""
+    return 1 / (1 + np.exp(-np.asarray(logits, np.float64)))
+
+
 @dataclass
 class StepProgram:
     """A training step over one or more models, for the Stepper and the inspector.
@@ -121,6 +180,24 @@ class StepProgram:
             return train_step(model, loss_fn, optimizer, x, target, snapshot)
 
         return cls(run, {"model": model}, {"model": optimizer}, {"model": loss_fn})
+
+    @classmethod
+    def gan(cls, generator, discriminator, g_optimizer, d_optimizer, latent_dim):
+        """The GAN step (``gan_step``) on each batch of real images, with noise z (N,
+        latent_dim) drawn from numbanet's generator (so a rewound step draws the same z)."""
+
+        def run(images, labels=None, snapshot=False):
+            z = rng.generator().standard_normal((len(images), latent_dim))
+            z = z.astype(generator.dtype)
+            return gan_step(generator, discriminator, g_optimizer, d_optimizer, images, z,
+                            snapshot)  # fmt: skip
+
+        return cls(
+            run,
+            {"generator": generator, "discriminator": discriminator},
+            {"generator": g_optimizer, "discriminator": d_optimizer},
+            {"discriminator": BCEWithLogitsLoss()},
+        )
 
 
 def _context(model_name, part):

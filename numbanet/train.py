@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from numbanet import metrics
+from numbanet import metrics, rng
 from numbanet.backend import to_host
 from numbanet.data import DataLoader, Dataset
 from numbanet.layers import Sequential
 from numbanet.losses import CrossEntropyLoss, MSELoss
-from numbanet.steps import train_step
+from numbanet.layers.base import drain
+from numbanet.steps import StepProgram, train_step
 
 
 def step_layers(model):
@@ -212,6 +213,107 @@ def fit_program(program, train_data, epochs=1, batch_size=64, shuffle=True, seed
         for name, total in sums.items():
             history.losses.setdefault(name, []).append(total / max(seen, 1))
         history.seconds.append(time.perf_counter() - start)
+        bar.close()
+    return history
+
+
+@dataclass
+class GanHistory:
+    """What ``fit_gan`` measured, one entry per epoch: D's loss (real → 1 plus fake → 0), G's
+    loss (fake → 1), the mean D(x) on real images and D(G(z)) on fakes (probabilities, before
+    the updates), the seconds, and ``samples``: G's images of the same fixed noise at the end
+    of each epoch (eval mode), to watch them become digits."""
+
+    d_loss: list = field(default_factory=list)
+    g_loss: list = field(default_factory=list)
+    d_real: list = field(default_factory=list)
+    d_fake: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+    samples: list = field(default_factory=list)
+
+    @property
+    def epochs(self):
+        return len(self.d_loss)
+
+    def plot(self):
+        """The two losses, and D's mean outputs on real and fake images, per epoch, beside the
+        last epoch's samples. Returns the matplotlib Figure (needs matplotlib)."""
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+        epochs = range(1, self.epochs + 1)
+        axes[0].plot(epochs, self.d_loss, "o-", label="D loss")
+        axes[0].plot(epochs, self.g_loss, "s-", label="G loss")
+        axes[1].plot(epochs, self.d_real, "o-", label="mean D(x), real")
+        axes[1].plot(epochs, self.d_fake, "s-", label="mean D(G(z)), fake")
+        for ax, label in zip(axes[:2], ("loss", "D's probability of real")):
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(label)
+            ax.legend()
+            ax.grid(alpha=0.3)
+        side = int(round(np.sqrt(self.samples[-1][0].size))) if self.samples else 0
+        if side and side * side == self.samples[-1][0].size:  # one-channel square images
+            images = self.samples[-1].reshape(-1, side, side)
+            rows = [np.hstack(images[i : i + 8]) for i in range(0, len(images) - 7, 8)]
+            axes[2].imshow(np.vstack(rows), cmap="gray")
+            axes[2].set_title(f"G(fixed z) after epoch {self.epochs}")
+        axes[2].axis("off")
+        fig.tight_layout()
+        return fig
+
+
+def fit_gan(
+    generator,
+    discriminator,
+    g_optimizer,
+    d_optimizer,
+    images,
+    epochs=1,
+    batch_size=64,
+    latent_dim=None,
+    seed=None,
+    progress=True,
+):
+    """Train a GAN: ``gan_step`` over every batch of ``images`` for ``epochs`` passes.
+
+    images: the real samples (N, ...) (or a DataLoader / Dataset / (x, y) pair whose labels
+    are ignored), scaled as the generator's output is (tanh: [−1, 1]).
+    latent_dim: the size of the noise z (default: the generator's first layer's inputs).
+    seed: the batch order and the noise. progress: a tqdm bar per epoch with D's and G's
+    losses and the mean D(x) and D(G(z)). Returns a ``GanHistory``.
+    """
+    if latent_dim is None:
+        first = next((layer for layer in generator.modules() if layer.params), None)
+        latent_dim = getattr(first, "in_features", None)
+        if latent_dim is None:
+            raise ValueError("fit_gan: give latent_dim (the generator does not start with a Linear)")
+    if seed is not None:
+        rng.seed(seed)
+    if isinstance(images, np.ndarray):
+        images = (images, np.zeros(len(images), np.int64))
+    loader = _as_loader(images, batch_size, True, seed, "fit_gan images")
+    program = StepProgram.gan(generator, discriminator, g_optimizer, d_optimizer, latent_dim)
+    fixed_z = rng.generator().standard_normal((16, latent_dim)).astype(generator.dtype)
+    history = GanHistory()
+    keys = ("d_loss", "g_loss", "d_real", "d_fake")
+    for epoch in range(epochs):
+        generator.train()
+        discriminator.train()
+        start = time.perf_counter()
+        sums, seen = dict.fromkeys(keys, 0.0), 0
+        bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress,
+                   unit="batch")  # fmt: skip
+        for xb, _ in loader:
+            result = drain(program.run(xb))
+            for key in keys:
+                sums[key] += result[key] * len(xb)
+            seen += len(xb)
+            bar.update()
+            bar.set_postfix({key: f"{sums[key] / seen:.3f}" for key in keys}, refresh=False)
+        for key in keys:
+            getattr(history, key).append(sums[key] / max(seen, 1))
+        history.seconds.append(time.perf_counter() - start)
+        history.samples.append(predict(generator, fixed_z))
         bar.close()
     return history
 

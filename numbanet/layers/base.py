@@ -223,9 +223,15 @@ class Layer:
         half batches, or a real and a fake batch — give the sum of their gradients.
         ``zero_grad(accumulate=False)`` goes back to overwriting. Returns self."""
         for layer in self.modules():
-            layer.accumulate_grads = accumulate
             for grad in layer.grads.values():
                 layer.backend.copy_into(grad, np.zeros(grad.shape, grad.dtype))
+        return self.accumulate_grads_(accumulate)
+
+    def accumulate_grads_(self, accumulate=True):
+        """Make backward add into grads (True) or overwrite them (False), for this layer and
+        every layer inside it, leaving the grads as they are. Returns self."""
+        for layer in self.modules():
+            layer.accumulate_grads = accumulate
         return self
 
     def learns(self):
