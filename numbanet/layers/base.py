@@ -168,7 +168,7 @@ class Layer:
         return Event(
             phase,
             int(head) if head.isdigit() else 0,
-            self.label(path),
+            None,  # the name, made from the layer and path when first read
             self,
             _tensors=tensors,
             path=path,
