@@ -10,7 +10,6 @@ import functools
 import numpy as np
 
 from numbanet.kernels.scalar import EPILOGUES
-from numbanet.runtime import small_product_rows
 
 
 def normal(rng, shape, dtype):
@@ -287,7 +286,7 @@ def gru_cell_args(rng, dtype, n, h, backward):
     return [*wide, *biases, unit[0], normal(rng, (n, 4 * h), dtype), unit[1]]
 
 
-def recurrent_backward_args(rng, dtype, n, h, gates=4):
+def hidden_projection_backward_args(rng, dtype, n, h, gates=4):
     """dgh (N, 4H), W_hh (4H, H), dh_prev (N, H): an LSTM's shapes."""
     return [normal(rng, s, dtype) for s in [(n, gates * h), (gates * h, h), (n, h)]]
 
@@ -300,10 +299,9 @@ def sequence_args(rng, dtype, n, t, h, cell, backward):
     Backward: x, W_ih, W_hh, what forward keeps (h; LSTM: c, gates; GRU: gates), dy (T, N, H),
     [RNN: code, slope], then the gradients of the projections (T, N, G·H; GRU: dgi, dgh), dh
     (T + 1, N, H) [LSTM: dc, GRU: skip, likewise], the last step given, dx, dW_ih, dW_hh,
-    db_ih, db_hh and need_dx. Both end with the rows per BLAS call the CPU backend picks for
-    W_hh. Weights are scaled by 1/√H, as initialized, so the states stay in range."""
+    db_ih, db_hh and need_dx. Weights are scaled by 1/√H, as initialized, so the states stay in
+    range."""
     rows, size = {"rnn": 1, "lstm": 4, "gru": 3}[cell] * h, h + 1
-    calls = small_product_rows(h, rows)
     x = normal(rng, (t, n, size), dtype)
     w_ih, w_hh = (
         (normal(rng, shape, dtype) / np.sqrt(h)).astype(dtype)
@@ -316,7 +314,7 @@ def sequence_args(rng, dtype, n, t, h, cell, backward):
         gates = [normal(rng, (t, n, 4 * h), dtype)] if cell != "rnn" else []
         biases = [normal(rng, rows, dtype) for _ in range(2)]
         scratch = [normal(rng, (t, n, rows), dtype), normal(rng, (n, rows), dtype)]
-        return [x, w_ih, biases[0], w_hh, biases[1], *code, states, *c, *gates, *scratch, calls]
+        return [x, w_ih, biases[0], w_hh, biases[1], *code, states, *c, *gates, *scratch]
     squash = [sigmoid, sigmoid, np.tanh, sigmoid if cell == "lstm" else None]  # GRU: gh_n raw
     gates = np.stack([saved_gates(rng, dtype, n, h, squash) for _ in range(t)])
     kept = {"rnn": [np.tanh(states).astype(dtype)], "lstm": [states, normal(rng, (t + 1, n, h),
@@ -326,7 +324,7 @@ def sequence_args(rng, dtype, n, t, h, cell, backward):
     grads = [normal(rng, shape, dtype) for shape in ((t, n, size), (rows, size), (rows, h))]
     grads += [normal(rng, rows, dtype) for _ in range(2)]
     dy = normal(rng, (t, n, h), dtype)
-    return [x, w_ih, w_hh, *kept, dy, *code, *dgates, *chains, *grads, True, calls]
+    return [x, w_ih, w_hh, *kept, dy, *code, *dgates, *chains, *grads, True]
 
 
 def swap_batch_time_args(rng, dtype, b, t, f):
@@ -384,7 +382,7 @@ CASES = {
     },
     "global_avg_pool2d_forward": (P(global_avg_pool2d_args, backward=False), IMAGE),
     "global_avg_pool2d_backward": (P(global_avg_pool2d_args, backward=True), IMAGE),
-    "add_forward": (P(arrays_args, count=3), FLAT),
+    "add": (P(arrays_args, count=3), FLAT),
     "relu_forward": (P(arrays_args, count=2), FLAT),
     "relu_backward": (P(arrays_args, count=3), FLAT),
     "leaky_relu_forward": (P(arrays_args, count=2, slope=True), FLAT),
@@ -446,8 +444,8 @@ CASES = {
     "embedding_backward[padding_idx]": (P(embedding_args, backward=True, padding_idx=2), ROWS),
     "last_step_forward": (P(last_step_args, backward=False), SEQUENCE),
     "last_step_backward": (P(last_step_args, backward=True), SEQUENCE),
-    "grad_norm_sq_forward": (grad_norm_args, FLAT),
-    "grad_scale_step": (P(arrays_args, count=1, slope=True), FLAT),
+    "squared_norm_partials": (grad_norm_args, FLAT),
+    "scale_in_place": (P(arrays_args, count=1, slope=True), FLAT),
     **{
         f"rnn_cell_{direction}[{activation}]": (
             P(rnn_cell_args, activation=activation, backward=backward),
@@ -460,13 +458,13 @@ CASES = {
     "lstm_cell_backward": (P(lstm_cell_args, backward=True), CELL),
     "gru_cell_forward": (P(gru_cell_args, backward=False), CELL),
     "gru_cell_backward": (P(gru_cell_args, backward=True), CELL),
-    "recurrent_backward": (recurrent_backward_args, CELL),
+    "hidden_projection_backward": (hidden_projection_backward_args, CELL),
     **{
         f"{cell}_sequence_{direction}": (P(sequence_args, cell=cell, backward=backward), SEQUENCE)
         for cell in ("rnn", "lstm", "gru")
         for direction, backward in (("forward", False), ("backward", True))
     },
-    "swap_batch_time_forward": (swap_batch_time_args, SEQUENCE),
+    "swap_batch_time": (swap_batch_time_args, SEQUENCE),
 }
 
 SHAPES = {

@@ -140,7 +140,7 @@ def run_on_both(case, shape, dtype, seed=0):
     with recording_launches() as launches:
         run.gpu_first, _ = timed(run.gpu_call, cuda.synchronize, 0)
     run.launches = list(launches)
-    names = inspect.signature(cpu_kernel.py_func).parameters
+    names = inspect.signature(cpu_kernel).parameters
     work = WORK_ARRAYS.get(kernel_of(case), ())
     for name, before, on_cpu, on_gpu in zip(names, args, cpu_args, gpu_args):
         # labels are not compared, nor work arrays each device may use its own way

@@ -40,7 +40,7 @@ def leaky_relu_grad(x, slope):
 def sigmoid(x):
     """1 / (1 + e^-x), without overflow: with e = e^-|x| (never above 1), σ(x) = 1 / (1 + e)
     for x >= 0 and e / (1 + e) for x < 0. Both sides are computed and one is picked, a select
-    rather than a branch, so a loop over elements vectorizes (3× faster than branching here).
+    rather than a branch, so a loop over elements vectorizes.
     """
     e = math.exp(-abs(x))
     s = 1.0 / (1.0 + e)
@@ -50,8 +50,8 @@ def sigmoid(x):
 @scalar
 def tanh(x):
     """tanh x = sign(x) (1 − e) / (1 + e) with e = e^-2|x|, written with exp because a loop of
-    exp vectorizes where one of libm's tanh does not (2–4× faster here). Near 0, 1 − e cancels,
-    so |x| < 0.03 uses the series x − x³/3 + 2x⁵/15 − 17x⁷/315 (error below 1e-14 there).
+    exp vectorizes where one of libm's tanh does not. Near 0, 1 − e cancels, so |x| < 0.03
+    uses the series x − x³/3 + 2x⁵/15 − 17x⁷/315 (error below 1e-14 there).
     """
     a = abs(x)
     e = math.exp(-2.0 * a)
@@ -81,7 +81,7 @@ TANH_Q = tuple(
 def tanh_float32(x):
     """tanh x for float32 as p(x)/q(x) (``TANH_P``, ``TANH_Q``: odd over even polynomials):
     within 6 float32 ulps of tanh, and only multiplies, adds and one division, so a loop of
-    it vectorizes (10× faster than tanh through exp here, which calls libm per element)."""
+    it vectorizes (tanh through exp calls libm per element)."""
     x = TANH_CLAMP if x > TANH_CLAMP else (-TANH_CLAMP if x < -TANH_CLAMP else x)
     x2 = x * x
     p = TANH_P[0]

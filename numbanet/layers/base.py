@@ -77,7 +77,7 @@ def _honouring_grad_mode(backward):
         if not self.frozen:
             for name, grad in grads.items():
                 flat = grad.reshape(-1)
-                self.kernels.add_forward(flat, scratch[name].reshape(-1), flat)
+                self.kernels.add(flat, scratch[name].reshape(-1), flat)
         return dx
 
     return run

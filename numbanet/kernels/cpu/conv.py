@@ -24,8 +24,8 @@ rows Wp wide) and every output row gets Wp columns instead of OW. Then a tap's r
 one image is one contiguous run of xp shifted by kh·dil·Wp + kw·dil — a single long copy
 instead of OH copies of OW values — and col2im adds it back the same way. The Wp − OW extra
 columns per output row read neighbouring pixels and are simply never used: the epilogue skips
-them and backward gives them dz = 0, so they add nothing to dW or dx. The GEMMs grow by Wp/OW
-(1.2× for the seed CNN's 13 → 11 layer); the copies got 3–4× faster.
+them and backward gives them dz = 0, so they add nothing to dW or dx. The GEMMs grow by Wp/OW;
+the long copies gain more than that.
 
 Chunks, one thread each: cols is KH·KW times the input (10.5 MB for the seed CNN's 32 → 64
 layer at batch 64), too big for the cache. The kernels take the batch in chunks of M images,
@@ -33,19 +33,11 @@ and each thread takes whole chunks through the layer — padding, im2col, the GE
 single-threaded BLAS call, the layout pass — in its own cols[s] and rows[s]
 (``forward_chunk``, ``backward_chunk``; backward builds each chunk's cols again from x, and
 each thread sums its dW and db apart). A chunk's arrays never leave the core that wrote them,
-and the threads meet once per layer instead of after every pass over every chunk. The layer
-picks M so that a chunk's cols and rows take about 512 KiB (``Backend.conv_chunk_bytes``),
-balanced over the threads (``layers/conv.py``: ``balanced_chunk``). Measured on 2 cores,
-batch 64: the 32 → 64 layer's forward 3.44 → 1.50 ms against splitting each pass of each chunk
-over both threads (im2col by taps, the GEMM by filters), where every GEMM read the half of cols
-the other core had written (the same passes on cols already in both caches: 2.0 ms); training
-steps seed CNN 13.6 → 9.7 ms, LeNet-5 4.6 → 2.9 ms. Budgets, forward + backward ms per layer
-at 128 / 256 / 512 / 1024 / 2048 KiB: conv 1 → 32 1.03 / 1.08 / 1.06 / 1.71 / 1.86,
-32 → 64 5.30 / 5.37 / 4.82 / 4.56 / 4.79, 64 → 64 2.17 / 1.63 / 1.44 / 1.34 / 1.34, LeNet's
-6 → 16 (5×5) 1.04 / 0.91 / 1.19 / 1.30 / 1.36; whole steps were fastest at 512 KiB for the
-seed CNN (10.0–10.6 ms; 1 MiB 11.5) and at 256 KiB for LeNet-5 (2.5 against 3.0 ms), whose
-6 → 16 GEMM is fast only while M·N·K stays under OpenBLAS's small-matrix limit (16 × 150 by
-150 × 280: 33 ns per column; × 420 on: 55–60). A batch of one chunk runs on one thread.
+and the threads meet once per layer instead of after every pass over every chunk (faster than
+splitting each pass over the threads, where every GEMM reads what another core wrote). The
+kernels read S and M from the shapes of cols and rows, which ``plan.py`` picks: chunks of
+about 512 KiB of cols and rows, balanced over the threads (``conv2d_scratch_shapes``). A batch
+of one chunk runs on one thread.
 
 Few filters (stride 1, at most DIRECT_MAX_OUT output channels, like LeNet's first layer) skip
 im2col: with 6 filters the GEMM has 6 rows, so each column of cols is written, read back and
@@ -53,13 +45,10 @@ used for only 6 dot products, and the layer is bound by moving cols (5.7 MB for 
 conv 1 → 6 at batch 64). ``conv_rows_direct`` computes the same wide rows straight from the
 padded image (each filter row slid along an image row, ``row_taps``) and
 ``conv_weight_grad_direct`` the weight gradient likewise (``tap_sums``); dx keeps the GEMM and
-col2im. Measured at batch 64, float32 (forward: im2col + GEMM against direct; weight gradient:
-GEMM against direct): 1 → 6 channels 5×5 0.58 → 0.40 ms and 0.83 → 0.37 ms; 3 → 6 5×5
-2.1 → 1.1 and 2.1 → 1.0 ms; 1 → 8 5×5 0.53 → 0.50 and 0.53 → 0.45 ms; past 8 filters the GEMM
-wins (1 → 12: 0.63 against 0.76 ms forward; 1 → 32 3×3: 0.48 against 0.81 ms). Measured
-again once each thread took whole chunks (forward + backward, direct against GEMM), the margins
-shrank: 1 → 6 0.60 against 0.63 ms, and the GEMM now leads for 3 → 6 (1.56 against 1.49) and
-1 → 8 (0.76 against 0.72), all within this host's noise; the rule was left as it is.
+col2im. Past 8 filters the GEMM wins.
+
+The figures behind these choices (the layouts, the chunk budget, the direct convolution's
+limit) are in benchmarks/RESULTS.md, "figures moved from docstrings".
 """
 
 import numpy as np
@@ -82,7 +71,7 @@ def im2col(x, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, 
     (``conv_inside``), so the copy needs no test per element. Flat indices rather than row
     views (a view costs two atomic reference counts), cast to unsigned: Numba tests a signed
     index for a negative value to wrap, which for ``start + ow`` (start of unknown sign) stays
-    in the loop and keeps it from vectorizing (1.7× faster on the seed CNN's 32 → 64 shapes).
+    in the loop and keeps it from vectorizing.
     """
     n_size, c_size, h_size, w_size = x.shape
     source, target = x.reshape(-1), cols.reshape(-1)
@@ -118,8 +107,8 @@ def col2im(dcols, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil
     dcols: (C·KH·KW, N·OH·OW); writes dx: (N, C, H, W). One iteration per image plane (n, c)
     adds each tap's columns into the pixels they came from: no two iterations write one
     element, and each pixel sums its taps in (kh, kw) order, as the GPU twin does. Flat
-    unsigned indices and the [lo, hi) range of ``conv_inside``, as in ``im2col`` (2× faster
-    than signed ones).
+    unsigned indices and the [lo, hi) range of ``conv_inside``, as in ``im2col`` (the loop
+    vectorizes).
     """
     n_size, c_size, h_size, w_size = dx.shape
     source, target = dcols.reshape(-1), dx.reshape(-1)
@@ -190,7 +179,7 @@ def im2col_wide(xp, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, cols):
         for n in range(n_size):
             at, start = (tap * n_size + n) * positions, (n * c_size + c) * hp_size * width + shift
             row, run = target[at : at + positions], source[start : start + span]
-            for q in range(span):  # on views: indices from 0, so LLVM vectorizes (3× faster)
+            for q in range(span):  # on views: indices from 0, so LLVM vectorizes
                 row[q] = run[q]
             for q in range(span, positions):
                 row[q] = 0
@@ -229,8 +218,7 @@ def row_taps(acc, run, w, span, kw_size, dil):
     """acc[q] += Σ_kw w[kw] · run[q + kw·dil] for q < span: one filter row slid along one
     image row. Called with kw_size and dil as constants where it can (3×3 and 5×5 filters):
     LLVM then unrolls the taps, keeps the sum in a register and vectorizes over q, reading and
-    writing acc once per filter row instead of once per tap (0.40 against 0.67 ms on LeNet's
-    first layer)."""
+    writing acc once per filter row instead of once per tap."""
     for q in range(span):
         total = acc[q]
         for kw in range(kw_size):
@@ -271,8 +259,8 @@ def conv_rows_direct(xp, W, dil_h, dil_w, oh_size, ow_size, rows):
 def tap_sums(d, run, g, span, kw_size, dil):
     """g[kw] += Σ_q d[q] · run[q + kw·dil] for every tap kw: one filter row's weight gradient
     from one image row. For 3- and 5-wide rows the sums sit in named accumulators, so one pass
-    reads d once for all taps (1.7× faster than one dot product per tap); the caller's
-    fastmath "reassoc" lets LLVM vectorize the sums."""
+    reads d once for all taps (rather than one dot product per tap); the caller's fastmath
+    "reassoc" lets LLVM vectorize the sums."""
     zero = g.dtype.type(0)
     if kw_size == 5 and dil == 1:
         a0 = a1 = a2 = a3 = a4 = zero
@@ -508,7 +496,7 @@ def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_
     from x chunk by chunk, or no cols at all for a direct convolution) and, with stride 1 and
     padding, dxp: (N, C, Hp, Wp) (else an empty array). Each thread sums its chunks' dW and db
     apart; the S partial sums are added at the end (``add_parts``: loops, not NumPy's sum over
-    an axis or a broadcast +=, which in a compiled kernel take 4 s more to compile).
+    an axis or a broadcast +=, which in a compiled kernel take seconds longer to compile).
     """
     n_size, o_size, oh_size, ow_size = dy.shape
     slots = cols.shape[0]
