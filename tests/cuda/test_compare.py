@@ -92,7 +92,7 @@ def test_sweep_times_a_kernel_over_batch_sizes():
 
 
 def test_the_command_prints_json_for_machines(capsys):
-    assert cli.main(["compare", "--kernel", "tanh_forward", "--json"]) == 0
+    assert cli.main(["compare", "--kernel", "tanh_forward", "--json", "--all"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["simulated"] is True and "simulator" in report["gpu"]
     assert {(tuple(r["shape"]), r["dtype"]) for r in report["rows"]} == {
@@ -105,6 +105,17 @@ def test_the_command_says_when_timings_mean_nothing(capsys):
     assert cli.main(["compare", "--kernel", "l2_penalty", "--dtype", "float32"]) == 0
     out = capsys.readouterr().out
     assert "GPU times and speed-ups mean nothing" in out and "l2_penalty_backward" in out
+
+
+def test_the_command_compares_one_shape_per_kernel_unless_asked_for_all(capsys):
+    assert cli.main(["compare", "--kernel", "sgd_step[nesterov]", "--kernel", "tanh_b"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split()[:2] for line in out.splitlines() if line.startswith(("sgd", "tanh"))]
+    assert sorted(rows) == [["sgd_step[nesterov]", "130"]] * 2 + [["tanh_backward", "130"]] * 2
+    assert "4 rows in " in out and "--all compares every shape: 8 rows, roughly " in out
+    assert cli.main(["compare", "--list"]) == 0
+    names = capsys.readouterr().out.split("\n")
+    assert "dense_forward" in names and len(names) == len(compare.CASES) + 1
 
 
 def test_info_names_the_gpu(capsys):
