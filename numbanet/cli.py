@@ -162,21 +162,20 @@ def train(args):
             seed=args.seed,
             progress=not args.no_progress,
         )
-        seconds = time.perf_counter() - start
-        result = nn.evaluate(model, test_set)
-    # the first epoch also compiles the kernels on a first run: the speed is the later epochs'
-    later = history.seconds[1:] or history.seconds
-    speed = len(later) * len(train_set.x) / sum(later)
-    print(
-        f"trained {plural(args.epochs, 'epoch')} in {seconds:.1f} s (first epoch "
-        f"{history.seconds[0]:.1f} s, compiling included on a first run; then {speed:,.0f} "
-        f"samples/s with evaluation)"
-    )
+    seconds = time.perf_counter() - start
+    result = nn.evaluate(model, test_set)
+    # the first epoch also loads or compiles the kernels: the speed is the later epochs'
+    timing = [f"first epoch {history.seconds[0]:.1f} s"]
     if compiled.kernels:
-        print(
-            f"compiled {plural(compiled.kernels, 'kernel')} in {compiled.seconds:.1f} s; "
-            "later runs load them from the cache"
+        timing.append(
+            f"{compiled.seconds:.1f} s of it compiling {plural(compiled.kernels, 'kernel')}, "
+            "which later runs load from the cache"
         )
+    if len(history.seconds) > 1:
+        later = history.seconds[1:]
+        speed = len(later) * len(train_set.x) / sum(later)
+        timing.append(f"then {speed:,.0f} samples/s with evaluation")
+    print(f"trained {plural(args.epochs, 'epoch')} in {seconds:.1f} s ({'; '.join(timing)})")
     print(f"test: {result}")
     if args.save:
         nn.io.save(args.save, model, optimizer)
@@ -188,7 +187,7 @@ def describe_blas(blas):
     """One line per BLAS library of ``runtime.thread_info()``: which it is, its threads, and
     whether numbanet's kernels call it."""
     lines = []
-    for lib in blas:
+    for lib in sorted(blas, key=lambda lib: not lib["kernels"]):  # the kernels' first
         use = (
             "the one numbanet's kernels call"
             if lib["kernels"]
