@@ -101,7 +101,7 @@ def test_console_script_rejects_bad_arguments():
         (["compare", "--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
         (["compare", "--size", "huge"], "argument --size: invalid choice: 'huge'"),
         (["compare", "--repeat", "0"], "argument --repeat: expected a whole number >= 1, got '0'"),
-        (["compare", "--model", "--steps", "-1"], "--steps: expected a whole number >= 1, got '-1'"),
+        (["compare", "--model", "--steps", "-1"], "--steps: expected a whole number >= 1, got"),
         (["compare", "--steps", "3"], "--steps and --optimizer are for --model"),
         (["compare", "--optimizer", "sgd"], "--steps and --optimizer are for --model"),
         (["compare", "--model", "--all"], "--kernel, --family, --all choose the kernel table"),

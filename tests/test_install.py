@@ -15,8 +15,10 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+from numbanet.kernels.cpu.cache import STAMP, sources_fingerprint
+
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE_FOLDERS = {"numbanet": "numbanet", "widgets": "numbanet/widgets"}  # folder: where it installs
+SOURCE_FOLDERS = {"numbanet": "numbanet", "widgets": "numbanet/widgets"}  # folder: installed as
 # Root writes into read-only folders by its capability CAP_DAC_OVERRIDE (and reads any by
 # CAP_DAC_READ_SEARCH); run as root, the installed copy runs without them, dropped for good
 # from the capability bounding set before the command is executed.
@@ -74,8 +76,8 @@ def test_the_wheel_installs_and_runs_from_a_read_only_site_packages(tmp_path):
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(venv)], outer)
     python = venv / "bin" / "python"
-    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-compile"]
-    run([*pip, f"{wheel}[widgets]"], outer)
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
+    run([*pip, "--no-compile", f"{wheel}[widgets]"], outer)
     [site] = venv.glob("lib/python*/site-packages")
     installed = site / "numbanet"
     make_read_only(installed)
@@ -120,10 +122,12 @@ def test_the_wheel_installs_and_runs_from_a_read_only_site_packages(tmp_path):
     assert float(first.split("accuracy ")[1].split()[0]) > 0.5, first  # chance is 0.1
     [cache] = user_cache.glob("cpu_*")
     assert list(cache.glob("*.nbi")) and not list(installed.rglob("*.nb[ic]"))
+    stamp, fingerprint = cache / STAMP, sources_fingerprint(installed / "kernels")
+    assert stamp.read_text() == fingerprint
     again = numbanet("numbanet", "train", "--epochs", "1", "--no-progress")
     assert "compiling the kernels" not in again  # loaded from the user's cache
 
     # the fingerprint check holds there too: a stale stamp empties that cache at import
-    (cache / "kernel-sources.sha256").write_text("stale")
+    stamp.write_text("stale")
     numbanet("python", "-c", "import numbanet.kernels.cpu")
-    assert not list(cache.glob("*.nbi")) and (cache / "kernel-sources.sha256").read_text() != "stale"
+    assert not list(cache.glob("*.nbi")) and stamp.read_text() == fingerprint

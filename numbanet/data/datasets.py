@@ -142,7 +142,6 @@ IDX_SOURCES = {
     "tinyshakespeare": {
         "title": "Tiny Shakespeare",
         "folder": "tinyshakespeare",
-        "files": "input.txt",
         "mirrors": (
             "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/",
         ),
@@ -184,7 +183,7 @@ def data_dir(name, root=None):
     if os.environ.get("NUMBANET_DATA"):
         parent = Path(os.environ["NUMBANET_DATA"])
         if not parent.is_dir():
-            raise DataError(f"NUMBANET_DATA={parent} is not a folder; expected the datasets' folder")
+            raise DataError(f"NUMBANET_DATA={parent} is not a folder; expected the data folder")
         return parent / source["folder"]
     return Path.home() / ".cache" / "numbanet" / source["folder"]
 
