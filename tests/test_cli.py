@@ -104,6 +104,7 @@ def test_console_script_rejects_bad_arguments():
         (["compare", "--model", "--steps", "-1"], "--steps: expected a whole number >= 1, got"),
         (["compare", "--steps", "3"], "--steps and --optimizer are for --model"),
         (["compare", "--optimizer", "sgd"], "--steps and --optimizer are for --model"),
+        (["compare", "--model", "--optimizer", "lion"], "--optimizer: invalid choice: 'lion'"),
         (["compare", "--model", "--all"], "--kernel, --family, --all choose the kernel table"),
         (["compare", "--family", "convolution"], "--family: no family 'convolution'; families "
          "are dense, conv, "),
