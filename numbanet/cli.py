@@ -1,5 +1,5 @@
-"""The ``numbanet`` command: ``numbanet train`` trains a model, ``numbanet compare`` runs every
-kernel on the CPU and on CUDA side by side, ``numbanet info`` describes the setup (versions,
+"""The ``numbanet`` command: ``numbanet train`` trains a model, ``numbanet compare`` runs the
+kernels on the CPU and on CUDA side by side, ``numbanet info`` describes the setup (versions,
 threads, the GPU, the kernel cache).
 
 Every option's value is checked before any work starts, the folder a result will be saved in
