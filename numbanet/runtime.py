@@ -121,16 +121,29 @@ def small_product_rows(k, n):
 
 
 def thread_info():
-    """{"numba_threads", "numba_threading_layer", "blas": [(library, threads)]}."""
+    """{"numba_threads", "numba_threading_layer", "blas": [one dict per BLAS library loaded]}.
+
+    A BLAS's dict: "library" and "version" (e.g. openblas, 0.3.30), "folder" (where it was
+    loaded from: a wheel's ``scipy.libs`` or ``numpy.libs``, or a shared library's folder),
+    "threads", and "kernels": whether numbanet's kernels call it (``numba_blas``). NumPy's
+    wheel brings a BLAS of its own for NumPy's operators; numbanet leaves its threads alone.
+    """
     try:
         layer = numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet, so no layer has been chosen
         layer = f"not started yet (configured: {numba.config.THREADING_LAYER})"
+    ours = {library.filepath for library in _BLAS}
     return {
         "numba_threads": numba.get_num_threads(),
         "numba_threading_layer": layer,
         "blas": [
-            (pool["internal_api"], pool["num_threads"])
+            {
+                "library": pool["internal_api"],
+                "version": pool["version"],
+                "folder": os.path.basename(os.path.dirname(pool["filepath"])),
+                "threads": pool["num_threads"],
+                "kernels": pool["filepath"] in ours,
+            }
             for pool in threadpool_info()
             if pool["user_api"] == "blas"
         ],
