@@ -209,16 +209,11 @@ def unknown_case_hint(name):
 
 @functools.cache
 def families():
-    """{family: [case, ...]}: the kernel cases by the file their CPU kernel is in
-    (``kernels/cpu/<family>.py``: dense, conv, pool, ...), in ``CASES``'s order."""
-    from numbanet.kernels import cpu
+    """{family: [case, ...]}: the kernel cases by the family their kernel is in (the kernel
+    table's ``FAMILIES``: dense, conv, pool, ...), in ``CASES``'s order."""
+    from numbanet.kernels import FAMILIES
 
-    home = {
-        name: module.__name__.rsplit(".", 1)[1]
-        for module in cpu.MODULES
-        for name, kernel in vars(module).items()
-        if getattr(kernel, "__module__", None) == module.__name__
-    }
+    home = {kernel: family for family, kernels in FAMILIES.items() for kernel in kernels}
     grouped = {}
     for case in CASES:
         grouped.setdefault(home[kernel_of(case)], []).append(case)
