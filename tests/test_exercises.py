@@ -494,3 +494,33 @@ def test_a_plugged_kernel_is_cpu_only():
     assert layer.kernels.dense_forward is nn.get_backend("cuda").kernels.dense_forward
     with pytest.raises(BackendError, match="cpu"):
         nn.Linear(3, 2).to("cuda").use_kernel("dense_backward", my_dense_backward)
+
+
+@pytest.mark.parametrize(
+    "name, layer, shape",
+    [
+        ("linear_backward", nn.Linear(5, 3), (4, 5)),
+        ("sigmoid_backward", nn.Sigmoid(), (4, 5)),
+        ("relu_backward", nn.ReLU(), (4, 5)),
+        ("dropout_backward", nn.Dropout(0.3), (4, 5)),
+        ("batchnorm_backward", nn.BatchNorm2d(3), (4, 3, 2, 5)),  # (N, C, L) rows for the learner
+    ],
+)
+def test_an_exercise_plugged_into_its_layer_gives_the_compiled_kernels_gradients(
+    name, layer, shape
+):
+    x = np.random.default_rng(1).standard_normal(shape)
+    dy = np.random.default_rng(2).standard_normal(shape[:-1] + (3,) if name == "linear_backward"
+                                                  else shape)  # fmt: skip
+    results = []
+    for fn in (None, RIGHT[name]):
+        plugged = exercises.plug(layer.clone().to(np.float64), name, fn)
+        nn.seed(0)  # the same dropout mask both times
+        plugged.forward(x)
+        results.append((np.array(plugged.backward(dy)), plugged.grad_dict()))
+        if fn is not None:  # the learner's function ran, in place of the kernel it stands for
+            assert plugged.plugged_kernels()[exercises.exercise(name).kernel].calls == 1
+    (dx, grads), (my_dx, my_grads) = results
+    np.testing.assert_allclose(my_dx, dx, rtol=1e-10, atol=1e-12)
+    for key in grads:
+        np.testing.assert_allclose(my_grads[key], grads[key], rtol=1e-10, atol=1e-12)
