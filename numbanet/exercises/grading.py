@@ -188,7 +188,8 @@ def _grade_case(exercise, fn, inputs, case):
     wrong += [k for k, e in gradcheck.items() if not e <= GRADCHECK_TOLERANCE and k not in wrong]
     max_error = max(errors.values())
     if not wrong:
-        message = f"right! {', '.join(exercise.outputs)} match the engine's answer"
+        verb = "matches" if len(exercise.outputs) == 1 else "match"
+        message = f"right! {', '.join(exercise.outputs)} {verb} the engine's answer"
         if gradcheck:
             message += " and finite differences"
         return CheckResult(name, True, message, max_error, gradcheck=gradcheck)
