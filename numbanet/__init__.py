@@ -8,6 +8,7 @@ history = nn.fit(model, nn.CrossEntropyLoss(), opt, (x, y), epochs=5)
 
 from numbanet import runtime  # noqa: F401  (first: sets the float mode and threads before any pool starts)
 from numbanet import compare, data, debug, io, metrics, models, optim, steps
+from numbanet import exercises
 from numbanet.backend import BackendError, get_backend
 from numbanet.generate import sample
 from numbanet.gradcheck import gradcheck
@@ -99,6 +100,7 @@ __all__ = [
     "data",
     "debug",
     "evaluate",
+    "exercises",
     "fit",
     "fit_gan",
     "fit_program",

@@ -13,7 +13,9 @@ Outputs and gradients live in buffers the layer owns and reuses every step (no a
 the hot path): ``y = layer(x)`` stays valid until the layer's next forward; copy it to keep it.
 """
 
+import contextlib
 import copy
+import difflib
 import functools
 from dataclasses import dataclass, field
 
@@ -91,6 +93,67 @@ def param_key(prefix, name):
 
 class LayerInputError(ValueError):
     """A layer was given an input it cannot take; the message names the layer and the fix."""
+
+
+class LearnerKernel:
+    """A learner's Python function standing in for a compiled kernel (``Layer.use_kernel``).
+
+    Called with the kernel's own arguments (inputs first, preallocated outputs last), it must
+    write the outputs in place and return nothing, as every kernel does; ``calls`` counts how
+    often the layer ran it.
+    """
+
+    def __init__(self, name, function):
+        self.name, self.function, self.calls = name, function, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        try:
+            result = self.function(*args)
+        except Exception as exc:
+            exc.add_note(f"(in your kernel {self.name!r}, plugged in with use_kernel)")
+            raise
+        if result is not None:
+            raise TypeError(
+                f"your kernel {self.name!r} returned a {type(result).__name__}: a kernel writes "
+                f"its outputs in place (dW[...] = dy.T @ x) and returns None"
+            )
+
+    def __repr__(self):
+        return f"LearnerKernel({self.name!r}, {getattr(self.function, '__name__', '?')})"
+
+
+class PluggedKernels:
+    """``layer.kernels`` of a layer with learners' kernels plugged in: those by name, every
+    other kernel from the layer's device as before. The plug-in is for the CPU: on another
+    device, asking for a plugged kernel is an error that says how to go back."""
+
+    def __init__(self, layer, plugged):
+        self.layer, self.plugged = layer, plugged
+
+    def __getattr__(self, name):
+        plugged, layer = self.__dict__.get("plugged"), self.__dict__.get("layer")
+        if plugged is None or name.startswith("__"):  # copy/pickle probing a bare instance
+            raise AttributeError(name)
+        kernel = plugged.get(name)
+        if kernel is None:
+            return getattr(layer.backend.kernels, name)
+        if layer.backend.name != "cpu":
+            raise BackendError(
+                f"{layer.name}: your kernel {name!r} is a Python function for the cpu, and the "
+                f"layer is on {layer.backend.name}: move the model with model.to('cpu'), or "
+                f"unplug it with use_kernel({name!r}, None)"
+            )
+        return kernel
+
+
+class _DeviceKernels:
+    """``Layer.kernels``: the compiled kernels of the layer's device. A non-data descriptor,
+    so that a layer with a learner's kernel plugged in shadows it with a ``PluggedKernels`` in
+    its own ``__dict__``, and a layer without one pays one small call, as a property costs."""
+
+    def __get__(self, layer, owner=None):
+        return self if layer is None else layer.backend.kernels
 
 
 class Layer:
@@ -247,10 +310,70 @@ class Layer:
         return cls(**config)
 
     # ----- helpers for layer implementations ------------------------------------------------
-    @property
-    def kernels(self):
-        """The compiled kernels of this layer's device."""
-        return self.backend.kernels
+    kernels = _DeviceKernels()
+
+    def use_kernel(self, name, function):
+        """Run ``function``, a learner's Python function, in place of the CPU kernel ``name``
+        in this layer and every layer inside it; ``function=None`` puts the compiled kernel
+        back. ``function`` takes the kernel's own arguments (its docstring lists them: inputs
+        first, preallocated outputs last) and writes the outputs in place, returning None:
+
+            def dense_backward(x, W, dy, dx, dW, db, need_dx):
+                dW[...] = dy.T @ x
+                db[...] = dy.sum(axis=0)
+                if need_dx:
+                    dx[...] = dy @ W
+
+        It stays plugged in through ``clone`` and ``gradcheck``, in ``fit``, the Stepper and
+        the inspector; it is not saved with the model. CPU only. Returns self.
+        """
+        if function is not None:
+            if self.device != "cpu":
+                raise BackendError(
+                    f"use_kernel: {self.name} is on {self.device}; a plugged-in kernel is a "
+                    f"Python function for the cpu: model.to('cpu') first"
+                )
+            if not callable(function):
+                raise TypeError(f"use_kernel: expected a function, got {type(function).__name__}")
+            known = vars(get_backend("cpu").kernels)
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=3)
+                raise ValueError(
+                    f"use_kernel: no kernel named {name!r}"
+                    + (f"; did you mean {', '.join(map(repr, close))}?" if close else "")
+                )
+        for layer in self.modules():
+            own = layer.__dict__.get("kernels")
+            plugged = dict(own.plugged) if own is not None else {}
+            if function is None:
+                plugged.pop(name, None)
+            else:
+                plugged[name] = LearnerKernel(name, function)
+            if plugged:
+                layer.kernels = PluggedKernels(layer, plugged)
+            else:
+                layer.__dict__.pop("kernels", None)
+        return self
+
+    @contextlib.contextmanager
+    def using_kernel(self, name, function):
+        """``use_kernel(name, function)`` for the length of a ``with`` block, then every layer's
+        kernels as they were before it."""
+        before = [(layer, layer.__dict__.get("kernels")) for layer in self.modules()]
+        self.use_kernel(name, function)
+        try:
+            yield self
+        finally:
+            for layer, kernels in before:
+                if kernels is None:
+                    layer.__dict__.pop("kernels", None)
+                else:
+                    layer.kernels = kernels
+
+    def plugged_kernels(self):
+        """{kernel name: LearnerKernel} plugged into this layer (``use_kernel``); {} if none."""
+        own = self.__dict__.get("kernels")
+        return dict(own.plugged) if own is not None else {}
 
     @property
     def name(self):
