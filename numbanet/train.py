@@ -48,8 +48,9 @@ def _count_correct(loss_fn, output, target):
 class History:
     """What ``fit`` measured, one entry per epoch (accuracy is None for regression losses).
 
-    train_loss: the data loss, averaged over the epoch's samples as they were trained on;
-    like val_loss it leaves out the L1/L2 penalty, so the two compare.
+    train_loss: the data loss, averaged over the epoch's samples as they were trained on (a
+    loss with reduction="sum": its sum per sample, ``Loss.sample_total``); like val_loss it
+    leaves out the L1/L2 penalty, so the two compare.
     train_penalty: the optimizer's penalty λ₁Σ|w| + λ₂/2 Σw² of the weights at the end of the
     epoch (0.0 without ``l1``/``l2``). It depends on the weights only, so it is measured once
     per epoch, like the validation loss: per step it would read every weight every step (a
@@ -149,7 +150,7 @@ def fit(
         for xb, yb in loader:
             for event in train_step(model, loss_fn, optimizer, xb, yb, penalty=False):
                 if event.phase == "loss":
-                    total_loss += event.loss * len(xb)
+                    total_loss += loss_fn.sample_total(event.loss, len(xb))
                     seen += len(xb)
                     hits = _count_correct(loss_fn, loss_fn.saved["prediction"], yb)
             if hits is not None:
@@ -362,7 +363,7 @@ def evaluate(model, data, loss_fn=None, batch_size=1024):
         total_loss, seen, predicted, targets = 0.0, 0, [], []
         for xb, yb in loader:
             output = model.forward(xb)
-            total_loss += loss_fn(output, yb) * len(xb)
+            total_loss += loss_fn.sample_total(loss_fn(output, yb), len(xb))
             seen += len(xb)
             labels = loss_fn.predictions(output)
             n_classes = (

@@ -147,6 +147,11 @@ def cross_entropy_args(rng, dtype, n, c, backward):
     return [normal(rng, (n, c), dtype), labels, normal(rng, (n, c), dtype), normal(rng, n, dtype)]
 
 
+def scale_rows_args(rng, dtype, r, c):
+    """x (R, C), a weight per row w (R,), y (R, C)."""
+    return [normal(rng, (r, c), dtype), normal(rng, r, dtype), normal(rng, (r, c), dtype)]
+
+
 def sgd_args(rng, dtype, n, momentum, nesterov, first_step):
     arrays = [normal(rng, n, dtype) for _ in range(3)]
     lr, dampening, weight_decay = dtype(0.1), dtype(0.1 * (not nesterov)), dtype(0.01)
@@ -383,6 +388,7 @@ CASES = {
     "global_avg_pool2d_forward": (P(global_avg_pool2d_args, backward=False), IMAGE),
     "global_avg_pool2d_backward": (P(global_avg_pool2d_args, backward=True), IMAGE),
     "add": (P(arrays_args, count=3), FLAT),
+    "scale_rows": (scale_rows_args, ROWS),
     "relu_forward": (P(arrays_args, count=2), FLAT),
     "relu_backward": (P(arrays_args, count=3), FLAT),
     "leaky_relu_forward": (P(arrays_args, count=2, slope=True), FLAT),

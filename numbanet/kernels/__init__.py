@@ -40,7 +40,7 @@ FAMILIES = {
     ),  # fmt: skip
     "norm": ("batch_norm_forward", "batch_norm_backward"),
     "dropout": ("dropout_forward", "dropout_backward"),
-    "elementwise": ("add",),
+    "elementwise": ("add", "scale_rows"),
     "activation": (
         "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
         "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward",
