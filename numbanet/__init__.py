@@ -37,6 +37,8 @@ from numbanet.layers import (
     Sigmoid,
     Softmax,
     Tanh,
+    Unflatten,
+    Upsample,
 )
 from numbanet.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
 from numbanet.optim import clip_grad_norm
@@ -94,6 +96,8 @@ __all__ = [
     "StepProgram",
     "Softmax",
     "Tanh",
+    "Unflatten",
+    "Upsample",
     "clip_grad_norm",
     "compare",
     "data",

@@ -117,6 +117,14 @@ def global_avg_pool2d_args(rng, dtype, n, c, h, w, backward):
     return [y, x] if backward else [x, y]
 
 
+def upsample_args(rng, dtype, n, c, h, w, scale, backward):
+    """Forward: x (N, C, H, W), the scale factors, y (N, C, H·sh, W·sw). Backward: dy, the
+    scale factors, dx."""
+    small, large = (n, c, h, w), (n, c, h * scale[0], w * scale[1])
+    first, last = (large, small) if backward else (small, large)
+    return [normal(rng, first, dtype), *scale, normal(rng, last, dtype)]
+
+
 def dense_backward_args(rng, dtype, n, i, j, need_dx):
     shapes = [(n, i), (j, i), (n, j), (n, i), (j, i), (j,)]  # x, W, dy, dx, dW, db
     return [normal(rng, s, dtype) for s in shapes] + [need_dx]
@@ -387,6 +395,14 @@ CASES = {
     },
     "global_avg_pool2d_forward": (P(global_avg_pool2d_args, backward=False), IMAGE),
     "global_avg_pool2d_backward": (P(global_avg_pool2d_args, backward=True), IMAGE),
+    **{
+        f"upsample_nearest2d_{direction}{variant}": (
+            P(upsample_args, scale=scale, backward=backward),
+            IMAGE,
+        )
+        for direction, backward in (("forward", False), ("backward", True))
+        for variant, scale in (("", (2, 2)), ("[3x1]", (3, 1)))
+    },
     "add": (P(arrays_args, count=3), FLAT),
     "scale_rows": (scale_rows_args, ROWS),
     "relu_forward": (P(arrays_args, count=2), FLAT),

@@ -62,6 +62,7 @@ FAMILIES = {
         "lstm_sequence_backward", "gru_sequence_forward", "gru_sequence_backward",
         "swap_batch_time",
     ),  # fmt: skip
+    "upsample": ("upsample_nearest2d_forward", "upsample_nearest2d_backward"),
 }
 
 # what a layer asks a device's plan (``cpu/plan.py``, ``cuda/plan.py``), the same on both

@@ -10,7 +10,8 @@ from numbanet.layers.embedding import Embedding
 from numbanet.layers.norm import BatchNorm1d, BatchNorm2d
 from numbanet.layers.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from numbanet.layers.recurrent import GRU, LSTM, RNN
-from numbanet.layers.shape import Flatten, Identity, LastTimeStep
+from numbanet.layers.shape import Flatten, Identity, LastTimeStep, Unflatten
+from numbanet.layers.upsample import Upsample
 
 __all__ = [
     "AdaptiveAvgPool2d",
@@ -38,4 +39,6 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "Unflatten",
+    "Upsample",
 ]
