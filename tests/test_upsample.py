@@ -61,7 +61,9 @@ def test_unflatten_and_upsample_match_torch():
 
 
 def test_unflatten_and_upsample_errors_say_what_was_expected():
-    with pytest.raises(ValueError, match=r"Unflatten\(1, \(3, 5\)\): cannot split dim 1 of size 12"):
+    with pytest.raises(
+        ValueError, match=r"Unflatten\(1, \(3, 5\)\): cannot split dim 1 of size 12"
+    ):
         nn.Unflatten(1, (3, 5)).forward(np.zeros((2, 12)))
     with pytest.raises(ValueError, match="dim 3, got shape"):
         nn.Unflatten(3, (2, 2)).forward(np.zeros((2, 4)))

@@ -8,9 +8,8 @@ from numbanet.layers.base import Layer
 def whole_factors(scale_factor):
     """(scale_h, scale_w) from a whole number or a pair of them (2 and 2.0 alike), or an error."""
     values = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * 2
-    if (
-        len(values) == 2
-        and all(isinstance(v, numbers.Real) and v >= 1 and float(v).is_integer() for v in values)
+    if len(values) == 2 and all(
+        isinstance(v, numbers.Real) and v >= 1 and float(v).is_integer() for v in values
     ):
         return int(values[0]), int(values[1])
     raise ValueError(
