@@ -143,6 +143,19 @@ class Loss:
             )
         return loss * batch_size if self.reduction == "mean" else loss
 
+    def check_terms(self, model):
+        """Raise unless every layer of ``model`` that adds a term to the objective (a VAE's KL,
+        ``Layer.objective_terms``) reduces it over the batch as this loss reduces its own: a
+        summed loss with an averaged KL would weigh the KL N times too little."""
+        for layer in model.modules():
+            reduction = layer.objective_reduction
+            if reduction is not None and reduction != self.reduction:
+                raise self.error(
+                    f"{layer.name} reduces its objective term over the batch with "
+                    f"reduction={reduction!r} but this loss with {self.reduction!r}: give both "
+                    f"the same reduction"
+                )
+
     # ----- what each loss defines -----------------------------------------------------------
     def check_target(self, prediction, target):
         """The target as an array the kernels take, or a clear error."""

@@ -223,6 +223,17 @@ def dropout_args(rng, dtype, n, backward, p=0.3):
     return [normal(rng, n, dtype), dtype(p), seed, normal(rng, n, dtype), noise_mask]
 
 
+def reparameterize_args(rng, dtype, n, d, backward, sample=True):
+    """Forward: x (N, 2D) = [μ | log σ²] with log σ² in [−2, 1], seed (uint64), sample, then
+    z, eps (N, D) and kl (N,). Backward: dz (N, D), x, eps, weight 1/N, dx (N, 2D)."""
+    x = np.concatenate([normal(rng, (n, d), dtype), uniform(rng, (n, d), dtype, -2, 1)], axis=1)
+    if backward:
+        dz, eps = normal(rng, (n, d), dtype), normal(rng, (n, d), dtype)
+        return [dz, x, eps, dtype(1 / n), normal(rng, (n, 2 * d), dtype)]
+    z, eps = normal(rng, (n, d), dtype), normal(rng, (n, d), dtype)
+    return [x, rng.integers(2**64, dtype=np.uint64), sample, z, eps, normal(rng, n, dtype)]
+
+
 def embedding_args(rng, dtype, m, d, backward, padding_idx=-1, vocab=6):
     """Forward: ids (M,) from a vocabulary of 6 (so tokens repeat), W (V, D), y. Backward: the
     positions grouped by token (order, offsets), dy (M, D), padding_idx, dW (V, D)."""
@@ -461,6 +472,9 @@ CASES = {
     ),
     "dropout_forward": (P(dropout_args, backward=False), FLAT),
     "dropout_backward": (P(dropout_args, backward=True), FLAT),
+    "reparameterize_forward": (P(reparameterize_args, backward=False), ROWS),
+    "reparameterize_forward[eval]": (P(reparameterize_args, backward=False, sample=False), ROWS),
+    "reparameterize_backward": (P(reparameterize_args, backward=True), ROWS),
     "embedding_forward": (P(embedding_args, backward=False), ROWS),
     "embedding_backward": (P(embedding_args, backward=True), ROWS),
     "embedding_backward[padding_idx]": (P(embedding_args, backward=True, padding_idx=2), ROWS),

@@ -63,6 +63,7 @@ FAMILIES = {
         "swap_batch_time",
     ),  # fmt: skip
     "upsample": ("upsample_nearest2d_forward", "upsample_nearest2d_backward"),
+    "variational": ("reparameterize_forward", "reparameterize_backward"),
 }
 
 # what a layer asks a device's plan (``cpu/plan.py``, ``cuda/plan.py``), the same on both

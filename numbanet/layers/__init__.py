@@ -12,6 +12,7 @@ from numbanet.layers.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from numbanet.layers.recurrent import GRU, LSTM, RNN
 from numbanet.layers.shape import Flatten, Identity, LastTimeStep, Unflatten
 from numbanet.layers.upsample import Upsample
+from numbanet.layers.variational import Reparameterize
 
 __all__ = [
     "AdaptiveAvgPool2d",
@@ -33,6 +34,7 @@ __all__ = [
     "LogSoftmax",
     "MaxPool2d",
     "ReLU",
+    "Reparameterize",
     "RNN",
     "Residual",
     "Sequential",

@@ -8,6 +8,8 @@
                                                ``zero_grad()``; leaves them alone when frozen
     layer.forward_events(x), backward_events(dy)   the same passes as generators of events,
                                                one per layer at every depth (the training step)
+    layer.objective_terms() -> {name: float}   terms the layer added to the objective at its
+                                               last forward (a VAE's KL), per sample; {} for most
 
 Outputs and gradients live in buffers the layer owns and reuses every step (no allocation on
 the hot path): ``y = layer(x)`` stays valid until the layer's next forward; copy it to keep it.
@@ -87,6 +89,19 @@ def param_key(prefix, name):
     """The key of ``name`` under a layer at ``prefix``: "weight" at the top, "2.weight" or
     "1.body.0.weight" inside a model — torch's ``state_dict`` keys."""
     return f"{prefix}.{name}" if prefix else name
+
+
+def objective_addition(model, batch_size):
+    """What the terms that ``model``'s layers added at their last forward add to the loss of a
+    batch of ``batch_size``, in the loss's units: a layer's terms times N if it sums them over
+    the batch, as they are if it averages them (``Layer.objective_terms``, per sample). The
+    objective a step descends is loss + objective_addition(model, N); 0.0 for most models."""
+    total = 0.0
+    for layer in model.modules():
+        if layer.objective_reduction is not None:
+            scale = batch_size if layer.objective_reduction == "sum" else 1
+            total += scale * sum(layer.objective_terms().values())
+    return total
 
 
 class LayerInputError(ValueError):
@@ -361,6 +376,29 @@ class Layer:
         if dy.shape != shape:
             raise self.error(f"expected dy of the output's shape {shape}, got {dy.shape}")
         return dy
+
+    # ----- terms a layer adds to the objective ----------------------------------------------
+    # How a layer that adds a term reduces it over the batch, "mean" or "sum", as the loss
+    # reduces its own (``Loss.check_terms``); None for the layers that add none.
+    objective_reduction = None
+
+    def objective_terms(self):
+        """{name: value} of the terms that this layer and the layers inside it added to the
+        objective at their last forward, each per sample of the batch: the units ``fit`` and
+        ``evaluate`` report a loss in (a "sum" loss divided by the batch size, a "mean" one as
+        it is). Terms of one name add up; most layers add none ({}).
+
+        A layer adds a term (``Reparameterize``: {"kl": …}) by overriding this, setting
+        ``objective_reduction``, and adding the term's gradient to dx in its backward, reduced
+        over the batch as that says: the objective a step descends is then the loss plus the
+        terms (``objective_addition``), with no call from the step. The step reads the terms
+        only to report them.
+        """
+        terms = {}
+        for child in self.children():
+            for name, value in child.objective_terms().items():
+                terms[name] = terms.get(name, 0.0) + value
+        return terms
 
     # ----- structure -------------------------------------------------------------------------
     def named_children(self):
