@@ -119,3 +119,20 @@ def test_fit_and_evaluate_report_the_kl_beside_the_data_loss():
     assert f"kl {result.terms['kl']:.4f}" in str(result)
     with pytest.raises(ValueError, match="reduces its objective term"):
         nn.fit(model, nn.MSELoss(), nn.optim.Adam(model), (x, x), progress=False)
+
+
+def test_rewinding_a_step_replays_the_same_eps():
+    nn.seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.Reparameterize(reduction="sum"), nn.Linear(3, 4))
+    x = RNG.standard_normal((5, 4))
+    stepper = nn.debug.Stepper(model, nn.MSELoss(reduction="sum"), nn.optim.SGD(model, lr=0.1),
+                               (x, x), batch_size=5)  # fmt: skip
+    first = np.array(stepper.goto(1).tensors()["output"])  # Reparameterize's forward
+    eps = np.array(model[1].saved["eps"])
+    stepper.run_step()
+    stepper.goto(-1)
+    np.testing.assert_array_equal(stepper.goto(1).tensors()["output"], first)
+    np.testing.assert_array_equal(model[1].saved["eps"], eps)
+    stepper.next_batch()  # the next step draws a new ε
+    stepper.goto(1)
+    assert not np.array_equal(model[1].saved["eps"], eps)
