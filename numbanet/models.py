@@ -14,6 +14,7 @@ from numbanet.layers import (
     LSTM,
     MaxPool2d,
     ReLU,
+    Reparameterize,
     Residual,
     RNN,
     Sequential,
@@ -166,3 +167,36 @@ def char_language_model(vocab_size, embedding=64, hidden=256, num_layers=1, cell
         RECURRENT[cell](embedding, hidden, num_layers=num_layers, batch_first=True),
         Linear(hidden, vocab_size),
     )
+
+
+def autoencoder(code=32, in_features=784, hidden=128):
+    """A fully connected autoencoder: Flatten → Linear hidden → ReLU → Linear code → ReLU →
+    Linear hidden → ReLU → Linear in_features, the reconstruction's logits (train it with
+    ``BCEWithLogitsLoss`` against the inputs' pixels in [0, 1]; σ of the output is the image).
+    The defaults are 784 → 128 → 32 → 128 → 784 for MNIST.
+    Input shape: (N, ...) with in_features values per sample. Output shape: (N, in_features).
+    """
+    return Sequential(
+        Flatten(), Linear(in_features, hidden), ReLU(), Linear(hidden, code), ReLU(),
+        Linear(code, hidden), ReLU(), Linear(hidden, in_features),
+    )  # fmt: skip
+
+
+def vae(latent_dim=20, hidden=400, in_features=784, reduction="sum"):
+    """The variational autoencoder of pytorch/examples (Kingma & Welling, 2014) for MNIST:
+    Flatten → Linear 784 → 400 → ReLU → Linear 400 → 2·latent_dim ([μ | log σ²], the encoder)
+    → Reparameterize (z = μ + σ·ε, and the KL to N(0, I)) → Linear latent_dim → 400 → ReLU →
+    Linear 400 → 784, the reconstruction's logits (the decoder).
+    reduction: how Reparameterize reduces the KL over the batch, as the loss must ("sum": with
+    ``BCEWithLogitsLoss(reduction="sum")`` the objective is the negative ELBO, as there).
+    Trained as ``fit(model, BCEWithLogitsLoss(reduction="sum"), Adam(model, lr=1e-3), (x, x),
+    batch_size=128)`` with x the (N, 784) pixels in [0, 1]. The encoder's last Linear is
+    pytorch/examples' fc21 and fc22 stacked (rows :latent_dim and latent_dim:); the decoder
+    alone is ``model.layers[5:]``.
+    Input shape: (N, ...) with in_features values per sample. Output shape: (N, in_features).
+    """
+    return Sequential(
+        Flatten(), Linear(in_features, hidden), ReLU(), Linear(hidden, 2 * latent_dim),
+        Reparameterize(reduction=reduction),
+        Linear(latent_dim, hidden), ReLU(), Linear(hidden, in_features),
+    )  # fmt: skip
