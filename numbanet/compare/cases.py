@@ -74,10 +74,39 @@ def conv2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, backward, activa
     return [x, W, b, *fused, *geometry, normal(rng, padded, dtype), cols, rows, y]
 
 
+def conv_transpose2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil):
+    """x (N, C, H, W), W (C, O, K, K), b (O,), the geometry, rows (1, C, N·H·R), dcols
+    (1, O·K·K, N·H·R), yp and y (N, O, OH, OW): a transposed convolution from C to O channels
+    (square, the same stride, pad and dilation both ways; no output padding); with stride 1,
+    yp is the wide image y is cut from, R its width (empty when y is all of it)."""
+    oh, ow = ((size - 1) * stride - 2 * pad + dil * (k - 1) + 1 for size in (h, w))
+    wide = (n, o, h + dil * (k - 1), w + dil * (k - 1))  # ≥ pad + OH: the padding only cuts
+    padded = wide if stride == 1 and pad else (0, 0, 0, 0)
+    width = wide[3] if stride == 1 else w
+    x, W, b = (
+        normal(rng, (n, c, h, w), dtype),
+        normal(rng, (c, o, k, k), dtype),
+        normal(rng, o, dtype),
+    )
+    work = [
+        normal(rng, (1, c, n * h * width), dtype),
+        normal(rng, (1, o * k * k, n * h * width), dtype),
+    ]
+    outputs = [normal(rng, padded, dtype), normal(rng, (n, o, oh, ow), dtype)]
+    return [x, W, b, stride, stride, pad, pad, dil, dil, *work, *outputs]
+
+
+def channel_sums_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil):
+    """dy (N, O, OH, OW) of a transposed convolution's output, db (O,)."""
+    oh, ow = ((size - 1) * stride - 2 * pad + dil * (k - 1) + 1 for size in (h, w))
+    return [normal(rng, (n, o, oh, ow), dtype), normal(rng, o, dtype)]
+
+
 # Work arrays a kernel may use its own way on each device, left out of CPU–CUDA comparisons:
 # the CPU's direct convolution (few filters) never writes cols, nor forward's wide rows'
 # unused columns, where the GPU's im2col + GEMM does.
-WORK_ARRAYS = {"conv2d_forward": ("cols", "rows"), "conv2d_backward": ("cols",)}
+WORK_ARRAYS = {"conv2d_forward": ("cols", "rows"), "conv2d_backward": ("cols",),
+               "conv_transpose2d_forward": ("rows", "dcols")}  # fmt: skip
 
 
 # Pooling geometries (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w): the
@@ -382,6 +411,8 @@ CASES = {
         for direction, backward in (("forward", False), ("backward", True))
         for activation in EPILOGUES
     },
+    "conv_transpose2d_forward": (conv_transpose2d_args, CONV),
+    "conv_transpose2d_bias_backward": (channel_sums_args, CONV),
     "max_pool2d_forward": (P(max_pool2d_args, geometry=POOL_2X2, backward=False), IMAGE),
     "max_pool2d_forward[3x2 overlapping padded dilated]": (
         P(max_pool2d_args, geometry=POOL_3X2, backward=False),

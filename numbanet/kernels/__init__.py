@@ -33,7 +33,10 @@ from types import SimpleNamespace
 # family (its file in cpu/ and in cuda/): the kernels it exports on both devices
 FAMILIES = {
     "dense": ("dense_forward", "dense_backward"),
-    "conv": ("conv2d_forward", "conv2d_backward"),
+    "conv": (
+        "conv2d_forward", "conv2d_backward", "conv_transpose2d_forward",
+        "conv_transpose2d_bias_backward",
+    ),  # fmt: skip
     "pool": (
         "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
         "global_avg_pool2d_forward", "global_avg_pool2d_backward",

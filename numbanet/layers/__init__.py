@@ -4,6 +4,7 @@ from numbanet.layers.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Sof
 from numbanet.layers.base import Layer, LayerInputError
 from numbanet.layers.container import Residual, Sequential
 from numbanet.layers.conv import Conv2d
+from numbanet.layers.conv_transpose import ConvTranspose2d
 from numbanet.layers.dense import Linear
 from numbanet.layers.dropout import Dropout
 from numbanet.layers.embedding import Embedding
@@ -20,6 +21,7 @@ __all__ = [
     "BatchNorm1d",
     "BatchNorm2d",
     "Conv2d",
+    "ConvTranspose2d",
     "Dropout",
     "Embedding",
     "Flatten",

@@ -343,26 +343,35 @@ class Layer:
             self._buffers[key] = buf
         return buf[: shape[0]] if buf.shape[0] != shape[0] else buf
 
-    def add_weight_and_bias(self, weight_shape, fan_in, fan_out, bias, init):
+    def add_weight_and_bias(self, weight_shape, fan_in, fan_out, bias, init, bias_size=None):
         """Create ``params["weight"]`` of ``weight_shape`` (and ``params["bias"]`` of
-        (weight_shape[0],) if ``bias``) under the ``init`` scheme of ``layers/init.py``, drawn
-        from numbanet's seeded generator, with zero grads."""
-        weight, b = init_weight_and_bias(init, weight_shape, fan_in, fan_out, rng.generator())
+        (bias_size,), default (weight_shape[0],), if ``bias``) under the ``init`` scheme of
+        ``layers/init.py``, drawn from numbanet's seeded generator, with zero grads."""
+        weight, b = init_weight_and_bias(
+            init, weight_shape, fan_in, fan_out, rng.generator(), bias_size
+        )
         self.params["weight"] = weight.astype(self.dtype)
         self.grads["weight"] = np.zeros_like(self.params["weight"])
         if bias:
             self.params["bias"] = b.astype(self.dtype)
             self.grads["bias"] = np.zeros_like(self.params["bias"])
 
-    def bias_and_grad(self):
+    def bias_and_grad(self, size=None):
         """The bias and its gradient buffer; without a bias, a zero vector (kernels add it) and
-        a scratch buffer (kernels write it; nobody reads it)."""
+        a scratch buffer (kernels write it; nobody reads it) of ``size`` (default: the weight's
+        first dim)."""
         if "bias" in self.params:
             return self.params["bias"], self.grads["bias"]
-        size = (self.params["weight"].shape[0],)
-        if "zero_bias" not in self._buffers:
-            self._buffers["zero_bias"] = self.backend.zeros(size, self.dtype)
-        return self._buffers["zero_bias"], self.buffer("unused_bias_grad", size)
+        size = self.params["weight"].shape[0] if size is None else size
+        return self.zero_vector(size), self.buffer("unused_bias_grad", (size,))
+
+    def zero_vector(self, size):
+        """``size`` zeros on the layer's device, made once: what kernels add where there is no
+        bias."""
+        key = f"zeros {size}"
+        if key not in self._buffers:
+            self._buffers[key] = self.backend.zeros((size,), self.dtype)
+        return self._buffers[key]
 
     def saved_for_backward(self, *names):
         """The tensors forward saved, or a clear error if forward has not run."""
