@@ -3,13 +3,16 @@
 from numbanet.layers import (
     AdaptiveAvgPool2d,
     AvgPool2d,
+    BatchNorm1d,
     BatchNorm2d,
     Conv2d,
+    ConvTranspose2d,
     Dropout,
     Embedding,
     Flatten,
     GRU,
     LastTimeStep,
+    LeakyReLU,
     Linear,
     LSTM,
     MaxPool2d,
@@ -19,6 +22,7 @@ from numbanet.layers import (
     RNN,
     Sequential,
     Tanh,
+    Unflatten,
 )
 
 
@@ -200,3 +204,49 @@ def vae(latent_dim=20, hidden=400, in_features=784, reduction="sum"):
         Reparameterize(reduction=reduction),
         Linear(latent_dim, hidden), ReLU(), Linear(hidden, in_features),
     )  # fmt: skip
+
+
+def conv_autoencoder(in_channels=1, widths=(16, 32)):
+    """A convolutional autoencoder for 28×28 images: Conv2d 3×3 stride 2 → ReLU per width down
+    (28 → 14 → 7), then ConvTranspose2d 3×3 stride 2 (output_padding 1) → ReLU per width back
+    up (7 → 14 → 28), the last one to in_channels without ReLU: the reconstruction's logits
+    (train it with ``BCEWithLogitsLoss`` against the images in [0, 1]).
+    Input shape: (N, in_channels, H, W), H and W multiples of 2^len(widths) (28 with the
+    defaults' two halvings). Output shape: (N, in_channels, H, W).
+    """
+    down, channels = [], in_channels
+    for width in widths:
+        down += [Conv2d(channels, width, 3, stride=2, padding=1), ReLU()]
+        channels = width
+    up = []
+    for width in [*reversed(widths[:-1]), in_channels]:
+        up += [ConvTranspose2d(channels, width, 3, stride=2, padding=1, output_padding=1), ReLU()]
+        channels = width
+    return Sequential(*down, *up[:-1])
+
+
+def mnist_gan(latent_dim=64):
+    """A DCGAN-style pair (Radford et al., 2016) for 28×28 MNIST: (generator, discriminator).
+
+    generator:  z (N, latent_dim) → Linear 128·7·7 → BatchNorm1d → ReLU → Unflatten (128, 7, 7)
+                → ConvTranspose2d 128 → 64, 4×4 stride 2 (7 → 14) → BatchNorm2d → ReLU
+                → ConvTranspose2d 64 → 1, 4×4 stride 2 (14 → 28) → Tanh: images (N, 1, 28, 28)
+                in [−1, 1] (scale real images to [−1, 1] too)
+    discriminator: images (N, 1, 28, 28) → Conv2d 1 → 64, 4×4 stride 2 (28 → 14) →
+                LeakyReLU 0.2 → Conv2d 64 → 128, 4×4 stride 2 (14 → 7) → BatchNorm2d →
+                LeakyReLU 0.2 → Flatten → Linear 1: a logit per image (N, 1), real > 0
+    The layers before a BatchNorm have no bias (the norm's β takes its place), as in DCGAN; D's
+    first layer has no norm (DCGAN's rule). Train it with ``nn.fit_gan``.
+    """
+    generator = Sequential(
+        Linear(latent_dim, 128 * 7 * 7, bias=False), BatchNorm1d(128 * 7 * 7), ReLU(),
+        Unflatten(1, (128, 7, 7)),
+        ConvTranspose2d(128, 64, 4, stride=2, padding=1, bias=False), BatchNorm2d(64), ReLU(),
+        ConvTranspose2d(64, 1, 4, stride=2, padding=1), Tanh(),
+    )  # fmt: skip
+    discriminator = Sequential(
+        Conv2d(1, 64, 4, stride=2, padding=1), LeakyReLU(0.2),
+        Conv2d(64, 128, 4, stride=2, padding=1, bias=False), BatchNorm2d(128), LeakyReLU(0.2),
+        Flatten(), Linear(128 * 7 * 7, 1),
+    )  # fmt: skip
+    return generator, discriminator

@@ -95,3 +95,61 @@ def test_vae_learns_mnist_on_a_subset():
     assert objective[0] > objective[1]
     assert objective[1] < 230, objective
     assert 2 < history.train_terms["kl"][-1] < 40  # the code carries information, not too much
+
+
+def test_conv_autoencoder_and_mnist_gan_shapes():
+    x = RNG.uniform(0, 1, (2, 1, 28, 28))
+    ae = nn.models.conv_autoencoder()
+    assert ae(x).shape == (2, 1, 28, 28)
+    assert [type(layer).__name__ for layer in ae if layer.params] == ["Conv2d", "Conv2d",
+            "ConvTranspose2d", "ConvTranspose2d"]  # fmt: skip
+    generator, discriminator = nn.models.mnist_gan(latent_dim=16)
+    images = generator(RNG.standard_normal((3, 16)))
+    assert images.shape == (3, 1, 28, 28) and np.abs(images).max() <= 1
+    assert discriminator(images).shape == (3, 1)
+
+
+def torch_twin(torch, model):
+    """torch's Sequential with the same layers, keys and values as ``model`` (a state_dict moved
+    through NumPy arrays, as the design promises)."""
+    tnn = torch.nn
+    twins = {
+        "Linear": lambda l: tnn.Linear(l.in_features, l.out_features, bias=l.bias),
+        "BatchNorm1d": lambda l: tnn.BatchNorm1d(l.num_features),
+        "BatchNorm2d": lambda l: tnn.BatchNorm2d(l.num_features),
+        "ReLU": lambda l: tnn.ReLU(),
+        "Tanh": lambda l: tnn.Tanh(),
+        "LeakyReLU": lambda l: tnn.LeakyReLU(l.negative_slope),
+        "Flatten": lambda l: tnn.Flatten(),
+        "Unflatten": lambda l: tnn.Unflatten(l.dim, l.sizes),
+        "Conv2d": lambda l: tnn.Conv2d(l.in_channels, l.out_channels, l.kernel_size, l.stride,
+                                       l.padding, l.dilation, bias=l.bias),
+        "ConvTranspose2d": lambda l: tnn.ConvTranspose2d(
+            l.in_channels, l.out_channels, l.kernel_size, l.stride, l.padding, l.output_padding,
+            bias=l.bias, dilation=l.dilation),
+    }  # fmt: skip
+    twin = tnn.Sequential(*(twins[type(layer).__name__](layer) for layer in model)).double()
+    twin.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    return twin
+
+
+def test_dcgan_generator_and_discriminator_with_batch_norm_match_torch():
+    torch = pytest.importorskip("torch")
+    nn.seed(0)
+    for model, x in zip(nn.models.mnist_gan(latent_dim=8),
+                        (RNG.standard_normal((4, 8)), RNG.uniform(-1, 1, (4, 1, 28, 28)))):  # fmt: skip
+        model.to(np.float64)
+        twin = torch_twin(torch, model)
+        tx = torch.tensor(x, requires_grad=True)
+        ty = twin(tx)  # training mode: BatchNorm normalises with the batch's statistics
+        y = model(x)
+        np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+        dy = RNG.standard_normal(y.shape)
+        ty.backward(torch.from_numpy(dy))
+        np.testing.assert_allclose(model.backward(dy), tx.grad.numpy(), rtol=1e-8, atol=1e-12)
+        grads, state = model.grad_dict(), model.state_dict()
+        for key, param in twin.named_parameters():
+            np.testing.assert_allclose(grads[key], param.grad.numpy(), rtol=1e-8, atol=1e-11,
+                                       err_msg=key)  # fmt: skip
+        for key, value in twin.state_dict().items():  # running statistics after one batch
+            np.testing.assert_allclose(state[key], value.numpy(), rtol=1e-10, err_msg=key)
