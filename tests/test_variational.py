@@ -136,3 +136,13 @@ def test_rewinding_a_step_replays_the_same_eps():
     stepper.next_batch()  # the next step draws a new ε
     stepper.goto(1)
     assert not np.array_equal(model[1].saved["eps"], eps)
+
+
+def test_the_inspector_is_shown_eps_and_each_samples_kl():
+    layer = nn.Reparameterize()
+    x = encoder_output(4, 3)
+    layer.forward(x)
+    views = {view.title: view for view in layer.views("forward", {"input": x})}
+    np.testing.assert_array_equal(views["ε (0 in eval)"].data, layer.saved["eps"])
+    assert views["KL per sample"].kind == "histogram"
+    np.testing.assert_allclose(views["KL per sample"].data, kl_reference(x), rtol=1e-5)

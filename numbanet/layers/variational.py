@@ -6,7 +6,7 @@ import numpy as np
 
 from numbanet import rng
 from numbanet.backend import to_host
-from numbanet.layers.base import Layer
+from numbanet.layers.base import Layer, View
 
 REDUCTIONS = ("mean", "sum")
 
@@ -79,6 +79,14 @@ class Reparameterize(Layer):
 
     def objective_terms(self):
         return {} if self.kl is None else {"kl": self.kl}
+
+    def views(self, phase, tensors):
+        """Beside the forward pass, the ε that was drawn and each sample's KL."""
+        views = super().views(phase, tensors)
+        if phase == "forward" and "eps" in self.saved:
+            views.append(View("ε (0 in eval)", self.backend.to_host(self.saved["eps"])))
+            views.append(View("KL per sample", self.backend.to_host(self.saved["kl"]), "histogram"))
+        return views
 
     def config(self):
         return {"reduction": self.objective_reduction}
