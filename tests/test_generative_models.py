@@ -153,3 +153,19 @@ def test_dcgan_generator_and_discriminator_with_batch_norm_match_torch():
                                        err_msg=key)  # fmt: skip
         for key, value in twin.state_dict().items():  # running statistics after one batch
             np.testing.assert_allclose(state[key], value.numpy(), rtol=1e-10, err_msg=key)
+
+
+def test_generative_models_are_saved_and_rebuilt(tmp_path):
+    nn.seed(0)
+    generator, _ = nn.models.mnist_gan(latent_dim=8)
+    z = RNG.standard_normal((2, 8)).astype(np.float32)
+    for name, model, x in (
+        ("vae", nn.models.vae(latent_dim=4, hidden=16), RNG.uniform(0, 1, (2, 784))),
+        ("generator", generator, z),
+        ("conv_autoencoder", nn.models.conv_autoencoder(), RNG.uniform(0, 1, (2, 1, 28, 28))),
+    ):
+        model.eval()
+        nn.io.save(tmp_path / f"{name}.npz", model)
+        again, _ = nn.io.load(tmp_path / f"{name}.npz")
+        assert repr(again) == repr(model)
+        np.testing.assert_array_equal(again.eval()(x), model(x), err_msg=name)
