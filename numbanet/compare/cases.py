@@ -74,10 +74,39 @@ def conv2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, backward, activa
     return [x, W, b, *fused, *geometry, normal(rng, padded, dtype), cols, rows, y]
 
 
+def conv_transpose2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil):
+    """x (N, C, H, W), W (C, O, K, K), b (O,), the geometry, rows (1, C, N·H·R), dcols
+    (1, O·K·K, N·H·R), yp and y (N, O, OH, OW): a transposed convolution from C to O channels
+    (square, the same stride, pad and dilation both ways; no output padding); with stride 1,
+    yp is the wide image y is cut from, R its width (empty when y is all of it)."""
+    oh, ow = ((size - 1) * stride - 2 * pad + dil * (k - 1) + 1 for size in (h, w))
+    wide = (n, o, h + dil * (k - 1), w + dil * (k - 1))  # ≥ pad + OH: the padding only cuts
+    padded = wide if stride == 1 and pad else (0, 0, 0, 0)
+    width = wide[3] if stride == 1 else w
+    x, W, b = (
+        normal(rng, (n, c, h, w), dtype),
+        normal(rng, (c, o, k, k), dtype),
+        normal(rng, o, dtype),
+    )
+    work = [
+        normal(rng, (1, c, n * h * width), dtype),
+        normal(rng, (1, o * k * k, n * h * width), dtype),
+    ]
+    outputs = [normal(rng, padded, dtype), normal(rng, (n, o, oh, ow), dtype)]
+    return [x, W, b, stride, stride, pad, pad, dil, dil, *work, *outputs]
+
+
+def channel_sums_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil):
+    """dy (N, O, OH, OW) of a transposed convolution's output, db (O,)."""
+    oh, ow = ((size - 1) * stride - 2 * pad + dil * (k - 1) + 1 for size in (h, w))
+    return [normal(rng, (n, o, oh, ow), dtype), normal(rng, o, dtype)]
+
+
 # Work arrays a kernel may use its own way on each device, left out of CPU–CUDA comparisons:
 # the CPU's direct convolution (few filters) never writes cols, nor forward's wide rows'
 # unused columns, where the GPU's im2col + GEMM does.
-WORK_ARRAYS = {"conv2d_forward": ("cols", "rows"), "conv2d_backward": ("cols",)}
+WORK_ARRAYS = {"conv2d_forward": ("cols", "rows"), "conv2d_backward": ("cols",),
+               "conv_transpose2d_forward": ("rows", "dcols")}  # fmt: skip
 
 
 # Pooling geometries (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w): the
@@ -117,6 +146,14 @@ def global_avg_pool2d_args(rng, dtype, n, c, h, w, backward):
     return [y, x] if backward else [x, y]
 
 
+def upsample_args(rng, dtype, n, c, h, w, scale, backward):
+    """Forward: x (N, C, H, W), the scale factors, y (N, C, H·sh, W·sw). Backward: dy, the
+    scale factors, dx."""
+    small, large = (n, c, h, w), (n, c, h * scale[0], w * scale[1])
+    first, last = (large, small) if backward else (small, large)
+    return [normal(rng, first, dtype), *scale, normal(rng, last, dtype)]
+
+
 def dense_backward_args(rng, dtype, n, i, j, need_dx):
     shapes = [(n, i), (j, i), (n, j), (n, i), (j, i), (j,)]  # x, W, dy, dx, dW, db
     return [normal(rng, s, dtype) for s in shapes] + [need_dx]
@@ -145,6 +182,11 @@ def cross_entropy_args(rng, dtype, n, c, backward):
     if backward:
         return [softmax_rows(normal(rng, (n, c), dtype)), labels, 1 / n, normal(rng, (n, c), dtype)]
     return [normal(rng, (n, c), dtype), labels, normal(rng, (n, c), dtype), normal(rng, n, dtype)]
+
+
+def scale_rows_args(rng, dtype, r, c):
+    """x (R, C), a weight per row w (R,), y (R, C)."""
+    return [normal(rng, (r, c), dtype), normal(rng, r, dtype), normal(rng, (r, c), dtype)]
 
 
 def sgd_args(rng, dtype, n, momentum, nesterov, first_step):
@@ -208,6 +250,17 @@ def dropout_args(rng, dtype, n, backward, p=0.3):
         return [mask, dtype(p), normal(rng, n, dtype), normal(rng, n, dtype)]
     seed, noise_mask = rng.integers(2**64, dtype=np.uint64), rng.integers(0, 2, n, np.uint8)
     return [normal(rng, n, dtype), dtype(p), seed, normal(rng, n, dtype), noise_mask]
+
+
+def reparameterize_args(rng, dtype, n, d, backward, sample=True):
+    """Forward: x (N, 2D) = [μ | log σ²] with log σ² in [−2, 1], seed (uint64), sample, then
+    z, eps (N, D) and kl (N,). Backward: dz (N, D), x, eps, weight 1/N, dx (N, 2D)."""
+    x = np.concatenate([normal(rng, (n, d), dtype), uniform(rng, (n, d), dtype, -2, 1)], axis=1)
+    if backward:
+        dz, eps = normal(rng, (n, d), dtype), normal(rng, (n, d), dtype)
+        return [dz, x, eps, dtype(1 / n), normal(rng, (n, 2 * d), dtype)]
+    z, eps = normal(rng, (n, d), dtype), normal(rng, (n, d), dtype)
+    return [x, rng.integers(2**64, dtype=np.uint64), sample, z, eps, normal(rng, n, dtype)]
 
 
 def embedding_args(rng, dtype, m, d, backward, padding_idx=-1, vocab=6):
@@ -358,6 +411,8 @@ CASES = {
         for direction, backward in (("forward", False), ("backward", True))
         for activation in EPILOGUES
     },
+    "conv_transpose2d_forward": (conv_transpose2d_args, CONV),
+    "conv_transpose2d_bias_backward": (channel_sums_args, CONV),
     "max_pool2d_forward": (P(max_pool2d_args, geometry=POOL_2X2, backward=False), IMAGE),
     "max_pool2d_forward[3x2 overlapping padded dilated]": (
         P(max_pool2d_args, geometry=POOL_3X2, backward=False),
@@ -382,7 +437,16 @@ CASES = {
     },
     "global_avg_pool2d_forward": (P(global_avg_pool2d_args, backward=False), IMAGE),
     "global_avg_pool2d_backward": (P(global_avg_pool2d_args, backward=True), IMAGE),
+    **{
+        f"upsample_nearest2d_{direction}{variant}": (
+            P(upsample_args, scale=scale, backward=backward),
+            IMAGE,
+        )
+        for direction, backward in (("forward", False), ("backward", True))
+        for variant, scale in (("", (2, 2)), ("[3x1]", (3, 1)))
+    },
     "add": (P(arrays_args, count=3), FLAT),
+    "scale_rows": (scale_rows_args, ROWS),
     "relu_forward": (P(arrays_args, count=2), FLAT),
     "relu_backward": (P(arrays_args, count=3), FLAT),
     "leaky_relu_forward": (P(arrays_args, count=2, slope=True), FLAT),
@@ -439,6 +503,9 @@ CASES = {
     ),
     "dropout_forward": (P(dropout_args, backward=False), FLAT),
     "dropout_backward": (P(dropout_args, backward=True), FLAT),
+    "reparameterize_forward": (P(reparameterize_args, backward=False), ROWS),
+    "reparameterize_forward[eval]": (P(reparameterize_args, backward=False, sample=False), ROWS),
+    "reparameterize_backward": (P(reparameterize_args, backward=True), ROWS),
     "embedding_forward": (P(embedding_args, backward=False), ROWS),
     "embedding_backward": (P(embedding_args, backward=True), ROWS),
     "embedding_backward[padding_idx]": (P(embedding_args, backward=True, padding_idx=2), ROWS),

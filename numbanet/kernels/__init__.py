@@ -33,14 +33,17 @@ from types import SimpleNamespace
 # family (its file in cpu/ and in cuda/): the kernels it exports on both devices
 FAMILIES = {
     "dense": ("dense_forward", "dense_backward"),
-    "conv": ("conv2d_forward", "conv2d_backward"),
+    "conv": (
+        "conv2d_forward", "conv2d_backward", "conv_transpose2d_forward",
+        "conv_transpose2d_bias_backward",
+    ),  # fmt: skip
     "pool": (
         "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
         "global_avg_pool2d_forward", "global_avg_pool2d_backward",
     ),  # fmt: skip
     "norm": ("batch_norm_forward", "batch_norm_backward"),
     "dropout": ("dropout_forward", "dropout_backward"),
-    "elementwise": ("add",),
+    "elementwise": ("add", "scale_rows"),
     "activation": (
         "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
         "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward",
@@ -62,6 +65,8 @@ FAMILIES = {
         "lstm_sequence_backward", "gru_sequence_forward", "gru_sequence_backward",
         "swap_batch_time",
     ),  # fmt: skip
+    "upsample": ("upsample_nearest2d_forward", "upsample_nearest2d_backward"),
+    "variational": ("reparameterize_forward", "reparameterize_backward"),
 }
 
 # what a layer asks a device's plan (``cpu/plan.py``, ``cuda/plan.py``), the same on both

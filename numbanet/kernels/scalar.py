@@ -273,6 +273,41 @@ def counter_uniform(seed, index):
 
 
 @scalar
+def counter_normal(seed, index):
+    """A standard normal number for element ``index`` of a draw with ``seed``, by Box–Muller
+    from the uniforms 2·index and 2·index + 1 of ``counter_uniform``: √(−2 ln(1 − u₁))·cos 2πu₂
+    (1 − u₁ is in (0, 1], so the log is finite). Counter-based like them: the same numbers on
+    both devices, each element independent of the others."""
+    u1 = counter_uniform(seed, 2 * index)
+    u2 = counter_uniform(seed, 2 * index + 1)
+    return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
+
+
+@scalar
+def reparameterize_row(x, n, seed, sample, z, eps):
+    """Sample n of the reparameterization trick (``kernels/cpu/variational.py``): for each unit
+    j, eps[n, j] = ε (``counter_normal(seed, n·D + j)``, or 0 unless sample) and
+    z[n, j] = μ + exp(½ log σ²)·ε with x[n] = [μ | log σ²]; returns the sample's
+    KL = −½ Σ_j (1 + log σ² − μ² − σ²)."""
+    size = z.shape[1]
+    total = 0.0
+    for j in range(size):
+        mu, log_var = x[n, j], x[n, size + j]
+        eps[n, j] = counter_normal(seed, n * size + j) if sample else 0.0
+        z[n, j] = mu + math.exp(0.5 * log_var) * eps[n, j]
+        total += 1.0 + log_var - mu * mu - math.exp(log_var)
+    return -0.5 * total
+
+
+@scalar
+def reparameterize_unit_grad(mu, log_var, e, dz, weight):
+    """(∂/∂μ, ∂/∂log σ²) of dz·z + weight·KL for one latent unit: dz + w·μ and
+    dz·ε·σ/2 + w·(σ² − 1)/2."""
+    var = math.exp(log_var)
+    return dz + weight * mu, 0.5 * (dz * e * math.sqrt(var) + weight * (var - 1.0))
+
+
+@scalar
 def dropout_factor(kept, p):
     """What inverted dropout multiplies an element by: 1 / (1 − p) if it is kept, else 0, so the
     expected output is the input and evaluation needs no rescaling (p = 1 keeps nothing)."""

@@ -8,6 +8,8 @@
                                                ``zero_grad()``; leaves them alone when frozen
     layer.forward_events(x), backward_events(dy)   the same passes as generators of events,
                                                one per layer at every depth (the training step)
+    layer.objective_terms() -> {name: float}   terms the layer added to the objective at its
+                                               last forward (a VAE's KL), per sample; {} for most
 
 Outputs and gradients live in buffers the layer owns and reuses every step (no allocation on
 the hot path): ``y = layer(x)`` stays valid until the layer's next forward; copy it to keep it.
@@ -89,6 +91,19 @@ def param_key(prefix, name):
     """The key of ``name`` under a layer at ``prefix``: "weight" at the top, "2.weight" or
     "1.body.0.weight" inside a model — torch's ``state_dict`` keys."""
     return f"{prefix}.{name}" if prefix else name
+
+
+def objective_addition(model, batch_size):
+    """What the terms that ``model``'s layers added at their last forward add to the loss of a
+    batch of ``batch_size``, in the loss's units: a layer's terms times N if it sums them over
+    the batch, as they are if it averages them (``Layer.objective_terms``, per sample). The
+    objective a step descends is loss + objective_addition(model, N); 0.0 for most models."""
+    total = 0.0
+    for layer in model.modules():
+        if layer.objective_reduction is not None:
+            scale = batch_size if layer.objective_reduction == "sum" else 1
+            total += scale * sum(layer.objective_terms().values())
+    return total
 
 
 class LayerInputError(ValueError):
@@ -451,26 +466,35 @@ class Layer:
             self._buffers[key] = buf
         return buf[: shape[0]] if buf.shape[0] != shape[0] else buf
 
-    def add_weight_and_bias(self, weight_shape, fan_in, fan_out, bias, init):
+    def add_weight_and_bias(self, weight_shape, fan_in, fan_out, bias, init, bias_size=None):
         """Create ``params["weight"]`` of ``weight_shape`` (and ``params["bias"]`` of
-        (weight_shape[0],) if ``bias``) under the ``init`` scheme of ``layers/init.py``, drawn
-        from numbanet's seeded generator, with zero grads."""
-        weight, b = init_weight_and_bias(init, weight_shape, fan_in, fan_out, rng.generator())
+        (bias_size,), default (weight_shape[0],), if ``bias``) under the ``init`` scheme of
+        ``layers/init.py``, drawn from numbanet's seeded generator, with zero grads."""
+        weight, b = init_weight_and_bias(
+            init, weight_shape, fan_in, fan_out, rng.generator(), bias_size
+        )
         self.params["weight"] = weight.astype(self.dtype)
         self.grads["weight"] = np.zeros_like(self.params["weight"])
         if bias:
             self.params["bias"] = b.astype(self.dtype)
             self.grads["bias"] = np.zeros_like(self.params["bias"])
 
-    def bias_and_grad(self):
+    def bias_and_grad(self, size=None):
         """The bias and its gradient buffer; without a bias, a zero vector (kernels add it) and
-        a scratch buffer (kernels write it; nobody reads it)."""
+        a scratch buffer (kernels write it; nobody reads it) of ``size`` (default: the weight's
+        first dim)."""
         if "bias" in self.params:
             return self.params["bias"], self.grads["bias"]
-        size = (self.params["weight"].shape[0],)
-        if "zero_bias" not in self._buffers:
-            self._buffers["zero_bias"] = self.backend.zeros(size, self.dtype)
-        return self._buffers["zero_bias"], self.buffer("unused_bias_grad", size)
+        size = self.params["weight"].shape[0] if size is None else size
+        return self.zero_vector(size), self.buffer("unused_bias_grad", (size,))
+
+    def zero_vector(self, size):
+        """``size`` zeros on the layer's device, made once: what kernels add where there is no
+        bias."""
+        key = f"zeros {size}"
+        if key not in self._buffers:
+            self._buffers[key] = self.backend.zeros((size,), self.dtype)
+        return self._buffers[key]
 
     def saved_for_backward(self, *names):
         """The tensors forward saved, or a clear error if forward has not run."""
@@ -484,6 +508,29 @@ class Layer:
         if dy.shape != shape:
             raise self.error(f"expected dy of the output's shape {shape}, got {dy.shape}")
         return dy
+
+    # ----- terms a layer adds to the objective ----------------------------------------------
+    # How a layer that adds a term reduces it over the batch, "mean" or "sum", as the loss
+    # reduces its own (``Loss.check_terms``); None for the layers that add none.
+    objective_reduction = None
+
+    def objective_terms(self):
+        """{name: value} of the terms that this layer and the layers inside it added to the
+        objective at their last forward, each per sample of the batch: the units ``fit`` and
+        ``evaluate`` report a loss in (a "sum" loss divided by the batch size, a "mean" one as
+        it is). Terms of one name add up; most layers add none ({}).
+
+        A layer adds a term (``Reparameterize``: {"kl": …}) by overriding this, setting
+        ``objective_reduction``, and adding the term's gradient to dx in its backward, reduced
+        over the batch as that says: the objective a step descends is then the loss plus the
+        terms (``objective_addition``), with no call from the step. The step reads the terms
+        only to report them.
+        """
+        terms = {}
+        for child in self.children():
+            for name, value in child.objective_terms().items():
+                terms[name] = terms.get(name, 0.0) + value
+        return terms
 
     # ----- structure -------------------------------------------------------------------------
     def named_children(self):

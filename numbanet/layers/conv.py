@@ -4,14 +4,26 @@ from numbanet.layers.base import Layer
 from numbanet.layers.fused import FusedActivation
 
 
-def pair(value, what):
+def image_input(layer, x):
+    """x as an (N, in_channels, H, W) array on the layer's device, or an error that says so."""
+    x = layer.as_input(x)
+    layer.check_ndim(x, 4, f"(N, {layer.in_channels}, H, W)")
+    if x.shape[1] != layer.in_channels:
+        raise layer.error(
+            f"expected input of shape (N, {layer.in_channels}, H, W), got {x.shape}: "
+            f"{x.shape[1]} channels instead of {layer.in_channels}"
+        )
+    return x
+
+
+def pair(value, what, layer="Conv2d"):
     """(a, b) from an int or a 2-tuple, as torch takes kernel_size, stride, padding, dilation."""
     if isinstance(value, int):
         return value, value
     if isinstance(value, (tuple, list)) and len(value) == 2:
         if all(isinstance(v, int) for v in value):
             return tuple(value)
-    raise ValueError(f"Conv2d: {what} must be an int or a pair of ints, got {value!r}")
+    raise ValueError(f"{layer}: {what} must be an int or a pair of ints, got {value!r}")
 
 
 class Conv2d(FusedActivation, Layer):
@@ -92,14 +104,8 @@ class Conv2d(FusedActivation, Layer):
         )
 
     def forward(self, x):
-        x = self.as_input(x)
-        self.check_ndim(x, 4, f"(N, {self.in_channels}, H, W)")
-        n, c, h, w = x.shape
-        if c != self.in_channels:
-            raise self.error(
-                f"expected input of shape (N, {self.in_channels}, H, W), got {x.shape}: "
-                f"{c} channels instead of {self.in_channels}"
-            )
+        x = image_input(self, x)
+        n, _, h, w = x.shape
         oh, ow = self.output_size(h, w)
         if oh < 1 or ow < 1:
             (top, bottom), (left, right) = self.pads()

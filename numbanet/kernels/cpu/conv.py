@@ -449,6 +449,26 @@ def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w,
 
 
 @njit(cache=True, error_model="numpy")
+def input_grad_chunk(part_rows, W, wide, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size,
+                     ow_size, dcols, dxp, dx):  # fmt: skip
+    """dx = col2im(W2ᵀ · rows): the input gradient of a chunk of images from its dz in rows:
+    (O, M·OH·R) (the GEMM into the thread's dcols, then ``col2im``, or in the wide layout
+    ``col2im_wide`` into the padded dxp, cropped into dx; straight into dx without padding).
+    Also the whole forward pass of a transposed convolution (``conv_transpose2d_forward``)."""
+    kh_size, kw_size = W.shape[2], W.shape[3]
+    part_dcols = matrix_prefix(dcols, part_rows.shape[1])
+    np.dot(W.reshape(W.shape[0], -1).T, part_rows, part_dcols)
+    if not wide:
+        col2im(part_dcols, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+               oh_size, ow_size, dx)  # fmt: skip
+    elif dxp.size:
+        col2im_wide(part_dcols, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, dxp)
+        crop_images(dxp, pad_h, pad_w, dx)
+    else:
+        col2im_wide(part_dcols, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, dx)
+
+
+@njit(cache=True, error_model="numpy")
 def backward_chunk(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w, dil_h,
                    dil_w, cols, rows, dcols, dxp, dx, dW, product, db, need_dx):  # fmt: skip
     """``conv2d_backward`` on one chunk of images, on one thread: dz as rows, this chunk's dW
@@ -469,16 +489,8 @@ def backward_chunk(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_h
         np.dot(part_rows, part_cols.T, product)
         add_parts(product.reshape(1, -1), dW.reshape(-1))
     if need_dx:
-        part_dcols = matrix_prefix(dcols, part_rows.shape[1])
-        np.dot(W.reshape(o_size, -1).T, part_rows, part_dcols)
-        if not wide:
-            col2im(part_dcols, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
-                   oh_size, ow_size, dx)  # fmt: skip
-        elif dxp.size:
-            col2im_wide(part_dcols, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, dxp)
-            crop_images(dxp, pad_h, pad_w, dx)
-        else:
-            col2im_wide(part_dcols, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, dx)
+        input_grad_chunk(part_rows, W, wide, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+                         oh_size, ow_size, dcols, dxp, dx)  # fmt: skip
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -520,3 +532,80 @@ def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_
                            own_dW, products[slot], own_db, need_dx)  # fmt: skip
     add_parts(weight_sums.reshape(slots - 1, -1), dW.reshape(-1))
     add_parts(bias_sums, db)
+
+
+# ----- the transposed convolution: the input gradient of a convolution as a layer ------------
+# A transposed convolution with weight W: (C_in, C_out, KH, KW) maps x: (N, C_in, H, W) to
+# y: (N, C_out, OH, OW), OH = (H − 1)·stride − 2·pad + dil·(KH − 1) + output_pad + 1: it is the
+# input gradient of the convolution of y-shaped images by W (C_out → C_in channels), whose
+# output is x-shaped. Its forward is that convolution's backward to the input (x as dz in rows,
+# ``input_grad_chunk``) plus the bias; its backward is that convolution's forward (dx) and
+# weight gradient (dW), which the layer (``layers/conv_transpose.py``) gets from
+# ``conv2d_forward`` and ``conv2d_backward``, and the bias gradient below.
+
+
+@njit(cache=True, error_model="numpy")
+def add_channel_bias(y, b):
+    """y[n, c, h, w] += b[c]. y: (N, C, H, W), b: (C,)."""
+    for n in range(y.shape[0]):
+        for c in range(y.shape[1]):
+            plane, bias = y[n, c].reshape(-1), b[c]
+            for i in range(plane.size):
+                plane[i] += bias
+
+
+@njit(cache=True, error_model="numpy")
+def transpose_forward_chunk(x, W, b, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, rows, dcols,
+                            yp, y, unused):  # fmt: skip
+    """``conv_transpose2d_forward`` on one chunk of images, on one thread: x in the layout of
+    a convolution's dz rows (``images_to_rows``; unused: (C_in,), where it adds sums nobody
+    reads), the convolution's input gradient from them into y (``input_grad_chunk``), + b."""
+    wide = stride_h == 1 and stride_w == 1
+    h_size, w_size = x.shape[2], x.shape[3]
+    width, _ = chunk_geometry(yp if yp.size else y, wide, h_size, w_size, rows)
+    part_rows = matrix_prefix(rows, x.shape[0] * h_size * width)
+    images_to_rows(x, x, 0, 0.0, part_rows, unused)
+    input_grad_chunk(part_rows, W, wide, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, h_size,
+                     w_size, dcols, yp, y)  # fmt: skip
+    add_channel_bias(y, b)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def conv_transpose2d_forward(x, W, b, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, rows,
+                             dcols, yp, y):  # fmt: skip
+    """y = W ⋆ᵀ x + b, the transposed convolution (torch.nn.ConvTranspose2d):
+    y[n, o, i·s − p + kh·d, j·s − p + kw·d] += x[n, c, i, j] · W[c, o, kh, kw], then + b[o].
+
+    x: (N, C_in, H, W), W: (C_in, C_out, KH, KW), b: (C_out,); pad_h/pad_w: the padding taken
+    off the top/left of the full output (the rest follows from y's size, which output padding
+    makes larger); writes y: (N, C_out, OH, OW) and the scratch arrays rows: (S, C_in, M·H·R),
+    dcols: (S, C_out·KH·KW, M·H·R) and, with stride 1 where y is not the whole wide image, yp:
+    (N, C_out, Hp, Wp) (else an empty array), Hp ≥ H + dil_h·(KH − 1) and ≥ pad_h + OH
+    (likewise Wp). R: W, or Wp with stride 1 (the wide layout). As ``conv2d_forward``: S threads
+    take chunks of M images, each with its own rows[s] and dcols[s] (``transpose_forward_chunk``).
+    """
+    n_size, c_size, h_size, w_size = x.shape
+    slots = rows.shape[0]
+    _, chunk = chunk_geometry(yp if yp.size else y, stride_h == 1 and stride_w == 1, h_size,
+                              w_size, rows[0])  # fmt: skip
+    unused = np.zeros((slots, c_size), x.dtype)
+    for slot in prange(slots):
+        for first in range(slot * chunk, n_size, slots * chunk):
+            last = min(first + chunk, n_size)
+            transpose_forward_chunk(x[first:last], W, b, stride_h, stride_w, pad_h, pad_w,
+                                    dil_h, dil_w, rows[slot], dcols[slot], yp[first:last],
+                                    y[first:last], unused[slot])  # fmt: skip
+
+
+@njit(parallel=True, cache=True, fastmath={"reassoc"}, error_model="numpy")
+def conv_transpose2d_bias_backward(dy, db):
+    """db[c] = Σ_n Σ_h Σ_w dy[n, c, h, w]: the bias gradient of a transposed convolution (its
+    dx and dW are a convolution's: see above). dy: (N, C, H, W); writes db: (C,). One prange
+    iteration per channel; the sum may be reassociated (fastmath "reassoc"): it vectorizes."""
+    for c in prange(dy.shape[1]):
+        total = dy.dtype.type(0)
+        for n in range(dy.shape[0]):
+            plane = dy[n, c].reshape(-1)
+            for i in range(plane.size):
+                total += plane[i]
+        db[c] = total
