@@ -41,12 +41,13 @@ def backward(model, dy, need_dx=False, model_name="model", part=""):
     return (yield from model.backward_events(dy, need_dx, "", _context(model_name, part)))
 
 
-def loss(loss_fn, prediction, target, optimizer=None, model_name="model", part=""):
+def loss(loss_fn, prediction, target, optimizer=None, model_name="model", part="", terms=None):
     """The loss L(prediction, target) and its gradient ∂L/∂prediction as one "loss" event.
     The event's ``penalty`` is ``optimizer``'s L1/L2 penalty of the weights (before their
     update, like the loss: the penalty's gradient is added to theirs at the update, so loss +
-    penalty is the objective the step descends); None without an optimizer. Returns (the loss
-    as a float, ∂L/∂prediction)."""
+    penalty is the objective the step descends); None without an optimizer. ``terms``: the
+    model's objective terms to report beside the loss (``Layer.objective_terms``). Returns (the
+    loss as a float, ∂L/∂prediction)."""
     value = loss_fn(prediction, target)
     dy = loss_fn.backward()
     yield Event(
@@ -63,6 +64,7 @@ def loss(loss_fn, prediction, target, optimizer=None, model_name="model", part="
         penalty=optimizer.penalty() if optimizer is not None else None,
         model=model_name,
         part=part,
+        terms=terms,
     )
     return value, dy
 
@@ -88,15 +90,19 @@ def train_step(model, loss_fn, optimizer, x, target, snapshot=False, penalty=Tru
     """One training step (forward, loss, backward, update) as a generator of ``Event``.
 
     x: the batch (N, ...); target: what ``loss_fn`` compares the output with.
-    snapshot: keep a copy of each param before its update (``tensors()["weight.before"]``), for
-    a person inspecting the step; off by default, so that iterating the events costs little
+    snapshot: keep what a person inspecting the step needs — a copy of each param before its
+    update (``tensors()["weight.before"]``) and the model's objective terms on the loss event
+    (``event.terms``: a VAE's KL); off by default, so that iterating the events costs little
     more than the plain forward/backward/step.
     penalty: measure the optimizer's L1/L2 penalty for the loss event (``event.penalty``; free
     without l1/l2; ``fit`` turns it off and measures it once per epoch).
     Returns (as the generator's value) the loss.
     """
     prediction = yield from forward(model, x)
-    value, dy = yield from loss(loss_fn, prediction, target, optimizer if penalty else None)
+    terms = model.objective_terms() if snapshot else None
+    value, dy = yield from loss(
+        loss_fn, prediction, target, optimizer if penalty else None, terms=terms
+    )
     yield from backward(model, dy)
     yield from update(optimizer, snapshot)
     return value

@@ -35,16 +35,19 @@ class Event:
     model: the name of the model the event belongs to ("model", or "generator" and
            "discriminator" in a GAN step); part: the part of the step it belongs to, in words
            ("" in a plain training step; "D on real images" in a GAN step).
+    terms: the terms the model's layers added to the objective (``Layer.objective_terms``: a
+           VAE's {"kl": …}, per sample), on the loss event of a step run with ``snapshot``.
     """
 
     __slots__ = ("phase", "index", "_name", "layer", "loss", "_tensors", "penalty", "path",
-                 "depth", "model", "part")  # fmt: skip
+                 "depth", "model", "part", "terms")  # fmt: skip
 
     def __init__(self, phase, index, name, layer=None, loss=None, _tensors=dict, penalty=None,
-                 path="", depth=0, model="model", part=""):  # fmt: skip
+                 path="", depth=0, model="model", part="", terms=None):  # fmt: skip
         self.phase, self.index, self._name, self.layer = phase, index, name, layer
         self.loss, self._tensors, self.penalty = loss, _tensors, penalty
         self.path, self.depth, self.model, self.part = path, depth, model, part
+        self.terms = terms
 
     @property
     def name(self):

@@ -239,9 +239,9 @@ def fit_program(program, train_data, epochs=1, batch_size=64, shuffle=True, seed
         for batch in loader:
             size = len(batch[0])
             for event in program.run(*batch):
-                if event.phase == "loss":
+                if event.phase == "loss":  # its layer is the loss function
                     name = event.part or event.model
-                    sums[name] = sums.get(name, 0.0) + event.loss * size
+                    sums[name] = sums.get(name, 0.0) + event.layer.sample_total(event.loss, size)
             seen += size
             bar.update()
             bar.set_postfix({name: f"{total / seen:.4f}" for name, total in sums.items()},

@@ -315,3 +315,17 @@ def test_a_rewound_gan_step_replays_bit_for_bit_and_fit_gan_reports_per_epoch():
     assert history.samples[-1].shape == (16, 2)
     assert all(0 < p < 1 for p in history.d_real + history.d_fake)
     assert all(np.isfinite(history.d_loss)) and all(np.isfinite(history.g_loss))
+
+
+def test_the_loss_event_of_an_inspected_step_reports_the_objective_terms():
+    nn.seed(8)
+    model = nn.models.vae(latent_dim=2, hidden=8)
+    x = RNG.random((6, 784)).astype(np.float32)
+    stepper = nn.debug.Stepper(model, nn.BCEWithLogitsLoss(reduction="sum"),
+                               nn.optim.Adam(model), (x, x), batch_size=6)  # fmt: skip
+    stepper.run_to_phase_end()
+    event = stepper.step()
+    assert event.phase == "loss" and set(event.terms) == {"kl"}
+    assert event.terms["kl"] == model.objective_terms()["kl"] > 0
+    assert all(e.terms is None for e in nn.train_step(model, nn.BCEWithLogitsLoss(reduction="sum"),
+                                                       nn.optim.Adam(model), x, x))  # fmt: skip
