@@ -131,6 +131,35 @@ def epilogue_grad(y, kind, slope):
     return 1.0
 
 
+# GELU, x·Φ(x) with Φ the standard normal CDF, in torch's two forms: "none" uses erf, "tanh" the
+# approximation Φ(x) ≈ ½(1 + tanh(√(2/π)(x + 0.044715 x³))) of GPT-2 and BERT.
+GELU_NONE, GELU_TANH = 0, 1
+GELU_FORMS = {"none": GELU_NONE, "tanh": GELU_TANH}
+SQRT_HALF = math.sqrt(0.5)
+INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+GELU_CUBIC = 0.044715
+
+
+@scalar
+def gelu(x, form):
+    """x·Φ(x): ½x(1 + erf(x/√2)) (form GELU_NONE), or ½x(1 + tanh(√(2/π)(x + 0.044715x³)))."""
+    if form == GELU_TANH:
+        return 0.5 * x * (1.0 + tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)))
+    return 0.5 * x * (1.0 + math.erf(x * SQRT_HALF))
+
+
+@scalar
+def gelu_grad(x, form):
+    """d gelu / dx: Φ(x) + x·φ(x) for the erf form; for the tanh form, with u = √(2/π)(x +
+    0.044715x³) and t = tanh u: ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)."""
+    if form == GELU_TANH:
+        t = tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x))
+        du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x)
+        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
+    return 0.5 * (1.0 + math.erf(x * SQRT_HALF)) + x * INV_SQRT_2PI * math.exp(-0.5 * x * x)
+
+
 @scalar
 def softplus_neg_abs(x):
     """log(1 + e^-|x|): the stable tail of log-sigmoid and of BCE with logits."""
@@ -427,3 +456,72 @@ def gru_unit_grad(r, z, new, gh_n, h_prev, dh):
     da_z = dh * (h_prev - new) * z * (1 - z)
     da_r = da_n * gh_n * r * (1 - r)
     return da_r, da_z, da_n, da_n * r, dh * z
+
+
+# Rows of layer normalisation and of attention's softmax: one row is one CPU iteration and one
+# GPU thread, so the row's math is written once here (the CUDA kernels compile the Python
+# bodies, ``.py_func``, as device functions, as for pooling). Sums run in float64.
+
+
+@scalar
+def layer_norm_row(x, weight, bias, eps, y):
+    """y = γ (x − μ) / √(σ² + ε) + β for one row x (D,), μ and σ² (biased) its own mean and
+    variance, two passes (no cancellation as in Σx² − Dμ²). Returns (μ, 1/√(σ² + ε))."""
+    width = x.shape[0]
+    total = 0.0
+    for d in range(width):
+        total += x[d]
+    mean = total / width
+    squares = 0.0
+    for d in range(width):
+        squares += (x[d] - mean) ** 2
+    rstd = inverse_std(squares / width, eps)
+    for d in range(width):
+        y[d] = standardize(x[d], mean, rstd) * weight[d] + bias[d]
+    return mean, rstd
+
+
+@scalar
+def layer_norm_row_grad(x, weight, mean, rstd, dy, dx):
+    """dx = rstd (g − mean(g) − x̂ mean(g x̂)), g = γ dy, x̂ = (x − μ) rstd, for one row (D,):
+    the gradient through the row's own mean and variance."""
+    width = x.shape[0]
+    sum_g, sum_g_x_hat = 0.0, 0.0
+    for d in range(width):
+        g = weight[d] * dy[d]
+        sum_g += g
+        sum_g_x_hat += g * standardize(x[d], mean, rstd)
+    mean_g, mean_g_x_hat = sum_g / width, sum_g_x_hat / width
+    for d in range(width):
+        x_hat = standardize(x[d], mean, rstd)
+        dx[d] = rstd * (weight[d] * dy[d] - mean_g - x_hat * mean_g_x_hat)
+
+
+@scalar
+def masked_softmax_row(s, scale, seen, p):
+    """p[j] = e^(scale·s[j]) / Σₖ e^(scale·s[k]) over the first ``seen`` entries of a row, 0 after
+    them (the keys a causal mask hides). The max m is subtracted first, so no exponent is above
+    0 (scale > 0); max, exponentials and sum in one visit of the row."""
+    m = s[0]
+    for j in range(1, seen):
+        m = max(m, s[j])
+    total = 0.0
+    for j in range(seen):
+        p[j] = math.exp(scale * (s[j] - m))
+        total += p[j]
+    inverse = 1.0 / total
+    for j in range(seen):
+        p[j] *= inverse
+    for j in range(seen, p.shape[0]):
+        p[j] = 0
+
+
+@scalar
+def scaled_softmax_row_grad(p, scale, dp, ds):
+    """ds = scale · p ⊙ (dp − Σⱼ dp[j] p[j]) for one row: the softmax's Jacobian times dp, and
+    the scale of its input. Masked entries (p = 0) get 0."""
+    dot = 0.0
+    for j in range(p.shape[0]):
+        dot += dp[j] * p[j]
+    for j in range(p.shape[0]):
+        ds[j] = scale * p[j] * (dp[j] - dot)

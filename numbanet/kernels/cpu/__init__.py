@@ -17,11 +17,13 @@ drop_stale_cache()  # before any kernel is compiled or loaded from the cache
 
 from numbanet.kernels.cpu import (  # noqa: E402
     activation,
+    attention,
     conv,
     dense,
     dropout,
     elementwise,
     embedding,
+    layernorm,
     loss,
     norm,
     optim,
@@ -45,4 +47,6 @@ MODULES = (
     embedding,
     sequence,
     recurrent,
+    layernorm,
+    attention,
 )

@@ -12,6 +12,8 @@ from numbanet.kernels.scalar import (
     NO_ACTIVATION,
     TANH,
     epilogue,
+    gelu,
+    gelu_grad,
     leaky_relu,
     leaky_relu_grad,
     relu,
@@ -82,6 +84,21 @@ def tanh_backward(y, dy, dx):
     """dx = dy · (1 - y²), from the saved output y = tanh(x). y, dy, dx: (n,)."""
     for i in prange(y.shape[0]):
         dx[i] = dy[i] * (1 - y[i] * y[i])
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def gelu_forward(x, form, y):
+    """y = x·Φ(x), Φ the standard normal CDF: erf form (form 0) or tanh form (1), as
+    ``scalar.gelu``. x, y: (n,)."""
+    for i in prange(x.shape[0]):
+        y[i] = gelu(x[i], form)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def gelu_backward(x, form, dy, dx):
+    """dx = dy · gelu′(x) (``scalar.gelu_grad``), from the saved input x. x, dy, dx: (n,)."""
+    for i in prange(x.shape[0]):
+        dx[i] = dy[i] * gelu_grad(x[i], form)
 
 
 @njit(inline="always", cache=True, error_model="numpy")

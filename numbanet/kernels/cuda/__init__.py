@@ -12,11 +12,13 @@ work inside a kernel (and timings mean nothing).
 
 from numbanet.kernels.cuda import (
     activation,
+    attention,
     conv,
     dense,
     dropout,
     elementwise,
     embedding,
+    layernorm,
     loss,
     norm,
     optim,
@@ -40,4 +42,6 @@ MODULES = (
     embedding,
     sequence,
     recurrent,
+    layernorm,
+    attention,
 )
