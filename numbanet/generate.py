@@ -43,10 +43,11 @@ def sample(model, vocab, prompt, length, temperature=1.0, seed=None, top_k=None)
     try:
         layers = list(model.modules())
         if any(isinstance(layer, MultiheadAttention) for layer in layers):
-            sizes = [layer.num_positions for layer in layers
-                     if isinstance(layer, PositionalEmbedding)]  # fmt: skip
-            ids = _sample_with_context(model, vocab.encode(prompt), length, min(sizes, default=None),
-                                       lambda z: _draw(z, temperature, generator, top_k))  # fmt: skip
+            positions = [m.num_positions for m in layers if isinstance(m, PositionalEmbedding)]
+            ids = _sample_with_context(
+                model, vocab.encode(prompt), length, min(positions, default=None),
+                lambda z: _draw(z, temperature, generator, top_k),
+            )  # fmt: skip
         else:
             states = {}  # recurrent layer index -> its state after the last call
             logits = _next_logits(model, vocab.encode(prompt)[None, :], states)

@@ -3,7 +3,6 @@
 import math
 
 from numbanet import rng
-
 from numbanet.layers import (
     AdaptiveAvgPool2d,
     AvgPool2d,
@@ -205,8 +204,9 @@ def gpt(vocab_size, block_size, n_layer, n_head, n_embd, dropout=0.0):
     Input shape: token ids (N, T), T <= block_size. Output shape: logits (N, T, vocab_size).
     """
     blocks = [
-        TransformerEncoderLayer(n_embd, n_head, 4 * n_embd, dropout, activation="gelu",
-                                norm_first=True, causal=True)  # fmt: skip
+        TransformerEncoderLayer(
+            n_embd, n_head, 4 * n_embd, dropout, activation="gelu", norm_first=True, causal=True
+        )  # fmt: skip
         for _ in range(n_layer)
     ]
     model = Sequential(

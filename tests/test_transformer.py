@@ -40,7 +40,9 @@ def test_layer_norm_kernels_match_numpy(shape, dtype):
     dx, dweight, dbias = np.empty_like(x), np.empty_like(weight), np.empty_like(bias)
     K.layer_norm_backward(x, weight, mean, rstd, dy, dx, dweight, dbias, True)
     g = dy * weight.astype(np.float64)
-    expected = inv * (g - g.mean(axis=1, keepdims=True) - x_hat * (g * x_hat).mean(1, keepdims=True))
+    expected = inv * (
+        g - g.mean(axis=1, keepdims=True) - x_hat * (g * x_hat).mean(1, keepdims=True)
+    )
     np.testing.assert_allclose(dbias, dy.sum(axis=0, dtype=np.float64), **TOL[dtype])
     np.testing.assert_allclose(dweight, (dy * x_hat).sum(axis=0), **TOL[dtype])
     np.testing.assert_allclose(dx, expected, rtol=TOL[dtype]["rtol"], atol=50 * TOL[dtype]["atol"])
@@ -115,7 +117,11 @@ def test_attention_kernels_match_numpy(pairs, t, d, causal, dtype):
 
 def test_position_embedding_kernels_add_rows_and_sum_their_gradients():
     rng = np.random.default_rng(3)
-    x, table, dy = rng.standard_normal((3, 4, 5)), rng.standard_normal((6, 5)), rng.random((3, 4, 5))
+    x, table, dy = (
+        rng.standard_normal((3, 4, 5)),
+        rng.standard_normal((6, 5)),
+        rng.random((3, 4, 5)),
+    )
     y, dtable = np.empty_like(x), np.full_like(table, 7.0)
     K.position_embedding_forward(x, table, y)
     K.position_embedding_backward(dy, dtable)
@@ -245,8 +251,9 @@ def assert_matches_torch(layer, twin, torch, forward, steps=3, shape=(2, 5, 6)):
     assert set(layer.state_dict()) == set(twin.state_dict())
     layer.load_state_dict({k: v.numpy() for k, v in twin.state_dict().items()})
     opt = nn.optim.AdamW(layer, lr=0.01, weight_decay=0.1)
-    twin_opt = torch.optim.AdamW(list(twin.parameters()) or [torch.zeros(1)], lr=0.01,
-                                 weight_decay=0.1)  # GELU has no params: a dummy
+    twin_opt = torch.optim.AdamW(
+        list(twin.parameters()) or [torch.zeros(1)], lr=0.01, weight_decay=0.1
+    )  # GELU has no params: a dummy
     rng = np.random.default_rng(10)
     for _ in range(steps):
         x, dy = rng.standard_normal(shape), rng.standard_normal(shape)
@@ -273,7 +280,9 @@ def assert_matches_torch(layer, twin, torch, forward, steps=3, shape=(2, 5, 6)):
                                        err_msg=key)  # fmt: skip
 
 
-@pytest.mark.parametrize("heads, causal, bias", [(1, False, True), (3, True, True), (2, False, False)])
+@pytest.mark.parametrize(
+    "heads, causal, bias", [(1, False, True), (3, True, True), (2, False, False)]
+)
 def test_attention_matches_torch(heads, causal, bias):
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
@@ -363,8 +372,10 @@ def test_tiny_gpt_trains_as_torch_with_adamw_and_clipping():
     opt = nn.optim.AdamW(model, lr=3e-3, betas=(0.9, 0.99), weight_decay=0.1,
                          decay_weights_only=True)  # fmt: skip
     params = dict(twin.named_parameters())
-    groups = [{"params": [p for p in params.values() if p.dim() >= 2], "weight_decay": 0.1},
-              {"params": [p for p in params.values() if p.dim() < 2], "weight_decay": 0.0}]
+    groups = [
+        {"params": [p for p in params.values() if p.dim() >= 2], "weight_decay": 0.1},
+        {"params": [p for p in params.values() if p.dim() < 2], "weight_decay": 0.0},
+    ]
     twin_opt = torch.optim.AdamW(groups, lr=3e-3, betas=(0.9, 0.99))
     loss_fn, rng = nn.CrossEntropyLoss(), np.random.default_rng(13)
     for _ in range(4):
@@ -374,8 +385,9 @@ def test_tiny_gpt_trains_as_torch_with_adamw_and_clipping():
         norm = nn.clip_grad_norm(model, 0.5)
         twin_opt.zero_grad()
         logits = twin(torch.from_numpy(ids[:, :-1]))
-        twin_loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 11),
-                                                      torch.from_numpy(ids[:, 1:]).reshape(-1))
+        twin_loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, 11), torch.from_numpy(ids[:, 1:]).reshape(-1)
+        )
         twin_loss.backward()
         twin_norm = torch.nn.utils.clip_grad_norm_(twin.parameters(), 0.5)
         assert loss == pytest.approx(twin_loss.item(), rel=1e-10)
@@ -424,37 +436,62 @@ def test_seed_transformer_is_the_course_model():
     assert (attn.num_heads, attn.head_dim, attn.causal) == (2, 32, False)  # Keras key_dim=32
     assert residual.body[1].p == 0.1 and feed_forward.body[3].p == 0.1
     assert norm1.eps == norm2.eps == 1e-6
-    assert [repr(layer) for layer in feed_forward.body][:3] == ["Linear(32→32)", "ReLU()", "Linear(32→32)"]
+    assert [repr(layer) for layer in feed_forward.body][:3] == [
+        "Linear(32→32)",
+        "ReLU()",
+        "Linear(32→32)",
+    ]
     assert model.forward(np.zeros((2, 9), np.int64)).shape == (2, 9, 20)
     assert not any(isinstance(m, nn.PositionalEmbedding) for m in model.modules())
 
 
 # ----- bad input -------------------------------------------------------------------------------
-def test_bad_input_gives_clear_errors_naming_the_layer_and_the_numbers():
-    with pytest.raises(ValueError, match="MultiheadAttention: embed_dim 10 is not divisible by "
-                                         "num_heads 3"):  # fmt: skip
-        nn.MultiheadAttention(10, 3)
-    with pytest.raises(ValueError, match="TransformerEncoderLayer: activation must be one of"):
-        nn.TransformerEncoderLayer(8, 2, activation="tanh")
+def tiny_gpt_forward(ids):
     nn.seed(17)
-    model = nn.models.gpt(10, block_size=4, n_layer=1, n_head=2, n_embd=8)
-    with pytest.raises(nn.LayerInputError, match=r"1: PositionalEmbedding\(4, 8\): a sequence of "
-                                                 r"6 positions is longer than the 4 positions"):
-        model.forward(np.zeros((2, 6), np.int64))
-    with pytest.raises(nn.LayerInputError, match=r"0: Embedding\(10, 8\): expected token ids in "
-                                                 r"\[0, 9\] .* got ids in \[0, 12\]"):
-        model.forward(np.array([[0, 12]]))
-    with pytest.raises(nn.LayerInputError, match=r"0: Embedding\(10, 8\): expected integer token "
-                                                 r"ids, got dtype float32"):
-        model.forward(np.zeros((2, 3), np.float32))
-    with pytest.raises(nn.LayerInputError, match=r"MultiheadAttention\(8, 2\): expected input of "
-                                                 r"shape \(N, T, 8\) .* 6 features instead of 8"):
-        nn.MultiheadAttention(8, 2).forward(np.zeros((1, 3, 6)))
-    with pytest.raises(nn.LayerInputError, match=r"LayerNorm\(8\): expected input of shape "
-                                                 r"\(\.\.\., 8\)"):
-        nn.LayerNorm(8).forward(np.zeros((2, 7)))
-    with pytest.raises(ValueError, match="GELU: approximate must be one of"):
-        nn.GELU("erf")
+    return nn.models.gpt(10, block_size=4, n_layer=1, n_head=2, n_embd=8).forward(ids)
+
+
+BAD_INPUT = {
+    "heads do not divide": (
+        lambda: nn.MultiheadAttention(10, 3),
+        ValueError, "MultiheadAttention: embed_dim 10 is not divisible by num_heads 3",
+    ),
+    "sequence longer than the positions": (
+        lambda: tiny_gpt_forward(np.zeros((2, 6), np.int64)),
+        nn.LayerInputError,
+        r"1: PositionalEmbedding\(4, 8\): a sequence of 6 positions is longer than the 4 positions",
+    ),
+    "id outside the vocabulary": (
+        lambda: tiny_gpt_forward(np.array([[0, 12]])),
+        nn.LayerInputError,
+        r"0: Embedding\(10, 8\): expected token ids in \[0, 9\] .* got ids in \[0, 12\]",
+    ),
+    "floats for ids": (
+        lambda: tiny_gpt_forward(np.zeros((2, 3), np.float32)),
+        nn.LayerInputError, r"0: Embedding\(10, 8\): expected integer token ids, got dtype float32",
+    ),
+    "features": (
+        lambda: nn.MultiheadAttention(8, 2).forward(np.zeros((1, 3, 6))),
+        nn.LayerInputError,
+        r"MultiheadAttention\(8, 2\): expected input of shape \(N, T, 8\) .* 6 features instead",
+    ),
+    "layer norm width": (
+        lambda: nn.LayerNorm(8).forward(np.zeros((2, 7))),
+        nn.LayerInputError, r"LayerNorm\(8\): expected input of shape \(\.\.\., 8\)",
+    ),
+    "activation": (
+        lambda: nn.TransformerEncoderLayer(8, 2, activation="tanh"),
+        ValueError, "TransformerEncoderLayer: activation must be one of",
+    ),
+    "gelu form": (lambda: nn.GELU("erf"), ValueError, "GELU: approximate must be one of"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_gives_clear_errors_naming_the_layer_and_the_numbers(case):
+    run, error, message = BAD_INPUT[case]
+    with pytest.raises(error, match=message):
+        run()
 
 
 def test_new_layers_rebuild_from_config_and_save(tmp_path):
@@ -465,8 +502,11 @@ def test_new_layers_rebuild_from_config_and_save(tmp_path):
     assert repr(loaded) == repr(model) and optimizer.decay_weights_only
     ids = np.array([[1, 2, 3]])
     np.testing.assert_array_equal(loaded.eval().forward(ids), model.eval().forward(ids))
-    for layer in (nn.GELU("tanh"), nn.LayerNorm(3, eps=1e-6, elementwise_affine=False),
-                  nn.PositionalEmbedding(5, 3, "sinusoidal"), nn.MultiheadAttention(4, 2, head_dim=3,
-                  bias=False, causal=True)):  # fmt: skip
+    layers = (
+        nn.GELU("tanh"), nn.LayerNorm(3, eps=1e-6, elementwise_affine=False),
+        nn.PositionalEmbedding(5, 3, "sinusoidal"),
+        nn.MultiheadAttention(4, 2, head_dim=3, bias=False, causal=True),
+    )  # fmt: skip
+    for layer in layers:
         assert repr(type(layer).from_config(layer.config())) == repr(layer)
         assert layer.formula["forward"] and layer.formula["backward"]

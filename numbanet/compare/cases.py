@@ -392,8 +392,13 @@ def attention_args(rng, dtype, n, h, t, d, kernel, causal=False):
     p = attention_weights(rng, dtype, pairs, t, causal)
     return {
         "attention_scores_forward": lambda: [block("d"), block("d"), block("t")],
-        "attention_scores_backward": lambda: [block("d"), block("d"), block("t"), block("d"),
-                                              block("d")],  # fmt: skip
+        "attention_scores_backward": lambda: [
+            block("d"),
+            block("d"),
+            block("t"),
+            block("d"),
+            block("d"),
+        ],  # fmt: skip
         "attention_softmax_forward": lambda: [block("t"), scale, causal, block("t")],
         "attention_softmax_backward": lambda: [p, scale, block("t"), block("t")],
         "attention_values_forward": lambda: [p, block("d"), block("d")],

@@ -185,4 +185,6 @@ class MultiheadAttention(Layer):
         options += [f"dropout={self.dropout:g}"] if self.dropout else []
         options += [] if self.bias else ["bias=False"]
         options += ["causal"] if self.causal else []
-        return f"MultiheadAttention({', '.join([str(self.embed_dim), str(self.num_heads), *options])})"
+        return (
+            f"MultiheadAttention({', '.join([str(self.embed_dim), str(self.num_heads), *options])})"
+        )

@@ -152,7 +152,9 @@ class PositionalEmbedding(Layer):
                 f"got {num_positions} and {embedding_dim}"
             )
         if kind not in POSITION_KINDS:
-            raise ValueError(f"PositionalEmbedding: kind must be one of {POSITION_KINDS}, got {kind!r}")
+            raise ValueError(
+                f"PositionalEmbedding: kind must be one of {POSITION_KINDS}, got {kind!r}"
+            )
         self.num_positions, self.embedding_dim = int(num_positions), int(embedding_dim)
         self.kind = kind
         shape = (self.num_positions, self.embedding_dim)
