@@ -160,6 +160,92 @@ def gelu_grad(x, form):
     return 0.5 * (1.0 + math.erf(x * SQRT_HALF)) + x * INV_SQRT_2PI * math.exp(-0.5 * x * x)
 
 
+# erf as a rational function, for float32: Eigen's minimax approximation (as for tanh above),
+# x·p(x²)/q(x²) with x clamped to ±4, where erf rounds to ±1 in float32; within 4.2e-7 of erf.
+ERF_CLAMP = np.float32(4.0)
+ERF_P = tuple(
+    np.float32(c)
+    for c in (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+              -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+              -1.60960333262415e-02)
+)  # fmt: skip
+ERF_Q = tuple(
+    np.float32(c)
+    for c in (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+              -7.37332916720468e-03, -1.42647390514189e-02)
+)  # fmt: skip
+EXP_TERMS = tuple(1 / math.factorial(k) for k in range(8))  # Taylor coefficients of e^u
+EXP_SQUARINGS = 8
+
+
+@scalar
+def erf_float32(x):
+    """erf x for float32 as x·p(x²)/q(x²) (``ERF_P``, ``ERF_Q``): multiplies, adds and one
+    division, so a loop of it vectorizes, where libm's erf is called once per element."""
+    x = min(max(x, -ERF_CLAMP), ERF_CLAMP)
+    x2 = x * x
+    p = ERF_P[0]
+    for c in ERF_P[1:]:
+        p = p * x2 + c
+    q = ERF_Q[0]
+    for c in ERF_Q[1:]:
+        q = q * x2 + c
+    return x * p / q
+
+
+@scalar
+def exp_nonpositive(z):
+    """e^z for z <= 0 without calling exp, so a loop of it vectorizes (libm's exp is called once
+    per element): e^z = (e^(z/256))^256, the inner one by its Taylor series to u⁷ (|u| <= 0.32
+    with z clamped at −80, where e^z is 0 to float32), then squared 8 times; in float64, which
+    keeps it within 6e-8 of e^z relatively: for float32 kernels."""
+    u = max(np.float64(z), -80.0) / 2.0**EXP_SQUARINGS
+    e = EXP_TERMS[7]
+    for k in range(6, -1, -1):
+        e = e * u + EXP_TERMS[k]
+    for _ in range(EXP_SQUARINGS):
+        e = e * e
+    return e
+
+
+@scalar
+def gaussian_float32(x):
+    """e^(−x²/2) through ``exp_nonpositive`` (vectorizes)."""
+    return exp_nonpositive(-0.5 * np.float64(x) * np.float64(x))
+
+
+@scalar
+def sigmoid_pair_float32(z):
+    """(σ(z), 1 − σ(z)) through ``exp_nonpositive``: e = e^−|z| is never above 1, and both halves
+    are computed without 1 − σ cancelling (vectorizes)."""
+    e = exp_nonpositive(-abs(z))
+    a = 1.0 / (1.0 + e)
+    return (a, e * a) if z >= 0 else (e * a, a)
+
+
+@scalar
+def gelu_float32(x, form):
+    """``gelu`` for float32 kernels through ``erf_float32`` and, for the tanh form, its equal
+    x·σ(2u) (½(1 + tanh u) = σ(2u)), which does not cancel where tanh u is near −1: a loop of
+    either vectorizes (within a few float32 ulps, or 4e-7 absolute, of ``gelu``)."""
+    if form == GELU_TANH:
+        u = SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)
+        return x * sigmoid_pair_float32(2.0 * u)[0]
+    return np.float32(0.5) * x * (np.float32(1) + erf_float32(x * np.float32(SQRT_HALF)))
+
+
+@scalar
+def gelu_grad_float32(x, form):
+    """``gelu_grad`` for float32 kernels: erf form through ``erf_float32`` and
+    ``gaussian_float32``; tanh form as d/dx x·σ(2u) = s + 2x·s(1 − s)·u′ with s = σ(2u)."""
+    if form == GELU_TANH:
+        u = SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)
+        s, s_neg = sigmoid_pair_float32(2.0 * u)
+        return s + 2.0 * x * s * s_neg * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x)
+    cdf = np.float32(0.5) * (np.float32(1) + erf_float32(x * np.float32(SQRT_HALF)))
+    return cdf + x * np.float32(INV_SQRT_2PI) * np.float32(gaussian_float32(x))
+
+
 @scalar
 def softplus_neg_abs(x):
     """log(1 + e^-|x|): the stable tail of log-sigmoid and of BCE with logits."""
@@ -498,16 +584,18 @@ def layer_norm_row_grad(x, weight, mean, rstd, dy, dx):
 
 
 @scalar
-def masked_softmax_row(s, scale, seen, p):
+def masked_softmax_row(s, scale, seen, p, fast_exp):
     """p[j] = e^(scale·s[j]) / Σₖ e^(scale·s[k]) over the first ``seen`` entries of a row, 0 after
     them (the keys a causal mask hides). The max m is subtracted first, so no exponent is above
-    0 (scale > 0); max, exponentials and sum in one visit of the row."""
+    0 (scale > 0); max, exponentials and sum in one visit of the row. ``fast_exp``: e^z by
+    ``exp_nonpositive`` (float32 on the CPU: it vectorizes), else libm's exp."""
     m = s[0]
     for j in range(1, seen):
         m = max(m, s[j])
     total = 0.0
     for j in range(seen):
-        p[j] = math.exp(scale * (s[j] - m))
+        z = scale * (s[j] - m)
+        p[j] = exp_nonpositive(z) if fast_exp else math.exp(z)
         total += p[j]
     inverse = 1.0 / total
     for j in range(seen):

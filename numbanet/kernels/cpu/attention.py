@@ -81,21 +81,22 @@ def attention_scores_backward(q, k, ds, dq, dk):
         np.dot(ds[b].T, q[b], dk[b])
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, fastmath={"reassoc"}, error_model="numpy")
 def attention_softmax_forward(s, scale, causal, p):
     """p[b, i, j] = e^(scale·s[b, i, j]) / Σₖ e^(scale·s[b, i, k]) over the keys row i sees: all
     of them, or with ``causal`` only j <= i (p[b, i, j > i] = 0). Fused per row
     (``scalar.masked_softmax_row``): its max, its exponentials and their sum, then the division,
-    in one visit of the row. s, p: (B, T, T); scale > 0 (1/√D). Writes p. One prange iteration
-    per row (b, i).
+    in one visit of the row; float32 takes e^z from ``scalar.exp_nonpositive`` (vectorizes, within
+    6e-8), float64 from libm. s, p: (B, T, T); scale > 0 (1/√D). Writes p. One prange iteration
+    per row (b, i). The rows' sums may be reassociated (fastmath "reassoc": they vectorize).
     """
-    rows = s.shape[1]
+    rows, fast_exp = s.shape[1], s.itemsize == 4
     for r in prange(s.shape[0] * rows):
         b, i = r // rows, r % rows
-        masked_softmax_row(s[b, i], scale, i + 1 if causal else s.shape[2], p[b, i])
+        masked_softmax_row(s[b, i], scale, i + 1 if causal else s.shape[2], p[b, i], fast_exp)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, fastmath={"reassoc"}, error_model="numpy")
 def attention_softmax_backward(p, scale, dp, ds):
     """ds[b, i] = scale · p[b, i] ⊙ (dp[b, i] − Σⱼ dp[b, i, j] p[b, i, j]): the softmax's
     Jacobian times dp, and the scale of its input (``scalar.scaled_softmax_row_grad``). Masked

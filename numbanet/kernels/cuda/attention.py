@@ -94,7 +94,7 @@ def softmax_rows(s, scale, causal, p):
     rows = s.shape[1]
     if r < s.shape[0] * rows:
         b, i = r // rows, r % rows
-        softmax_row(s[b, i], scale, i + 1 if causal else s.shape[2], p[b, i])
+        softmax_row(s[b, i], scale, i + 1 if causal else s.shape[2], p[b, i], False)
 
 
 @cuda.jit
