@@ -84,8 +84,8 @@ def grad_norm_sq_forward(grad, partial):
     grad: (n,); writes partial: (P,). One iteration per block of SUM_BLOCK partial sums, which
     reads grad as rows of P (row r holds grad[r·P : (r + 1)·P]) and adds each row's slice of
     the block in: every partial still adds its elements in the GPU's order, but the reads are
-    contiguous and vectorize (one partial at a time read grad P elements apart: 4 KiB
-    strides, 20× slower at 65,536 elements).
+    contiguous and vectorize (one partial at a time reads grad P elements apart, 4 KiB strides:
+    benchmarks/RESULTS.md, Transformer kernels).
     """
     n, stride = grad.shape[0], partial.shape[0]
     for b in prange((stride + SUM_BLOCK - 1) // SUM_BLOCK):
