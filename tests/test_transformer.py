@@ -313,6 +313,7 @@ def test_encoder_layer_matches_torch(norm_first, activation, causal):
 
 @pytest.mark.parametrize("make, twin_name", [
     (lambda: nn.LayerNorm(6, eps=1e-3), "LayerNorm"),
+    (lambda: nn.GELU(), "GELU"),
     (lambda: nn.GELU(approximate="tanh"), "GELU"),
 ])  # fmt: skip
 def test_layer_norm_and_gelu_match_torch(make, twin_name):
