@@ -72,10 +72,11 @@ def measure_all(script, engines, batches, args):
     return rows
 
 
-def markdown_table(rows, engines, ratios):
-    """The figures as a markdown table; ratios: (column title, engine, reference engine)."""
+def markdown_table(rows, engines, ratios, unit="samples"):
+    """The figures as a markdown table; ratios: (column title, engine, reference engine); unit:
+    what the rates count ("tokens" for a language model's rows scaled by its context)."""
     ratios = [r for r in ratios if r[1] in engines and r[2] in engines]
-    header = "| batch | " + " | ".join(f"{n} samples/s" for n in engines)
+    header = "| batch | " + " | ".join(f"{n} {unit}/s" for n in engines)
     header += " | " + " | ".join(title for title, _, _ in ratios) + " |"
     table = [header, "|" + "---:|" * (header.count("|") - 1)]
     for batch, median in rows:

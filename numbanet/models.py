@@ -1,5 +1,8 @@
 """Ready-made models: the classic architectures, built from the layers."""
 
+import math
+
+from numbanet import rng
 from numbanet.layers import (
     AdaptiveAvgPool2d,
     AvgPool2d,
@@ -13,9 +16,12 @@ from numbanet.layers import (
     GRU,
     LastTimeStep,
     LeakyReLU,
+    LayerNorm,
     Linear,
     LSTM,
     MaxPool2d,
+    MultiheadAttention,
+    PositionalEmbedding,
     ReLU,
     Reparameterize,
     Residual,
@@ -23,6 +29,7 @@ from numbanet.layers import (
     Sequential,
     Tanh,
     Unflatten,
+    TransformerEncoderLayer,
 )
 
 
@@ -250,3 +257,50 @@ def mnist_gan(latent_dim=64):
         Flatten(), Linear(128 * 7 * 7, 1),
     )  # fmt: skip
     return generator, discriminator
+def seed_transformer(vocab_size, embed_dim=32, num_heads=2, ff_dim=32):
+    """The course's Transformer as written in Keras: Embedding → TransformerBlock → Dense(vocab).
+    The block: multi-head self-attention (Keras's ``MultiHeadAttention(num_heads,
+    key_dim=embed_dim)``: each head embed_dim wide), dropout 0.1, residual add,
+    LayerNormalization(epsilon=1e-6), then Dense(ff_dim, relu) → Dense(embed_dim), dropout 0.1,
+    residual add, a second layer norm (post-norm). No positions and no mask: every position sees
+    the whole sequence as a set. Initialisation is numbanet's (torch's), not Keras's.
+    Input shape: token ids (N, T). Output shape: (N, T, vocab_size).
+    """
+    attention = MultiheadAttention(embed_dim, num_heads, head_dim=embed_dim)
+    block = Sequential(
+        Residual(attention, Dropout(0.1)), LayerNorm(embed_dim, eps=1e-6),
+        Residual(Linear(embed_dim, ff_dim), ReLU(), Linear(ff_dim, embed_dim), Dropout(0.1)),
+        LayerNorm(embed_dim, eps=1e-6),
+    )  # fmt: skip
+    return Sequential(Embedding(vocab_size, embed_dim), block, Linear(embed_dim, vocab_size))
+
+
+def gpt(vocab_size, block_size, n_layer, n_head, n_embd, dropout=0.0):
+    """A decoder-only GPT in nanoGPT's shape: token embedding + learned positions (and dropout),
+    ``n_layer`` pre-norm causal Transformer blocks (``TransformerEncoderLayer(norm_first=True,
+    causal=True)``) with a GELU MLP of width 4·n_embd, a final LayerNorm and a linear head to
+    the vocabulary. Initialised as nanoGPT: every weight matrix and embedding N(0, 0.02), the
+    projections that write into the residual stream (attention's out_proj, the MLP's linear2)
+    N(0, 0.02/√(2·n_layer)), biases 0. Unlike nanoGPT the head is not tied to the embedding,
+    and every Linear and LayerNorm has a bias (as torch's blocks).
+    Input shape: token ids (N, T), T <= block_size. Output shape: logits (N, T, vocab_size).
+    """
+    blocks = [
+        TransformerEncoderLayer(
+            n_embd, n_head, 4 * n_embd, dropout, activation="gelu", norm_first=True, causal=True
+        )  # fmt: skip
+        for _ in range(n_layer)
+    ]
+    model = Sequential(
+        Embedding(vocab_size, n_embd), PositionalEmbedding(block_size, n_embd), Dropout(dropout),
+        *blocks, LayerNorm(n_embd), Linear(n_embd, vocab_size),
+    )  # fmt: skip
+    generator = rng.generator()
+    for _, layer in model.named_param_layers():
+        if isinstance(layer, LayerNorm):
+            continue  # γ = 1, β = 0 already
+        for name, value in layer.params.items():
+            residual = name == "out_proj.weight" or any(layer is b.linear2 for b in blocks)
+            std = 0.02 / math.sqrt(2 * n_layer) if residual else 0.02
+            value[...] = generator.normal(0, std, value.shape) if value.ndim == 2 else 0
+    return model

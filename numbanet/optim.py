@@ -82,8 +82,13 @@ class Optimizer:
             self._follow_param(state, layer.backend)
             state["step"] += 1
             self.update_param(
-                layer.kernels, param.reshape(-1), grad.reshape(-1), state, param.dtype.type
-            )
+                layer.kernels, param.reshape(-1), grad.reshape(-1), state, param.dtype.type,
+                self.decays(param),
+            )  # fmt: skip
+
+    def decays(self, param):
+        """Whether weight decay applies to ``param`` (every param, unless an optimizer says)."""
+        return True
 
     @staticmethod
     def _follow_param(state, backend):
@@ -199,7 +204,7 @@ class SGD(Optimizer):
             state["momentum_buffer"] = layer.backend.zeros(param.shape, param.dtype)
         return state
 
-    def update_param(self, kernels, param, grad, state, scalar):
+    def update_param(self, kernels, param, grad, state, scalar, decay):
         buffer = state["momentum_buffer"].reshape(-1) if self.momentum else param
         kernels.sgd_step(
             param,
@@ -209,7 +214,7 @@ class SGD(Optimizer):
             scalar(self.momentum),
             scalar(self.dampening),
             self.nesterov,
-            scalar(self.weight_decay),
+            scalar(self.weight_decay if decay else 0),
             state["step"] == 1,
         )
 
@@ -228,17 +233,24 @@ class Adam(Optimizer):
     bias-corrected; each param moves by about lr in the direction of m / √v.
     m ← β₁ m + (1 - β₁) g;  v ← β₂ v + (1 - β₂) g²;  p ← p - lr m̂ / (√v̂ + ε)
     weight_decay adds wd·p to g (L2 through the gradient; see AdamW for decoupled decay).
+    decay_weights_only: weight decay on the weights only (params with 2 or more dims), not on
+    biases and norms' γ and β — the grouping of GPT-2 and nanoGPT (torch: two param groups).
     """
 
     decoupled = False
     formula = "m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  p ← p − lr·m̂ / (√v̂ + ε)"
 
     def __init__(
-        self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, l1=0.0, l2=0.0
-    ):
+        self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, l1=0.0, l2=0.0,
+        decay_weights_only=False,
+    ):  # fmt: skip
         super().__init__(model, lr, l1, l2)
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps, self.weight_decay = float(eps), float(weight_decay)
+        self.decay_weights_only = bool(decay_weights_only)
+
+    def decays(self, param):
+        return not self.decay_weights_only or param.ndim >= 2
 
     def init_state(self, layer, param):
         return {
@@ -247,7 +259,7 @@ class Adam(Optimizer):
             "exp_avg_sq": layer.backend.zeros(param.shape, param.dtype),
         }
 
-    def update_param(self, kernels, param, grad, state, scalar):
+    def update_param(self, kernels, param, grad, state, scalar, decay):
         beta1, beta2 = self.betas
         # the bias corrections in double precision, as torch computes them
         step_size = self.lr / (1 - beta1 ** state["step"])
@@ -261,7 +273,7 @@ class Adam(Optimizer):
             scalar(beta1),
             scalar(beta2),
             scalar(self.eps),
-            scalar(self.weight_decay),
+            scalar(self.weight_decay if decay else 0),
             self.decoupled,
             scalar(step_size),
             scalar(bias_correction2_sqrt),
@@ -273,6 +285,7 @@ class Adam(Optimizer):
             "betas": list(self.betas),
             "eps": self.eps,
             "weight_decay": self.weight_decay,
+            "decay_weights_only": self.decay_weights_only,
         }
 
 
@@ -285,9 +298,10 @@ class AdamW(Adam):
     formula = "p ← p(1 − lr·wd);  m, v as Adam;  p ← p − lr·m̂ / (√v̂ + ε)"
 
     def __init__(
-        self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, l1=0.0, l2=0.0
-    ):
-        super().__init__(model, lr, betas, eps, weight_decay, l1, l2)
+        self, model, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, l1=0.0, l2=0.0,
+        decay_weights_only=False,
+    ):  # fmt: skip
+        super().__init__(model, lr, betas, eps, weight_decay, l1, l2, decay_weights_only)
 
 
 NORM_PARTIAL_SUMS = 1024

@@ -67,3 +67,34 @@ def test_sample_rejects_an_empty_prompt_and_negative_settings():
         nn.sample(model, VOCAB, "", 5)
     with pytest.raises(ValueError, match="temperature"):
         nn.sample(model, VOCAB, "a", 5, temperature=-1)
+
+
+def tiny_gpt(block_size=4):
+    """An untrained GPT with its head scaled up, so that its predictions are far from uniform
+    (nanoGPT's initial head gives logits within ±0.1)."""
+    nn.seed(2)
+    model = nn.models.gpt(len(VOCAB), block_size=block_size, n_layer=1, n_head=2, n_embd=8)
+    model.layers[-1].params["weight"] *= 100
+    return model
+
+
+def test_sample_from_a_gpt_reads_the_context_cropped_to_its_positions():
+    model = tiny_gpt(block_size=4)
+    text = nn.sample(model, VOCAB, "abcde", 12, temperature=0, seed=0)  # prompt longer than 4
+    ids = list(VOCAB.encode("abcde"))
+    for _ in range(12):
+        logits = model.forward(np.array([ids[-4:]], np.int64))
+        ids.append(int(np.argmax(logits[0, -1])))
+    assert text == VOCAB.decode(np.array(ids[5:]))
+
+
+def test_top_k_draws_only_among_the_k_likeliest_and_is_seeded():
+    model = tiny_gpt()
+    logits = np.array(model.forward(VOCAB.encode("ab")[None, :])[0, -1])
+    likeliest = {VOCAB.chars[i] for i in np.argsort(logits)[-2:]}
+    draws = [nn.sample(model, VOCAB, "ab", 1, temperature=2.0, seed=s, top_k=2) for s in range(60)]
+    assert set(draws) == likeliest
+    first = nn.sample(model, VOCAB, "ab", 30, temperature=1.0, seed=5, top_k=3)
+    assert nn.sample(model, VOCAB, "ab", 30, temperature=1.0, seed=5, top_k=3) == first
+    with pytest.raises(ValueError, match="top_k must be >= 1"):
+        nn.sample(model, VOCAB, "ab", 1, top_k=0)

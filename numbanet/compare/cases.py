@@ -9,7 +9,7 @@ import functools
 
 import numpy as np
 
-from numbanet.kernels.scalar import EPILOGUES
+from numbanet.kernels.scalar import EPILOGUES, GELU_FORMS
 
 
 def normal(rng, shape, dtype):
@@ -385,6 +385,78 @@ def swap_batch_time_args(rng, dtype, b, t, f):
     return [normal(rng, (b, t, f), dtype), normal(rng, (t, b, f), dtype)]
 
 
+def layer_norm_args(rng, dtype, r, d, backward, need_dx=True):
+    """Forward: x (R, D) whose rows have means and spreads of their own, γ, β, eps, then the
+    outputs y, mean, rstd. Backward: x, γ, the mean and rstd of x's rows, dy, then the outputs
+    dx, dγ, dβ, and need_dx."""
+    x = (3 * normal(rng, (r, 1), dtype) + uniform(rng, (r, 1), dtype, 0.5, 2)
+         * normal(rng, (r, d), dtype)).astype(dtype)  # fmt: skip
+    weight, bias = normal(rng, d, dtype), normal(rng, d, dtype)
+    if backward:
+        mean, rstd = x.mean(axis=1), 1 / np.sqrt(x.var(axis=1) + 1e-5)
+        grads = [normal(rng, (r, d), dtype), normal(rng, d, dtype), normal(rng, d, dtype)]
+        saved = [mean.astype(dtype), rstd.astype(dtype)]
+        return [x, weight, *saved, normal(rng, (r, d), dtype), *grads, need_dx]
+    outputs = [normal(rng, (r, d), dtype), normal(rng, r, dtype), normal(rng, r, dtype)]
+    return [x, weight, bias, dtype(1e-5), *outputs]
+
+
+def gelu_args(rng, dtype, n, approximate, backward):
+    """x, the form's code (0 erf, 1 tanh), then y (forward) or dy, dx (backward)."""
+    arrays = [normal(rng, n, dtype) for _ in range(3 if backward else 2)]
+    return [arrays[0], GELU_FORMS[approximate], *arrays[1:]]
+
+
+def position_embedding_args(rng, dtype, n, t, d, backward):
+    """Forward: x (N, T, D), a table of T + 2 positions (L, D), y. Backward: dy (N, T, D),
+    dtable (L, D) (its last two rows are not used by the sequence: they get 0)."""
+    table = normal(rng, (t + 2, d), dtype)
+    if backward:
+        return [normal(rng, (n, t, d), dtype), table]
+    return [normal(rng, (n, t, d), dtype), table, normal(rng, (n, t, d), dtype)]
+
+
+def heads_split_args(rng, dtype, n, h, t, d, backward, groups=3):
+    """Forward: x (N, T, G·H·D), y (G, N, H, T, D). Backward: dy (G, N, H, T, D), dx."""
+    x, y = normal(rng, (n, t, groups * h * d), dtype), normal(rng, (groups, n, h, t, d), dtype)
+    return [y, x] if backward else [x, y]
+
+
+def attention_weights(rng, dtype, pairs, t, causal):
+    """Softmax rows (B, T, T) as the attention softmax leaves them (causal: 0 above the
+    diagonal)."""
+    scores = normal(rng, (pairs, t, t), dtype)
+    if causal:
+        scores = np.where(np.tri(t, dtype=bool), scores, -np.inf)
+    e = np.exp(scores - scores.max(axis=2, keepdims=True))
+    return (e / e.sum(axis=2, keepdims=True)).astype(dtype)
+
+
+def attention_args(rng, dtype, n, h, t, d, kernel, causal=False):
+    """The arguments of attention kernel ``kernel`` for N·H pairs of T positions of D features:
+    q, k, v, o, dq, … (B, T, D); s, p, dp, ds (B, T, T), p a row-softmax; scale 1/√D."""
+    pairs, scale = n * h, dtype(1 / np.sqrt(d))
+
+    def block(kind):
+        return normal(rng, (pairs, t, d) if kind == "d" else (pairs, t, t), dtype)
+
+    p = attention_weights(rng, dtype, pairs, t, causal)
+    return {
+        "attention_scores_forward": lambda: [block("d"), block("d"), block("t")],
+        "attention_scores_backward": lambda: [
+            block("d"),
+            block("d"),
+            block("t"),
+            block("d"),
+            block("d"),
+        ],  # fmt: skip
+        "attention_softmax_forward": lambda: [block("t"), scale, causal, block("t")],
+        "attention_softmax_backward": lambda: [p, scale, block("t"), block("t")],
+        "attention_values_forward": lambda: [p, block("d"), block("d")],
+        "attention_values_backward": lambda: [p, block("d"), block("d"), block("t"), block("d")],
+    }[kernel]()
+
+
 P = functools.partial
 # The three kinds of shape a kernel takes: a dense layer (N, I, J), rows (R, C) for the
 # row-wise kernels (softmax, losses), a flat length n for the elementwise ones.
@@ -394,6 +466,7 @@ IMAGE = "image"  # (N, C, H, W), for pooling; the window's geometry is in the ca
 CHANNELS = "channels"  # (N, C, L): batch norm's view of (N, C), (N, C, L) and (N, C, H, W)
 SEQUENCE = "sequence"  # (B, T, F): a batch of B sequences of T steps of F features
 CELL = "cell"  # (N, H): one time step of a recurrent cell, N sequences of H hidden units
+ATTENTION = "attention"  # (N, H, T, D): N sequences of T positions, H heads of D features
 CASES = {
     "dense_forward": (dense_forward_args, DENSE),
     **{
@@ -532,6 +605,38 @@ CASES = {
         for direction, backward in (("forward", False), ("backward", True))
     },
     "swap_batch_time": (swap_batch_time_args, SEQUENCE),
+    **{
+        f"gelu_{direction}{'' if form == 'none' else '[tanh]'}": (
+            P(gelu_args, approximate=form, backward=backward),
+            FLAT,
+        )
+        for direction, backward in (("forward", False), ("backward", True))
+        for form in ("none", "tanh")
+    },
+    "layer_norm_forward": (P(layer_norm_args, backward=False), ROWS),
+    "layer_norm_backward": (P(layer_norm_args, backward=True), ROWS),
+    "layer_norm_backward[no dx]": (P(layer_norm_args, backward=True, need_dx=False), ROWS),
+    "position_embedding_forward": (P(position_embedding_args, backward=False), SEQUENCE),
+    "position_embedding_backward": (P(position_embedding_args, backward=True), SEQUENCE),
+    "heads_split_forward": (P(heads_split_args, backward=False), ATTENTION),
+    "heads_split_backward": (P(heads_split_args, backward=True), ATTENTION),
+    "heads_split_backward[merge]": (P(heads_split_args, backward=True, groups=1), ATTENTION),
+    **{
+        f"attention_{part}_{direction}": (
+            P(attention_args, kernel=f"attention_{part}_{direction}"),
+            ATTENTION,
+        )
+        for part in ("scores", "softmax", "values")
+        for direction in ("forward", "backward")
+    },
+    "attention_softmax_forward[causal]": (
+        P(attention_args, kernel="attention_softmax_forward", causal=True),
+        ATTENTION,
+    ),
+    "attention_softmax_backward[causal]": (
+        P(attention_args, kernel="attention_softmax_backward", causal=True),
+        ATTENTION,
+    ),
 }
 
 SHAPES = {
@@ -554,6 +659,8 @@ SHAPES = {
         SEQUENCE: [(1, 1, 1), (3, 4, 5), (2, 7, 17)],
         # 17 rows or 17 units are two blocks of a 16 × 16 grid
         CELL: [(1, 1), (17, 2), (3, 17)],
+        # 17 positions are two 16 × 16 tiles of the batched products
+        ATTENTION: [(1, 1, 1, 1), (2, 2, 3, 2), (1, 1, 17, 3)],
     },
     # large: the seed MLP's layers at batch 64 and 1024, and tensors of their sizes.
     "large": {
@@ -565,6 +672,7 @@ SHAPES = {
         CHANNELS: [(64, 32, 784), (1024, 128, 1)],
         SEQUENCE: [(64, 100, 128), (256, 50, 512)],
         CELL: [(64, 128), (1024, 256)],
+        ATTENTION: [(12, 4, 64, 32), (32, 4, 64, 32)],
     },
 }
 
@@ -593,7 +701,7 @@ def batch_shape(case, batch, size="large"):
     seed CNN's second layer (32→64 channels, 3×3, on 13×13) or a 2→3 channel one on 6×6;
     images (pooling): 32 channels of 28×28 or 2 of 6×6; batch norm: 32 channels of 14×14 or 3
     of 4 elements; sequences: 50 steps of 128 features or 5 of 8; recurrent cells: 128 hidden
-    units or 8."""
+    units or 8; attention: 4 heads of 32 features over 64 positions, or 2 of 4 over 5."""
     kind = CASES[case][1]
     features, hidden = (784, 128) if size == "large" else (20, 18)
     flat = 128 if size == "large" else 8
@@ -603,6 +711,7 @@ def batch_shape(case, batch, size="large"):
     shapes[CHANNELS] = (batch, 32, 196) if size == "large" else (batch, 3, 4)
     shapes[SEQUENCE] = (batch, 50, 128) if size == "large" else (batch, 5, 8)
     shapes[CELL] = (batch, 128) if size == "large" else (batch, 8)
+    shapes[ATTENTION] = (batch, 4, 64, 32) if size == "large" else (batch, 2, 5, 4)
     return {**shapes, CONV: (batch, *conv), IMAGE: (batch, *image)}[kind]
 
 

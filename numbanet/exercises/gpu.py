@@ -136,7 +136,7 @@ grid_stride_loop = Exercise(
     task="n elements, fewer threads (n_threads of them, thread = 0 … n_threads − 1). In a "
     "grid-stride loop each thread takes the elements thread, thread + n_threads, thread + "
     "2·n_threads, … below n. Return them (a range or a list).",
-    question="grad_norm_sq_forward (kernels/cpu/optim.py) sums with the same stride on the CPU "
+    question="squared_norm_partials (kernels/cpu/optim.py) sums with the same stride on the CPU "
     "as on the GPU, though a CPU thread would rather read a contiguous run. Why do both "
     "devices use one order?",
     inputs=lambda rng: {"n": 20, "n_threads": 6},

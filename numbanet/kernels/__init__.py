@@ -48,6 +48,7 @@ FAMILIES = {
         "relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
         "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward",
         "softmax_forward", "softmax_backward", "log_softmax_forward", "log_softmax_backward",
+        "gelu_forward", "gelu_backward",
     ),  # fmt: skip
     "loss": (
         "mse_forward", "mse_backward", "bce_forward", "bce_backward", "bce_with_logits_forward",
@@ -56,7 +57,16 @@ FAMILIES = {
     ),  # fmt: skip
     "optim": ("sgd_step", "adam_step", "squared_norm_partials", "scale_in_place"),
     "penalty": ("l1_penalty_backward", "l2_penalty_backward"),
-    "embedding": ("embedding_forward", "embedding_backward"),
+    "embedding": (
+        "embedding_forward", "embedding_backward", "position_embedding_forward",
+        "position_embedding_backward",
+    ),  # fmt: skip
+    "layernorm": ("layer_norm_forward", "layer_norm_backward"),
+    "attention": (
+        "heads_split_forward", "heads_split_backward", "attention_scores_forward",
+        "attention_scores_backward", "attention_softmax_forward", "attention_softmax_backward",
+        "attention_values_forward", "attention_values_backward",
+    ),  # fmt: skip
     "sequence": ("last_step_forward", "last_step_backward"),
     "recurrent": (
         "rnn_cell_forward", "rnn_cell_backward", "lstm_cell_forward", "lstm_cell_backward",

@@ -78,19 +78,26 @@ TANH_Q = tuple(
 
 
 @scalar
-def tanh_float32(x):
-    """tanh x for float32 as p(x)/q(x) (``TANH_P``, ``TANH_Q``: odd over even polynomials):
-    within 6 float32 ulps of tanh, and only multiplies, adds and one division, so a loop of
-    it vectorizes (tanh through exp calls libm per element)."""
-    x = TANH_CLAMP if x > TANH_CLAMP else (-TANH_CLAMP if x < -TANH_CLAMP else x)
+def odd_rational(x, clamp, p_coefficients, q_coefficients):
+    """x·p(x²)/q(x²) with x clamped to ±clamp, p and q by Horner's rule from their highest
+    coefficient: only multiplies, adds and one division, so a loop of it vectorizes."""
+    x = clamp if x > clamp else (-clamp if x < -clamp else x)
     x2 = x * x
-    p = TANH_P[0]
-    for c in TANH_P[1:]:
+    p = p_coefficients[0]
+    for c in p_coefficients[1:]:
         p = p * x2 + c
-    q = TANH_Q[0]
-    for c in TANH_Q[1:]:
+    q = q_coefficients[0]
+    for c in q_coefficients[1:]:
         q = q * x2 + c
     return x * p / q
+
+
+@scalar
+def tanh_float32(x):
+    """tanh x for float32 as p(x)/q(x) (``TANH_P``, ``TANH_Q``: odd over even polynomials,
+    ``odd_rational``): within 6 float32 ulps of tanh, and it vectorizes, where tanh through exp
+    calls libm per element (benchmarks/RESULTS.md has the speed-up)."""
+    return odd_rational(x, TANH_CLAMP, TANH_P, TANH_Q)
 
 
 # The activations a dense kernel can apply to its output in the same pass (its "epilogue"),
@@ -129,6 +136,113 @@ def epilogue_grad(y, kind, slope):
     if kind == TANH:
         return 1.0 - y * y
     return 1.0
+
+
+# GELU, x·Φ(x) with Φ the standard normal CDF, in torch's two forms: "none" uses erf, "tanh" the
+# approximation Φ(x) ≈ ½(1 + tanh(√(2/π)(x + 0.044715 x³))) of GPT-2 and BERT.
+GELU_NONE, GELU_TANH = 0, 1
+GELU_FORMS = {"none": GELU_NONE, "tanh": GELU_TANH}
+SQRT_HALF = math.sqrt(0.5)
+INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+GELU_CUBIC = 0.044715
+
+
+@scalar
+def gelu(x, form):
+    """x·Φ(x): ½x(1 + erf(x/√2)) (form GELU_NONE), or ½x(1 + tanh(√(2/π)(x + 0.044715x³)))."""
+    if form == GELU_TANH:
+        return 0.5 * x * (1.0 + tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)))
+    return 0.5 * x * (1.0 + math.erf(x * SQRT_HALF))
+
+
+@scalar
+def gelu_grad(x, form):
+    """d gelu / dx: Φ(x) + x·φ(x) for the erf form; for the tanh form, with u = √(2/π)(x +
+    0.044715x³) and t = tanh u: ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)."""
+    if form == GELU_TANH:
+        t = tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x))
+        du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x)
+        return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
+    return 0.5 * (1.0 + math.erf(x * SQRT_HALF)) + x * INV_SQRT_2PI * math.exp(-0.5 * x * x)
+
+
+# erf as a rational function, for float32: Eigen's minimax approximation (as for tanh above),
+# x·p(x²)/q(x²) with x clamped to ±4, where erf rounds to ±1 in float32; within 4.2e-7 of erf.
+ERF_CLAMP = np.float32(4.0)
+ERF_P = tuple(
+    np.float32(c)
+    for c in (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+              -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+              -1.60960333262415e-02)
+)  # fmt: skip
+ERF_Q = tuple(
+    np.float32(c)
+    for c in (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+              -7.37332916720468e-03, -1.42647390514189e-02)
+)  # fmt: skip
+EXP_TERMS = tuple(1 / math.factorial(k) for k in range(8))  # Taylor coefficients of e^u
+EXP_SQUARINGS = 8
+
+
+@scalar
+def erf_float32(x):
+    """erf x for float32 as x·p(x²)/q(x²) (``ERF_P``, ``ERF_Q``, ``odd_rational``): it
+    vectorizes, where libm's erf is called once per element."""
+    return odd_rational(x, ERF_CLAMP, ERF_P, ERF_Q)
+
+
+@scalar
+def exp_nonpositive(z):
+    """e^z for z <= 0 without calling exp, so a loop of it vectorizes (libm's exp is called once
+    per element): e^z = (e^(z/256))^256, the inner one by its Taylor series to u⁷ (|u| <= 0.32
+    with z clamped at −80, where e^z is 0 to float32), then squared 8 times; in float64, which
+    keeps it within 6e-8 of e^z relatively: for float32 kernels."""
+    u = max(np.float64(z), -80.0) / 2.0**EXP_SQUARINGS
+    e = EXP_TERMS[7]
+    for k in range(6, -1, -1):
+        e = e * u + EXP_TERMS[k]
+    for _ in range(EXP_SQUARINGS):
+        e = e * e
+    return e
+
+
+@scalar
+def gaussian_float32(x):
+    """e^(−x²/2) through ``exp_nonpositive`` (vectorizes)."""
+    return exp_nonpositive(-0.5 * np.float64(x) * np.float64(x))
+
+
+@scalar
+def sigmoid_pair_float32(z):
+    """(σ(z), 1 − σ(z)) through ``exp_nonpositive``: e = e^−|z| is never above 1, and both halves
+    are computed without 1 − σ cancelling (vectorizes)."""
+    e = exp_nonpositive(-abs(z))
+    a = 1.0 / (1.0 + e)
+    return (a, e * a) if z >= 0 else (e * a, a)
+
+
+@scalar
+def gelu_float32(x, form):
+    """``gelu`` for float32 kernels through ``erf_float32`` and, for the tanh form, its equal
+    x·σ(2u) (½(1 + tanh u) = σ(2u)), which does not cancel where tanh u is near −1: a loop of
+    either vectorizes (within a few float32 ulps, or 4e-7 absolute, of ``gelu``)."""
+    if form == GELU_TANH:
+        u = SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)
+        return x * sigmoid_pair_float32(2.0 * u)[0]
+    return np.float32(0.5) * x * (np.float32(1) + erf_float32(x * np.float32(SQRT_HALF)))
+
+
+@scalar
+def gelu_grad_float32(x, form):
+    """``gelu_grad`` for float32 kernels: erf form through ``erf_float32`` and
+    ``gaussian_float32``; tanh form as d/dx x·σ(2u) = s + 2x·s(1 − s)·u′ with s = σ(2u)."""
+    if form == GELU_TANH:
+        u = SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x)
+        s, s_neg = sigmoid_pair_float32(2.0 * u)
+        return s + 2.0 * x * s * s_neg * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * x * x)
+    cdf = np.float32(0.5) * (np.float32(1) + erf_float32(x * np.float32(SQRT_HALF)))
+    return cdf + x * np.float32(INV_SQRT_2PI) * np.float32(gaussian_float32(x))
 
 
 @scalar
@@ -462,3 +576,74 @@ def gru_unit_grad(r, z, new, gh_n, h_prev, dh):
     da_z = dh * (h_prev - new) * z * (1 - z)
     da_r = da_n * gh_n * r * (1 - r)
     return da_r, da_z, da_n, da_n * r, dh * z
+
+
+# Rows of layer normalisation and of attention's softmax: one row is one CPU iteration and one
+# GPU thread, so the row's math is written once here (the CUDA kernels compile the Python
+# bodies, ``.py_func``, as device functions, as for pooling). Sums run in float64.
+
+
+@scalar
+def layer_norm_row(x, weight, bias, eps, y):
+    """y = γ (x − μ) / √(σ² + ε) + β for one row x (D,), μ and σ² (biased) its own mean and
+    variance, two passes (no cancellation as in Σx² − Dμ²). Returns (μ, 1/√(σ² + ε))."""
+    width = x.shape[0]
+    total = 0.0
+    for d in range(width):
+        total += x[d]
+    mean = total / width
+    squares = 0.0
+    for d in range(width):
+        squares += (x[d] - mean) ** 2
+    rstd = inverse_std(squares / width, eps)
+    for d in range(width):
+        y[d] = standardize(x[d], mean, rstd) * weight[d] + bias[d]
+    return mean, rstd
+
+
+@scalar
+def layer_norm_row_grad(x, weight, mean, rstd, dy, dx):
+    """dx = rstd (g − mean(g) − x̂ mean(g x̂)), g = γ dy, x̂ = (x − μ) rstd, for one row (D,):
+    the gradient through the row's own mean and variance."""
+    width = x.shape[0]
+    sum_g, sum_g_x_hat = 0.0, 0.0
+    for d in range(width):
+        g = weight[d] * dy[d]
+        sum_g += g
+        sum_g_x_hat += g * standardize(x[d], mean, rstd)
+    mean_g, mean_g_x_hat = sum_g / width, sum_g_x_hat / width
+    for d in range(width):
+        x_hat = standardize(x[d], mean, rstd)
+        dx[d] = rstd * (weight[d] * dy[d] - mean_g - x_hat * mean_g_x_hat)
+
+
+@scalar
+def masked_softmax_row(s, scale, seen, p, fast_exp):
+    """p[j] = e^(scale·s[j]) / Σₖ e^(scale·s[k]) over the first ``seen`` entries of a row, 0 after
+    them (the keys a causal mask hides). The max m is subtracted first, so no exponent is above
+    0 (scale > 0); max, exponentials and sum in one visit of the row. ``fast_exp``: e^z by
+    ``exp_nonpositive`` (float32 on the CPU: it vectorizes), else libm's exp."""
+    m = s[0]
+    for j in range(1, seen):
+        m = max(m, s[j])
+    total = 0.0
+    for j in range(seen):
+        z = scale * (s[j] - m)
+        p[j] = exp_nonpositive(z) if fast_exp else math.exp(z)
+        total += p[j]
+    inverse = 1.0 / total
+    for j in range(seen):
+        p[j] *= inverse
+    for j in range(seen, p.shape[0]):
+        p[j] = 0
+
+
+@scalar
+def scaled_softmax_row_grad(p, scale, dp, ds):
+    """ds = scale · p ⊙ (dp − Σⱼ dp[j] p[j]) for one row: the softmax's Jacobian times dp, and
+    the scale of its input. Masked entries (p = 0) get 0."""
+    dot = 0.0
+    for j in range(p.shape[0]):
+        dot += dp[j] * p[j]
+    for j in range(p.shape[0]):
+        ds[j] = scale * p[j] * (dp[j] - dot)

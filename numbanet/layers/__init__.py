@@ -1,19 +1,22 @@
 """Layers: the Layer contract (``base``) and one module per family of layers."""
 
-from numbanet.layers.activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from numbanet.layers.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from numbanet.layers.attention import MultiheadAttention
 from numbanet.layers.base import Layer, LayerInputError
 from numbanet.layers.container import Residual, Sequential
 from numbanet.layers.conv import Conv2d
 from numbanet.layers.conv_transpose import ConvTranspose2d
 from numbanet.layers.dense import Linear
 from numbanet.layers.dropout import Dropout
-from numbanet.layers.embedding import Embedding
-from numbanet.layers.norm import BatchNorm1d, BatchNorm2d
+from numbanet.layers.embedding import Embedding, PositionalEmbedding
+from numbanet.layers.norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from numbanet.layers.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from numbanet.layers.recurrent import GRU, LSTM, RNN
 from numbanet.layers.shape import Flatten, Identity, LastTimeStep, Unflatten
 from numbanet.layers.upsample import Upsample
 from numbanet.layers.variational import Reparameterize
+from numbanet.layers.shape import Flatten, Identity, LastTimeStep
+from numbanet.layers.transformer import TransformerEncoderLayer
 
 __all__ = [
     "AdaptiveAvgPool2d",
@@ -25,9 +28,11 @@ __all__ = [
     "Dropout",
     "Embedding",
     "Flatten",
+    "GELU",
     "GRU",
     "Identity",
     "LastTimeStep",
+    "LayerNorm",
     "Layer",
     "LayerInputError",
     "LSTM",
@@ -35,8 +40,10 @@ __all__ = [
     "Linear",
     "LogSoftmax",
     "MaxPool2d",
+    "MultiheadAttention",
     "ReLU",
     "Reparameterize",
+    "PositionalEmbedding",
     "RNN",
     "Residual",
     "Sequential",
@@ -45,4 +52,5 @@ __all__ = [
     "Tanh",
     "Unflatten",
     "Upsample",
+    "TransformerEncoderLayer",
 ]

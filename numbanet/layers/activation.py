@@ -5,6 +5,7 @@ backward needs the input x (ReLU: the gradient depends on the sign of x) or the 
 (sigmoid, tanh, softmax: the derivative is cheapest written in terms of y).
 """
 
+from numbanet.kernels.scalar import GELU_FORMS
 from numbanet.layers.base import Layer
 
 
@@ -95,6 +96,43 @@ class Tanh(_Activation):
 
     kernel, saves = "tanh", "y"
     formula = {"forward": "y = tanh(x)", "backward": "dx = dy · (1 − y²)"}
+
+
+class GELU(_Activation):
+    """Gaussian error linear unit, as torch.nn.GELU: y = x·Φ(x), Φ the standard normal CDF — the
+    input weighted by how likely a standard normal is to be below it (the MLP activation of
+    BERT and GPT). ``approximate="none"``: Φ through erf; ``"tanh"``: GPT-2's approximation
+    Φ(x) ≈ ½(1 + tanh(√(2/π)(x + 0.044715x³))).
+    Input: any shape. Output: same shape.
+    """
+
+    kernel, saves = "gelu", "x"
+
+    def __init__(self, approximate="none"):
+        super().__init__()
+        if approximate not in GELU_FORMS:
+            raise ValueError(
+                f"GELU: approximate must be one of {sorted(GELU_FORMS)}, got {approximate!r}"
+            )
+        self.approximate = approximate
+
+    @property
+    def formula(self):
+        if self.approximate == "tanh":
+            return {
+                "forward": "y = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))",
+                "backward": "dx = dy·(½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 0.134145x²)),  t = tanh(…)",
+            }
+        return {"forward": "y = x·Φ(x) = ½x(1 + erf(x/√2))", "backward": "dx = dy·(Φ(x) + x·φ(x))"}
+
+    def scalars(self):
+        return (GELU_FORMS[self.approximate],)
+
+    def config(self):
+        return {"approximate": self.approximate}
+
+    def __repr__(self):
+        return "GELU()" if self.approximate == "none" else f"GELU(approximate={self.approximate!r})"
 
 
 class _RowActivation(_Activation):

@@ -6,6 +6,19 @@ from numbanet import rng
 from numbanet.layers.base import Layer, View
 
 
+def drop(layer, x, p, key=""):
+    """(y, mask): inverted dropout of x with probability p into ``layer``'s buffers "<key>y" and
+    "<key>mask", the mask drawn by the kernel from a fresh 64-bit seed of numbanet's generator.
+    What Dropout does, and what a layer that drops inside itself (attention weights) calls."""
+    y = layer.buffer(key + "y", x.shape)
+    mask = layer.buffer(key + "mask", x.shape, np.uint8)
+    seed = rng.generator().integers(2**64, dtype=np.uint64)
+    layer.kernels.dropout_forward(
+        x.reshape(-1), layer.dtype.type(p), seed, y.reshape(-1), mask.reshape(-1)
+    )
+    return y, mask
+
+
 class Dropout(Layer):
     """Inverted dropout, as torch.nn.Dropout: each element is kept with probability 1 − p and
     divided by 1 − p, so the expected output equals the input and evaluation is the identity.
@@ -36,12 +49,7 @@ class Dropout(Layer):
         if not self.training or self.p == 0:
             self.saved.pop("mask", None)  # nothing dropped: backward passes dy through
             return x
-        y = self.buffer("y", x.shape)
-        mask = self.buffer("mask", x.shape, np.uint8)
-        seed = rng.generator().integers(2**64, dtype=np.uint64)
-        self.kernels.dropout_forward(
-            x.reshape(-1), self.dtype.type(self.p), seed, y.reshape(-1), mask.reshape(-1)
-        )
+        y, mask = drop(self, x, self.p)
         self.saved["mask"] = mask
         return y
 

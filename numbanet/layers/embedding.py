@@ -1,4 +1,5 @@
-"""Embeddings: token ids in, learned vectors out (the first layer of a language model)."""
+"""Embeddings: token ids in, learned vectors out (the first layer of a language model), and
+position embeddings, which tell an attention layer where each token stands."""
 
 import numpy as np
 
@@ -109,3 +110,101 @@ class Embedding(Layer):
     def __repr__(self):
         padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
         return f"Embedding({self.num_embeddings}, {self.embedding_dim}{padding})"
+
+
+POSITION_KINDS = ("learned", "sinusoidal")
+
+
+def sinusoidal_table(num_positions, dim):
+    """The fixed positions of "Attention Is All You Need": P[t, 2i] = sin(t / 10000^(2i/D)),
+    P[t, 2i + 1] = cos(t / 10000^(2i/D)), float64 (num_positions, dim). Each pair of columns
+    turns at its own rate, so every position gets its own pattern and P[t + k] is a fixed
+    rotation of P[t] for every t."""
+    t = np.arange(num_positions)[:, None]
+    rates = 10000.0 ** (-np.arange(0, dim, 2) / dim)
+    table = np.zeros((num_positions, dim))
+    table[:, 0::2] = np.sin(t * rates)
+    table[:, 1::2] = np.cos(t * rates[: dim // 2])
+    return table
+
+
+class PositionalEmbedding(Layer):
+    """Adds a vector per position to a sequence of vectors: attention alone treats its input as
+    a set (shuffle the tokens and each output is shuffled alike), so where a token stands must
+    be written into the token itself. (Ours: torch has no such layer; nanoGPT adds an
+    ``nn.Embedding`` of positions.)
+
+    y[n, t] = x[n, t] + P[t]     (kernels: ``position_embedding_forward`` / ``_backward``)
+    dx = dy; dP[t] = Σₙ dy[n, t] (rows past the sequence get 0)
+    Input shape:  (N, T, embedding_dim), T <= num_positions
+    Output shape: (N, T, embedding_dim)
+    ``kind="learned"``: P is a param ``weight`` (num_positions, embedding_dim), drawn from
+    N(0, 1) as an Embedding's; ``"sinusoidal"``: P is ``sinusoidal_table``, fixed (no params).
+    """
+
+    formula = {"forward": "y[n, t] = x[n, t] + P[t]", "backward": "dx = dy,  dP[t] = Σₙ dy[n, t]"}
+
+    def __init__(self, num_positions, embedding_dim, kind="learned"):
+        super().__init__()
+        if num_positions < 1 or embedding_dim < 1:
+            raise ValueError(
+                f"PositionalEmbedding: num_positions and embedding_dim must be >= 1, "
+                f"got {num_positions} and {embedding_dim}"
+            )
+        if kind not in POSITION_KINDS:
+            raise ValueError(
+                f"PositionalEmbedding: kind must be one of {POSITION_KINDS}, got {kind!r}"
+            )
+        self.num_positions, self.embedding_dim = int(num_positions), int(embedding_dim)
+        self.kind = kind
+        shape = (self.num_positions, self.embedding_dim)
+        if kind == "learned":
+            self.params["weight"] = rng.generator().standard_normal(shape).astype(self.dtype)
+            self.grads["weight"] = np.zeros_like(self.params["weight"])
+        else:
+            self.sinusoids = sinusoidal_table(*shape)  # host float64; on the device in _table
+
+    def _table(self):
+        if self.kind == "learned":
+            return self.params["weight"]
+        if "table" not in self._buffers:
+            self._buffers["table"] = self.backend.from_host(self.sinusoids, self.dtype)
+        return self._buffers["table"]
+
+    def forward(self, x):
+        x = self.as_input(x)
+        self.check_ndim(x, 3, f"(N, T, {self.embedding_dim})")
+        n, steps, dim = x.shape
+        if dim != self.embedding_dim:
+            raise self.error(
+                f"expected input of shape (N, T, {self.embedding_dim}), got {x.shape}: "
+                f"{dim} features instead of {self.embedding_dim}"
+            )
+        if steps > self.num_positions:
+            raise self.error(
+                f"a sequence of {steps} positions is longer than the {self.num_positions} "
+                f"positions this layer has (num_positions): crop the input to the last "
+                f"{self.num_positions} tokens, or build the model with more positions"
+            )
+        y = self.buffer("y", x.shape)
+        self.kernels.position_embedding_forward(x, self._table(), y)
+        self.saved["x_shape"] = x.shape
+        return y
+
+    def backward(self, dy, need_dx=True):
+        (shape,) = self.saved_for_backward("x_shape")
+        dy = self.as_grad(dy, shape)
+        if self.kind == "learned":
+            self.kernels.position_embedding_backward(dy, self.grads["weight"])
+        return dy if need_dx else None
+
+    def config(self):
+        return {
+            "num_positions": self.num_positions,
+            "embedding_dim": self.embedding_dim,
+            "kind": self.kind,
+        }
+
+    def __repr__(self):
+        kind = "" if self.kind == "learned" else f", kind={self.kind!r}"
+        return f"PositionalEmbedding({self.num_positions}, {self.embedding_dim}{kind})"

@@ -1,15 +1,28 @@
-"""Batch normalisation: each channel standardised by its batch statistics, then scaled and
-shifted by learned γ and β; running statistics stand in for the batch's at evaluation.
+"""Normalisation layers: values standardised, then scaled and shifted by learned γ and β.
 
-BatchNorm1d and BatchNorm2d differ only in the input shapes they take: both hand the kernels
-(``kernels/cpu/norm.py``) an (N, C, L) view, statistics per channel over N·L elements.
+Batch normalisation standardises each channel by its batch statistics (running statistics stand
+in for the batch's at evaluation); BatchNorm1d and BatchNorm2d differ only in the input shapes
+they take: both hand the kernels (``kernels/cpu/norm.py``) an (N, C, L) view, statistics per
+channel over N·L elements. Layer normalisation standardises each sample's (each token's)
+features by their own statistics, the same in training and evaluation
+(``kernels/cpu/layernorm.py``).
 """
 
 import math
 
 import numpy as np
 
-from numbanet.layers.base import Layer
+from numbanet.layers.base import Layer, View
+
+
+def unit_weight_and_zero_bias(layer, size):
+    """γ = 1 and β = 0, (size,) arrays on the layer's device made once: what the kernels take
+    for a layer without affine params."""
+    for key, value in (("unit weight", 1), ("zero bias", 0)):
+        if key not in layer._buffers:
+            host = np.full(size, value, layer.dtype)
+            layer._buffers[key] = layer.backend.from_host(host, layer.dtype)
+    return layer._buffers["unit weight"], layer._buffers["zero bias"]
 
 
 class _BatchNorm(Layer):
@@ -66,18 +79,10 @@ class _BatchNorm(Layer):
             )
         return x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:]))
 
-    def _constant(self, key, value):
-        """A (C,) array filled with ``value`` on the layer's device, made once: γ = 1, β = 0 for
-        a layer without affine params, which the kernels still take."""
-        if key not in self._buffers:
-            host = np.full(self.num_features, value, self.dtype)
-            self._buffers[key] = self.backend.from_host(host, self.dtype)
-        return self._buffers[key]
-
     def _weight_and_bias(self):
         if self.affine:
             return self.params["weight"], self.params["bias"]
-        return self._constant("unit weight", 1), self._constant("zero bias", 0)
+        return unit_weight_and_zero_bias(self, self.num_features)
 
     def _running_stats(self):
         """running_mean, running_var and the (1,) count the kernels update; without running
@@ -190,3 +195,106 @@ class BatchNorm2d(_BatchNorm):
     """
 
     layouts = {4: "(N, {C}, H, W)"}
+
+
+class LayerNorm(Layer):
+    """Layer normalisation, as torch.nn.LayerNorm over the last dim: each row (a token's, or a
+    sample's, features) standardised by its own mean and variance, so it needs no batch and
+    acts the same in training and evaluation (the normalisation of Transformers).
+
+    y = γ (x − μ) / √(σ² + ε) + β, μ and σ² (biased) over the last dim of each row
+    (kernels: ``layer_norm_forward`` / ``layer_norm_backward``, one pass per row)
+    Input shape:  (..., D), D = normalized_shape
+    Output shape: the input's
+    Params: weight γ (D,) = 1, bias β (D,) = 0 (if elementwise_affine).
+    ``saved``: x as rows (R, D), and per row its mean and rstd = 1/√(σ² + ε).
+    """
+
+    formula = {
+        "forward": "y = γ·(x − μ)/√(σ² + ε) + β   (μ, σ² of each row, over its D features)",
+        "backward": "dβ = Σ dy,  dγ = Σ dy·x̂,  dx = (g − mean(g) − x̂·mean(g·x̂))/σ,  g = γ·dy",
+    }
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True):
+        super().__init__()
+        shape = normalized_shape
+        if isinstance(shape, (tuple, list)) and len(shape) == 1:
+            shape = shape[0]  # torch's (D,) for the last dim
+        if isinstance(shape, (tuple, list)) or int(shape) < 1 or not eps > 0:
+            raise ValueError(
+                f"LayerNorm: expected normalized_shape an int >= 1 (the last dim; several dims "
+                f"are not supported) and eps > 0, got {normalized_shape!r} and {eps}"
+            )
+        self.normalized_shape, self.eps = int(shape), float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        if self.elementwise_affine:
+            self.params["weight"] = np.ones(self.normalized_shape, self.dtype)
+            self.params["bias"] = np.zeros(self.normalized_shape, self.dtype)
+            self.grads = {name: np.zeros_like(value) for name, value in self.params.items()}
+
+    def _rows(self, x):
+        """x as rows (R, D), after checking its last dim."""
+        width = self.normalized_shape
+        if x.ndim < 1 or x.shape[x.ndim - 1] != width:
+            raise self.error(
+                f"expected input of shape (..., {width}) ({width} features in the last dim), "
+                f"got {x.shape}"
+            )
+        return x.reshape(-1, width)
+
+    def _weight_and_bias(self):
+        if self.elementwise_affine:
+            return self.params["weight"], self.params["bias"]
+        return unit_weight_and_zero_bias(self, self.normalized_shape)
+
+    def forward(self, x):
+        x = self.as_input(x)
+        rows = self._rows(x)
+        y = self.buffer("y", rows.shape)
+        mean, rstd = self.buffer("mean", rows.shape[:1]), self.buffer("rstd", rows.shape[:1])
+        self.kernels.layer_norm_forward(
+            rows, *self._weight_and_bias(), self.dtype.type(self.eps), y, mean, rstd
+        )
+        self.saved.update(x=rows, mean=mean, rstd=rstd, x_shape=x.shape)
+        return y.reshape(x.shape)
+
+    def backward(self, dy, need_dx=True):
+        rows, mean, rstd, shape = self.saved_for_backward("x", "mean", "rstd", "x_shape")
+        dy = self.as_grad(dy, shape).reshape(rows.shape)
+        dx = self.buffer("dx", rows.shape)
+        size = (self.normalized_shape,)
+        if self.elementwise_affine:
+            dweight, dbias = self.grads["weight"], self.grads["bias"]
+        else:
+            dweight, dbias = self.buffer("unused dweight", size), self.buffer("unused dbias", size)
+        self.kernels.layer_norm_backward(
+            rows, self._weight_and_bias()[0], mean, rstd, dy, dx, dweight, dbias, need_dx
+        )
+        return dx.reshape(shape) if need_dx else None
+
+    def views(self, phase, tensors):
+        """Beside the forward pass, each row's mean and standard deviation before the norm and
+        after it (before γ and β: 0 and 1), for the first sample's rows."""
+        views = super().views(phase, tensors)
+        if phase == "forward" and "input" in tensors:
+            x, y = tensors["input"], tensors["output"]
+            first = 0 if x.ndim > 2 else slice(None)  # (N, T, D): the first sequence's rows
+            before = x.reshape(len(x), -1, self.normalized_shape)[first].reshape(-1, x.shape[-1])
+            after = y.reshape(len(y), -1, self.normalized_shape)[first].reshape(-1, y.shape[-1])
+            views.append(View("per row: mean and std", {
+                "mean before": before.mean(axis=1), "std before": before.std(axis=1),
+                "mean after": after.mean(axis=1), "std after": after.std(axis=1),
+            }, "curves"))  # fmt: skip
+        return views
+
+    def config(self):
+        return {
+            "normalized_shape": self.normalized_shape,
+            "eps": self.eps,
+            "elementwise_affine": self.elementwise_affine,
+        }
+
+    def __repr__(self):
+        options = "" if self.eps == 1e-5 else f", eps={self.eps:g}"
+        options += "" if self.elementwise_affine else ", elementwise_affine=False"
+        return f"LayerNorm({self.normalized_shape}{options})"

@@ -12,6 +12,10 @@ from numbanet.kernels.scalar import (
     NO_ACTIVATION,
     TANH,
     epilogue,
+    gelu,
+    gelu_float32,
+    gelu_grad,
+    gelu_grad_float32,
     leaky_relu,
     leaky_relu_grad,
     relu,
@@ -82,6 +86,31 @@ def tanh_backward(y, dy, dx):
     """dx = dy · (1 - y²), from the saved output y = tanh(x). y, dy, dx: (n,)."""
     for i in prange(y.shape[0]):
         dx[i] = dy[i] * (1 - y[i] * y[i])
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def gelu_forward(x, form, y):
+    """y = x·Φ(x), Φ the standard normal CDF: erf form (form 0) or tanh form (1), as
+    ``scalar.gelu``. x, y: (n,). float32 uses ``gelu_float32`` (rational erf and tanh: it
+    vectorizes, within a few ulps), float64 libm's erf and exp (for gradient checks)."""
+    if x.itemsize == 4:
+        for i in prange(x.shape[0]):
+            y[i] = gelu_float32(x[i], form)
+    else:
+        for i in prange(x.shape[0]):
+            y[i] = gelu(x[i], form)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def gelu_backward(x, form, dy, dx):
+    """dx = dy · gelu′(x) (``scalar.gelu_grad``), from the saved input x. x, dy, dx: (n,).
+    float32 uses ``gelu_grad_float32`` (vectorizes), float64 the libm form."""
+    if x.itemsize == 4:
+        for i in prange(x.shape[0]):
+            dx[i] = dy[i] * gelu_grad_float32(x[i], form)
+    else:
+        for i in prange(x.shape[0]):
+            dx[i] = dy[i] * gelu_grad(x[i], form)
 
 
 @njit(inline="always", cache=True, error_model="numpy")

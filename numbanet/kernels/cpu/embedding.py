@@ -37,3 +37,29 @@ def embedding_backward(order, offsets, dy, padding_idx, dW):
                 for k in range(offsets[v], offsets[v + 1]):
                     total += dy[order[k], d]
             dW[v, d] = total
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def position_embedding_forward(x, table, y):
+    """y[n, t] = x[n, t] + table[t]: each position's vector added to what is at that position.
+    x, y: (N, T, D); table: (L, D), L >= T (rows T.. unused); writes y. One iteration per (n, t).
+    """
+    steps = x.shape[1]
+    for i in prange(x.shape[0] * steps):
+        n, t = i // steps, i % steps
+        for d in range(x.shape[2]):
+            y[n, t, d] = x[n, t, d] + table[t, d]
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def position_embedding_backward(dy, dtable):
+    """dtable[t] = Σₙ dy[n, t] for the T positions used, 0 for rows T.. (never added).
+    dy: (N, T, D); writes dtable: (L, D). One iteration per row t of dtable (no shared writes).
+    """
+    for t in prange(dtable.shape[0]):
+        for d in range(dtable.shape[1]):
+            total = 0.0  # float64, as on the GPU
+            if t < dy.shape[1]:
+                for n in range(dy.shape[0]):
+                    total += dy[n, t, d]
+            dtable[t, d] = total

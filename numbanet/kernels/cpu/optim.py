@@ -7,6 +7,7 @@ updated in float32 arithmetic, as torch does.
 
 from numba import float64, njit, prange
 
+from numbanet.kernels.cpu.dense import SUM_BLOCK
 from numbanet.kernels.scalar import adam_update, sgd_update
 
 
@@ -80,15 +81,22 @@ def squared_norm_partials(grad, partial):
     """The squared norm ‖grad‖² in P partial sums (their sum is the norm², for gradient clipping):
     partial[p] = Σ_{i ≡ p (mod P)} grad[i]², summed in float64. Strided, so that on the GPU
     neighbouring threads read neighbouring elements; the same order on both devices.
-    grad: (n,); writes partial: (P,). One iteration per p.
+    grad: (n,); writes partial: (P,). One iteration per block of SUM_BLOCK partial sums, which
+    reads grad as rows of P (row r holds grad[r·P : (r + 1)·P]) and adds each row's slice of
+    the block in: every partial still adds its elements in the GPU's order, but the reads are
+    contiguous and vectorize (one partial at a time reads grad P elements apart, 4 KiB strides:
+    benchmarks/RESULTS.md, Transformer kernels).
     """
-    stride = partial.shape[0]
-    for p in prange(stride):
-        total = 0.0
-        for i in range(p, grad.shape[0], stride):
-            g = float64(grad[i])  # squared in float64: float32 squares lose digits
-            total += g * g
-        partial[p] = total
+    n, stride = grad.shape[0], partial.shape[0]
+    for b in prange((stride + SUM_BLOCK - 1) // SUM_BLOCK):
+        first, last = b * SUM_BLOCK, min((b + 1) * SUM_BLOCK, stride)
+        block = partial[first:last]
+        block[:] = 0.0
+        for start in range(first, n, stride):  # this block's columns of each row
+            row = grad[start : min(start + last - first, n)]
+            for k in range(row.shape[0]):
+                g = float64(row[k])  # squared in float64: float32 squares lose digits
+                block[k] += g * g
 
 
 @njit(parallel=True, cache=True, error_model="numpy")

@@ -11,7 +11,16 @@ import math
 from numba import cuda
 
 from numbanet.kernels.cuda.launch import grid_1d
-from numbanet.kernels.scalar import leaky_relu, leaky_relu_grad, relu, relu_grad, sigmoid, tanh
+from numbanet.kernels.scalar import (
+    gelu,
+    gelu_grad,
+    leaky_relu,
+    leaky_relu_grad,
+    relu,
+    relu_grad,
+    sigmoid,
+    tanh,
+)
 
 
 @grid_1d
@@ -78,6 +87,24 @@ def tanh_backward(y, dy, dx):
     i = cuda.grid(1)
     if i < y.shape[0]:
         dx[i] = dy[i] * (1 - y[i] * y[i])
+
+
+@grid_1d
+def gelu_forward(x, form, y):
+    """y = x·Φ(x): erf form (form 0) or tanh form (1), as ``scalar.gelu``. x, y: (n,); writes y.
+    One thread per element."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        y[i] = gelu(x[i], form)
+
+
+@grid_1d
+def gelu_backward(x, form, dy, dx):
+    """dx = dy · gelu′(x), from the saved input x. x, dy, dx: (n,); writes dx. One thread per
+    element."""
+    i = cuda.grid(1)
+    if i < x.shape[0]:
+        dx[i] = dy[i] * gelu_grad(x[i], form)
 
 
 @cuda.jit(device=True)

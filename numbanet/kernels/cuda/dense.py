@@ -12,28 +12,26 @@ from numbanet.kernels.scalar import epilogue
 
 
 @functools.cache
-def matmul_kernel(dtype):
-    """The matrix-product kernel for arrays of ``dtype``, built once per dtype: shared memory
-    is declared with a dtype fixed at compile time."""
+def tiled_product(dtype):
+    """The device function that computes one element of a tiled matrix product of arrays of
+    ``dtype``, built once per dtype: shared memory is declared with a dtype fixed at compile
+    time. ``matmul_kernel`` and the attention's batched products (``attention.py``) call it."""
     element = numba.from_dtype(np.dtype(dtype))
 
-    @cuda.jit
-    def matmul(a, b, bias, transpose_a, transpose_b, add_bias, activation, slope, c):
-        """c[i, j] = f(Σₖ op(a)[i, k] op(b)[k, j] (+ bias[j] if add_bias)), op(m) = mᵀ if the
-        flag says so, f the activation numbered ``activation`` in ``scalar.EPILOGUES`` (0: none).
-        op(a): (M, K), op(b): (K, J), bias: (J,) (read only if add_bias); writes c: (M, J).
+    @cuda.jit(device=True)
+    def product_element(a, b, transpose_a, transpose_b, rows, cols):
+        """Σₖ op(a)[i, k] op(b)[k, j] for the calling thread's element (i, j) of a rows × cols
+        product, i = blockIdx.y·TILE + threadIdx.y, j = blockIdx.x·TILE + threadIdx.x; op(m) =
+        mᵀ if the flag says so. Every thread of the block calls it, also those outside the
+        product (they load zeros and their sum is not used).
 
-        One thread per element (i, j) of c, in TILE × TILE blocks, block (bx, by) owning the
-        tile of c at rows by·TILE.., columns bx·TILE.. . Read straight from global memory,
-        every element of a and b would be fetched by TILE threads; instead the block walks
-        along k one TILE-wide step at a time: each thread loads one element of the a tile
-        (rows of c × k step) and one of the b tile (k step × columns of c) into shared memory,
-        the block waits (syncthreads) until both tiles are whole, then each thread adds its
-        TILE products from the fast shared copies, and the block waits again before the next
-        step overwrites them. Threads outside the matrices load zeros, which add nothing, so
-        shapes need not be multiples of TILE; only threads inside c write. The thread that owns
-        c[i, j] adds the bias and applies f to its sum before writing it (the epilogue), so a
-        dense layer with its activation is one kernel and one write of c.
+        Read straight from global memory, every element of a and b would be fetched by TILE
+        threads; instead the block walks along k one TILE-wide step at a time: each thread
+        loads one element of the a tile (rows of c × k step) and one of the b tile (k step ×
+        columns of c) into shared memory, the block waits (syncthreads) until both tiles are
+        whole, then each thread adds its TILE products from the fast shared copies, and the
+        block waits again before the next step overwrites them. Threads outside the matrices
+        load zeros, which add nothing, so shapes need not be multiples of TILE.
         """
         a_tile = cuda.shared.array((TILE, TILE), element)
         b_tile = cuda.shared.array((TILE, TILE), element)
@@ -44,12 +42,12 @@ def matmul_kernel(dtype):
         total = element(0)
         for step in range(0, depth, TILE):
             k = step + tx
-            if i < c.shape[0] and k < depth:
+            if i < rows and k < depth:
                 a_tile[ty, tx] = a[k, i] if transpose_a else a[i, k]
             else:
                 a_tile[ty, tx] = 0
             k = step + ty
-            if k < depth and j < c.shape[1]:
+            if k < depth and j < cols:
                 b_tile[ty, tx] = b[j, k] if transpose_b else b[k, j]
             else:
                 b_tile[ty, tx] = 0
@@ -57,6 +55,31 @@ def matmul_kernel(dtype):
             for kk in range(TILE):
                 total += a_tile[ty, kk] * b_tile[kk, tx]
             cuda.syncthreads()
+        return total
+
+    return product_element
+
+
+@functools.cache
+def matmul_kernel(dtype):
+    """The matrix-product kernel for arrays of ``dtype``, built once per dtype."""
+    product_element = tiled_product(dtype)
+
+    @cuda.jit
+    def matmul(a, b, bias, transpose_a, transpose_b, add_bias, activation, slope, c):
+        """c[i, j] = f(Σₖ op(a)[i, k] op(b)[k, j] (+ bias[j] if add_bias)), op(m) = mᵀ if the
+        flag says so, f the activation numbered ``activation`` in ``scalar.EPILOGUES`` (0: none).
+        op(a): (M, K), op(b): (K, J), bias: (J,) (read only if add_bias); writes c: (M, J).
+
+        One thread per element (i, j) of c, in TILE × TILE blocks, block (bx, by) owning the
+        tile of c at rows by·TILE.., columns bx·TILE.., summed through shared-memory tiles by
+        ``tiled_product``; only threads inside c write. The thread that owns c[i, j] adds the
+        bias and applies f to its sum before writing it (the epilogue), so a dense layer with
+        its activation is one kernel and one write of c.
+        """
+        i = cuda.blockIdx.y * TILE + cuda.threadIdx.y
+        j = cuda.blockIdx.x * TILE + cuda.threadIdx.x
+        total = product_element(a, b, transpose_a, transpose_b, c.shape[0], c.shape[1])
         if i < c.shape[0] and j < c.shape[1]:
             c[i, j] = epilogue(total + bias[j] if add_bias else total, activation, slope)
 

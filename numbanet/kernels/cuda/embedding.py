@@ -42,3 +42,35 @@ def embedding_backward(order, offsets, dy, padding_idx, dW):
     + 1]]``; dW[padding_idx] = 0 (-1: no padding). dy: (M, D); writes dW: (V, D).
     One thread per (v, d)."""
     launch(sum_token_grads, *launch_2d(*dW.shape), order, offsets, dy, padding_idx, dW)
+
+
+@cuda.jit
+def add_position_rows(x, table, y):
+    d, i = cuda.grid(2)
+    steps = x.shape[1]
+    if i < x.shape[0] * steps and d < x.shape[2]:
+        n, t = i // steps, i % steps
+        y[n, t, d] = x[n, t, d] + table[t, d]
+
+
+@cuda.jit
+def sum_position_grads(dy, dtable):
+    d, t = cuda.grid(2)
+    if t < dtable.shape[0] and d < dtable.shape[1]:
+        total = float64(0.0)  # summed in float64, as on the CPU
+        if t < dy.shape[1]:
+            for n in range(dy.shape[0]):
+                total += dy[n, t, d]
+        dtable[t, d] = total
+
+
+def position_embedding_forward(x, table, y):
+    """y[n, t] = x[n, t] + table[t]. x, y: (N, T, D); table: (L, D), L >= T; writes y.
+    One thread per (n·T + t, d)."""
+    launch(add_position_rows, *launch_2d(x.shape[0] * x.shape[1], x.shape[2]), x, table, y)
+
+
+def position_embedding_backward(dy, dtable):
+    """dtable[t] = Σₙ dy[n, t] for t < T, 0 for rows T.. . dy: (N, T, D); writes dtable: (L, D).
+    One thread per (t, d)."""
+    launch(sum_position_grads, *launch_2d(*dtable.shape), dy, dtable)
