@@ -48,11 +48,12 @@ def lab(tmp_path_factory):
         **os.environ,
         "JUPYTERLAB_SETTINGS_DIR": str(root / ".settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(root / ".workspaces"),
+        "JUPYTER_RUNTIME_DIR": str(root / ".runtime"),
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}",
          "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
-         f"--ServerApp.root_dir={root}"],
+         f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
@@ -81,13 +82,28 @@ def page(lab):
         page.goto(url + "lab/tree/inspector.ipynb", timeout=180_000)
         page.locator(".jp-Notebook").wait_for(timeout=180_000)
         assert page.locator(".jp-FileBrowser").is_visible()  # the default layout: files open
+        settle_kernel(page)
         page.get_by_role("menuitem", name="Run").click()
         page.get_by_text("Run All Cells", exact=True).click()
-        page.wait_for_function(
-            f"document.querySelectorAll('{INSPECTOR}').length === 3", timeout=300_000
-        )
+        try:
+            page.wait_for_function(
+                f"document.querySelectorAll('{INSPECTOR}').length === 3", timeout=300_000
+            )
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "lab_opened.png"))
         yield page
         browser.close()
+
+
+def settle_kernel(page):
+    """Answer JupyterLab's "Select Kernel" dialog if it comes, and wait for an idle kernel."""
+    for _ in range(120):
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count() and dialog.first.is_visible():
+            dialog.get_by_role("button", name="Select").click()
+        elif page.get_by_text("Python 3 (ipykernel) | Idle").count():
+            return
+        time.sleep(0.5)
 
 
 def inspector(page, index):
@@ -95,9 +111,16 @@ def inspector(page, index):
 
 
 def click_and_wait(page, index, name):
-    """Click a button of inspector ``index`` and wait until it is ready again."""
+    """Click a button of inspector ``index``, see it busy (its buttons stay disabled a moment
+    after the work), and wait until it is ready again."""
     root = inspector(page, index)
     root.get_by_role("button", name=name, exact=True).click()
+    page.wait_for_function(
+        "(i) => [...document.querySelectorAll('%s')[i].querySelectorAll('button')]"
+        ".some(b => b.disabled)" % INSPECTOR,
+        arg=index,
+        timeout=10_000,
+    )
     wait_ready(page, index)
 
 
@@ -156,8 +179,8 @@ def test_each_event_fits_the_width_with_unscaled_readable_pictures(page, index):
         header = root.locator(".nn-html").first.inner_text()
         assert f"{phase}:" in header, header
         check_layout(page, index, f"{name} {phase}")
-        root.locator(".nn-html").first.scroll_into_view_if_needed()
-        page.screenshot(path=str(ARTIFACTS / f"lab_{name}_{k}_{phase}.png"))
+        root.locator("img.nn-tile").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / f"lab_{name}_{k}_{phase}.png"))  # as seen
 
 
 def test_busy_feedback_comes_at_once_and_a_click_meanwhile_is_not_replayed(page):
@@ -167,24 +190,29 @@ def test_busy_feedback_comes_at_once_and_a_click_meanwhile_is_not_replayed(page)
     root.locator("input[type=number]").fill("150")
     root.locator("input[type=number]").press("Enter")
     before = root.locator(".nn-html").first.inner_text()
-    step, events = (int(n) for n in re.search(r"step (\d+) · event \d+ of (\d+)", before).groups())
+    found = re.search(r"step (\d+) · event (\d+) of (\d+)", before)
+    step, event, events = (int(n) for n in found.groups())
+    last = step + 150 - (event < events)  # a step begun counts as the first of the 150
     delay = page.evaluate(
         """async (i) => {
             const root = document.querySelectorAll('%s')[i];
             const run = [...root.querySelectorAll('button')]
                 .find(b => b.textContent.trim() === 'run N steps');
             const start = performance.now();
+            let message = -1;
             run.click();
             while (performance.now() - start < 10000) {
-                if (root.querySelector('.nn-spin') && run.disabled) return performance.now() - start;
-                await new Promise(r => setTimeout(r, 5));
+                if (message < 0 && root.querySelector('.nn-spin')) message = performance.now() - start;
+                if (message >= 0 && run.disabled) return [message, performance.now() - start];
+                await new Promise(r => setTimeout(r, 2));
             }
-            return -1;
+            return [message, -1];
         }"""
         % INSPECTOR,
         index,
     )
-    assert 0 <= delay <= 300, f"busy feedback after {delay:.0f} ms"
+    message, disabled = delay
+    assert 0 <= message <= 300 and 0 <= disabled <= 300, f"busy: message after {message:.0f} ms, buttons disabled after {disabled:.0f} ms"
     box = root.get_by_role("button", name="step ▶", exact=True).bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     assert root.locator(".nn-spin").count() == 1, "the run ended before the click: make it longer"
@@ -192,7 +220,7 @@ def test_busy_feedback_comes_at_once_and_a_click_meanwhile_is_not_replayed(page)
     wait_ready(page, index)
     time.sleep(1)  # a replayed click would arrive now
     after = root.locator(".nn-html").first.inner_text()
-    assert f"step {step + 150} · event {events} of {events}" in after, after
+    assert f"step {last} · event {events} of {events}" in after, after
     assert root.locator("img.nn-title-loss-curve").count() == 1  # the curve stays in view
 
 
@@ -212,13 +240,14 @@ def test_the_saved_notebook_shows_the_last_view_of_each_inspector_without_its_ke
     assert len(pictures) == 3 and all(o.data["image/png"] for o in pictures)
     page.reload()
     page.locator(".jp-Notebook").wait_for(timeout=120_000)
+    settle_kernel(page)
     snapshots = page.locator("[id^=nn-snapshot-]")
     snapshots.first.wait_for(timeout=60_000)
     assert snapshots.count() == 3
     for k in range(3):
         snapshot = snapshots.nth(k)
         snapshot.scroll_into_view_if_needed()
-        assert snapshot.is_visible() and snapshot.locator("img").count() >= 3
+        assert snapshot.is_visible() and snapshot.locator("img").count() >= 1
         assert headers[k].split(" · ")[1:3] == snapshot.locator("div").first.inner_text().split(
             " · "
         )[1:3]

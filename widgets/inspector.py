@@ -149,7 +149,7 @@ class Inspector:
         self.network, self.formula, self.details = (self._html() for _ in range(3))
         self.selector = w.Dropdown(description="show", layout=w.Layout(width="auto"))
         self.selector.style.description_width = "40px"
-        self._choosing = False
+        self._choosing, self._drawn = False, None
         self.selector.observe(self._on_selector, names="value")
         self.images = []  # Image widgets, reused
         self.figures = w.Box(layout=w.Layout(flex_flow="row wrap", align_items="flex-start"))
@@ -228,8 +228,8 @@ class Inspector:
         if self._busy:
             return
         self._busy = True
-        self._enable(False)
         self.status.value = f"<span class='nn-spin'></span>{html.escape(what)}…"
+        self._enable(False)
         s = self.stepper
         stop = (s.step_count, s.position, str(s.anomaly)) if s.anomaly else None
         try:
@@ -309,7 +309,8 @@ class Inspector:
                 shown = time.monotonic()
 
     def _on_selector(self, change):
-        if not self._choosing:
+        # the page echoes the value back when the options change: only a new choice redraws
+        if not self._choosing and change["new"] != self._drawn:
             self._act(lambda: None, f"drawing {change['new']}")
 
     def _on_slider(self, change):
@@ -414,7 +415,7 @@ class Inspector:
         shown, side, details = self._event_views(event)
         groups = list(dict.fromkeys(v.options["group"] for v in shown if "group" in v.options))
         self._choose(groups)
-        chosen = self.selector.value
+        chosen = self._drawn = self.selector.value
         notes, tiles = [], []
         for view in shown:
             if view.options.get("group", chosen) != chosen:

@@ -408,8 +408,10 @@ def loss_figure(losses, penalties=()):
     if not losses:
         ax.text(0.5, 0.5, "no loss yet: step to the loss", ha="center", va="center",
                 transform=ax.transAxes, fontsize=FONT)  # fmt: skip
+        ax.set_xticks([])
         ax.set_yticks([])
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("step", fontsize=FONT)
     ax.tick_params(labelsize=FONT)
     return fig
