@@ -289,7 +289,8 @@ def tensor_figure(view):
     options = dict(view.options)
     if a.ndim == 3:
         a = a[0]
-        title += "\nfirst sample: rows × columns"
+        title += "\nthe first sample: rows × columns"
+        options["ylabel"] = "row"
     elif a.ndim > 3:
         a = a.reshape(a.shape[0], -1)
     if a.shape[0] > MAX_ROWS and options.get("ylabel") == "sample":
