@@ -8,6 +8,7 @@ history = nn.fit(model, nn.CrossEntropyLoss(), opt, (x, y), epochs=5)
 
 from numbanet import runtime  # noqa: F401  (first: sets the float mode and threads before any pool starts)
 from numbanet import compare, data, debug, io, metrics, models, optim, steps
+from numbanet import exercises
 from numbanet.backend import BackendError, get_backend
 from numbanet.generate import sample
 from numbanet.gradcheck import gradcheck
@@ -17,6 +18,7 @@ from numbanet.layers import (
     BatchNorm1d,
     BatchNorm2d,
     Conv2d,
+    ConvTranspose2d,
     Dropout,
     Embedding,
     Flatten,
@@ -31,20 +33,32 @@ from numbanet.layers import (
     LogSoftmax,
     MaxPool2d,
     ReLU,
+    Reparameterize,
     RNN,
     Residual,
     Sequential,
     Sigmoid,
     Softmax,
     Tanh,
+    Unflatten,
+    Upsample,
 )
 from numbanet.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss
 from numbanet.optim import clip_grad_norm
 from numbanet.rng import seed
 from numbanet.runtime import set_flush_denormal, set_num_threads
 from numbanet.trace import Event
-from numbanet.steps import StepProgram, train_step
-from numbanet.train import Evaluation, History, evaluate, fit, fit_program, predict
+from numbanet.steps import StepProgram, gan_step, train_step
+from numbanet.train import (
+    Evaluation,
+    GanHistory,
+    History,
+    evaluate,
+    fit,
+    fit_gan,
+    fit_program,
+    predict,
+)
 
 __version__ = "0.1.0"
 
@@ -62,6 +76,7 @@ __all__ = [
     "Evaluation",
     "Event",
     "Flatten",
+    "GanHistory",
     "GRU",
     "History",
     "Identity",
@@ -71,12 +86,14 @@ __all__ = [
     "LSTM",
     "LeakyReLU",
     "Conv2d",
+    "ConvTranspose2d",
     "Linear",
     "LogSoftmax",
     "Loss",
     "MSELoss",
     "MaxPool2d",
     "ReLU",
+    "Reparameterize",
     "RNN",
     "Residual",
     "Sequential",
@@ -84,14 +101,19 @@ __all__ = [
     "StepProgram",
     "Softmax",
     "Tanh",
+    "Unflatten",
+    "Upsample",
     "clip_grad_norm",
     "compare",
     "data",
     "debug",
     "evaluate",
+    "exercises",
     "fit",
+    "fit_gan",
     "fit_program",
     "get_backend",
+    "gan_step",
     "gradcheck",
     "io",
     "metrics",

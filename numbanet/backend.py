@@ -1,19 +1,18 @@
 """Backends: where arrays live and which compiled kernels run on them.
 
 A layer never branches on the device: it asks its backend for buffers (``empty``,
-``zeros``), for transfers (``from_host``, ``to_host``, ``copy_into``) and for kernels
-(``backend.kernels.dense_forward``). The CPU backend keeps NumPy arrays and runs the Numba
-CPU kernels of ``numbanet.kernels.cpu``; the CUDA backend keeps Numba device arrays in GPU
-memory and launches the CUDA kernels of ``numbanet.kernels.cuda``, which have the same names
-and arguments.
+``zeros``), for transfers (``from_host``, ``to_host``, ``copy_into``), for kernels
+(``backend.kernels.dense_forward``) and for the shapes of the scratch arrays a kernel needs
+on this device (``backend.plan.conv2d_scratch_shapes``). The CPU backend keeps NumPy arrays
+and runs the Numba CPU kernels of ``numbanet.kernels.cpu``; the CUDA backend keeps Numba device
+arrays in GPU memory and launches the CUDA kernels of ``numbanet.kernels.cuda``, which have the
+same names and arguments. Both tables are built from the one list of kernel families,
+``numbanet.kernels.FAMILIES``.
 """
-
-from types import SimpleNamespace
 
 import numpy as np
 
-from numbanet.kernels.cpu.dense import POOL_SIZE
-from numbanet.runtime import small_product_rows
+from numbanet.kernels import PLAN, device_table
 
 DEVICES = ("cpu", "cuda")
 
@@ -39,29 +38,12 @@ def backend_of(array):
 
 
 class Backend:
-    """Array allocation, host transfer and the kernel table of the CPU."""
+    """Array allocation, host transfer, the kernel table and the plan of the CPU."""
 
-    # A convolution's im2col columns and GEMM rows are built for this many bytes of images at
-    # a time, so that the GEMMs read them from cache (``kernels/cpu/conv.py``: chunks).
-    conv_chunk_bytes = 1 << 19
-    # Threads that take a convolution's chunks at the same time, each with its own scratch.
-    conv_threads = POOL_SIZE
-
-    def __init__(self, name, kernel_modules):
+    def __init__(self, name):
         self.name = name
-        self.kernels = SimpleNamespace(
-            **{
-                kernel_name: getattr(module, kernel_name)
-                for module in kernel_modules
-                for kernel_name in dir(module)
-                if kernel_name.endswith(("_forward", "_backward", "_step"))
-            }
-        )
-
-    def product_rows(self, k, n):
-        """Rows per BLAS call for a product (rows, k) by (k, n) that a kernel repeats with the
-        same (k, n) matrix — a recurrent layer's step (0: all rows in one call)."""
-        return small_product_rows(k, n)
+        self.kernels = device_table(name)
+        self.plan = device_table(name, PLAN)
 
     def owns(self, array):
         """True if ``array`` lives on this device."""
@@ -108,17 +90,11 @@ class Backend:
 class CudaBackend(Backend):
     """Array allocation, host transfer and the kernel table of the GPU (Numba device arrays)."""
 
-    conv_chunk_bytes = None  # the whole batch in one pass: the GPU wants the biggest GEMMs
-    conv_threads = 1
-
-    def __init__(self, kernel_modules):
-        super().__init__("cuda", kernel_modules)
+    def __init__(self):
+        super().__init__("cuda")
         from numba import cuda
 
         self.cuda = cuda
-
-    def product_rows(self, k, n):
-        return 0  # the GPU's product takes all rows in one launch
 
     def owns(self, array):
         return is_device_array(array)
@@ -176,17 +152,13 @@ def get_backend(device):
     if device in _backends:
         return _backends[device]
     if device == "cpu":
-        from numbanet.kernels import cpu
-
-        _backends["cpu"] = Backend("cpu", cpu.MODULES)
+        _backends["cpu"] = Backend("cpu")
         return _backends["cpu"]
     if device == "cuda":
         reason = cuda_unavailable_reason()
         if reason is not None:
             raise BackendError(f"device 'cuda' is not available: {reason}")
-        from numbanet.kernels import cuda as cuda_kernels
-
-        _backends["cuda"] = CudaBackend(cuda_kernels.MODULES)
+        _backends["cuda"] = CudaBackend()
         return _backends["cuda"]
     raise BackendError(f"unknown device {device!r}: expected one of {DEVICES}")
 

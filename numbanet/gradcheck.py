@@ -1,7 +1,9 @@
 """Gradient checking: compare backward with central finite differences, in float64.
 
 For a layer, f(x, θ) = Σ dy ⊙ layer(x) with a random upstream gradient dy (a plain sum would
-hide errors that cancel across outputs); for a loss, f = loss(prediction, target).
+hide errors that cancel across outputs), plus the terms the layer adds to the objective (a
+VAE's KL, whose gradient its backward adds: ``objective_addition``); for a loss,
+f = loss(prediction, target).
 Each input or param entry v is nudged both ways: ∂f/∂v ≈ (f(v + ε) - f(v - ε)) / 2ε.
 The error reported per tensor is max|analytic - numeric| / max(max|analytic|, max|numeric|).
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from numbanet import rng as numbanet_rng
 from numbanet.backend import to_host
-from numbanet.layers.base import Layer
+from numbanet.layers.base import Layer, objective_addition
 from numbanet.losses import Loss
 
 
@@ -86,9 +88,10 @@ def gradcheck(fn, x, target=None, eps=1e-6, seed=0, max_entries=None):
 
     try:
         dy = rng.standard_normal(np.shape(forward()))
+        batch = x.shape[0] if x.ndim else 1
 
         def f():
-            return float(np.sum(dy * forward()))
+            return float(np.sum(dy * forward())) + objective_addition(layer, batch)
 
         f()
         dx = layer.backward(dy)

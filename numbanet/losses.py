@@ -4,7 +4,10 @@
     dy = loss_fn.backward()                # ∂L/∂prediction, the prediction's shape
 
 ``reduction="mean"`` (default, as torch) averages over the batch (CrossEntropy) or over every
-element (MSE, BCE); ``"sum"`` adds them up. An empty batch has loss 0 and an empty gradient.
+element (MSE, BCE); ``"sum"`` adds them up; ``"none"`` gives the losses themselves, a new host
+array shaped as torch's (the prediction's shape; CrossEntropy: (N,) or (N, T)), and
+``backward(dloss)`` then takes their gradient dloss (default: ones, the gradient of their sum).
+An empty batch has loss 0 and an empty gradient.
 The math is in ``kernels/cpu/loss.py`` (``kernels/cuda/loss.py`` on the GPU). A loss runs
 on the device of its prediction: targets given on the host are checked there and copied over;
 the per-row losses come back to the host for the float (the one transfer of a GPU step).
@@ -17,7 +20,7 @@ import numpy as np
 from numbanet.backend import backend_of, get_backend, is_device_array, to_host
 from numbanet.layers.base import LayerInputError
 
-REDUCTIONS = ("mean", "sum")
+REDUCTIONS = ("mean", "sum", "none")
 
 
 def to_host_if_device(array):
@@ -77,13 +80,16 @@ class Loss:
         return device
 
     def forward(self, prediction, target):
-        """The loss of ``prediction`` against ``target``, a float; keeps what backward needs."""
+        """The loss of ``prediction`` against ``target``: a float, or with reduction "none" a
+        host array of the losses; keeps what backward needs."""
         prediction = self._prediction(prediction)
         target = self._to_device("target", self.check_target(prediction, to_host_if_device(target)))
         pred2d, target2d = self.rows(prediction, target)
         row_loss = self._buffer("row_loss", (pred2d.shape[0],), prediction.dtype)
         self.forward_kernel(self.backend.kernels, pred2d, target2d, row_loss)
         self.saved = {"prediction": prediction, "target": target}
+        if self.reduction == "none":
+            return to_host(row_loss).reshape(self.loss_shape(prediction))
         total = float(to_host(row_loss).sum()) if row_loss.size else 0.0
         return (
             total / self.count(prediction)
@@ -91,8 +97,10 @@ class Loss:
             else total
         )
 
-    def backward(self):
-        """∂L/∂prediction for the last forward, shaped like the prediction."""
+    def backward(self, dloss=None):
+        """∂L/∂prediction for the last forward, shaped like the prediction. With reduction
+        "none", dloss is the gradient of the losses forward gave (their shape; default ones):
+        each loss's gradient is weighted by it."""
         if not self.saved:
             raise self.error("backward called before forward: compute the loss first")
         prediction, target = self.saved["prediction"], self.saved["target"]
@@ -100,10 +108,53 @@ class Loss:
         grad = self._buffer("grad", prediction.shape, prediction.dtype)
         count = self.count(prediction)
         scale = 1.0 / count if self.reduction == "mean" and count else 1.0
-        self.backward_kernel(
-            self.backend.kernels, pred2d, target2d, scale, grad.reshape(pred2d.shape)
-        )
+        grad2d = grad.reshape(pred2d.shape)
+        self.backward_kernel(self.backend.kernels, pred2d, target2d, scale, grad2d)
+        if dloss is not None:
+            weights = self._loss_gradient(prediction, dloss)
+            self.backend.kernels.scale_rows(grad2d, weights, grad2d)
         return grad
+
+    def _loss_gradient(self, prediction, dloss):
+        """dloss, checked, as one weight per row of the kernels' view, on the device."""
+        if self.reduction != "none":
+            raise self.error(
+                f"backward(dloss) takes a gradient only with reduction='none'; with "
+                f"{self.reduction!r} the loss is a float and backward() takes no argument"
+            )
+        shape = self.loss_shape(prediction)
+        try:
+            host = np.ascontiguousarray(to_host_if_device(dloss), prediction.dtype)
+        except (TypeError, ValueError) as exc:
+            raise self.error(f"expected a numeric dloss, got {type(dloss).__name__}") from exc
+        if host.shape != shape:
+            raise self.error(f"expected dloss of the losses' shape {shape}, got {host.shape}")
+        return self._to_device("dloss", host.reshape(-1))
+
+    def sample_total(self, loss, batch_size):
+        """What a batch adds to a sum over samples whose average ``fit`` and ``evaluate``
+        report: loss · batch_size for "mean" (the average stays the mean per element, or per
+        sample for CrossEntropy), the loss itself for "sum" (the average is the sum per
+        sample: pytorch/examples' "loss per image")."""
+        if self.reduction == "none":
+            raise self.error(
+                "a loss with reduction='none' gives no single number to train on or report: "
+                "use 'mean' or 'sum'"
+            )
+        return loss * batch_size if self.reduction == "mean" else loss
+
+    def check_terms(self, model):
+        """Raise unless every layer of ``model`` that adds a term to the objective (a VAE's KL,
+        ``Layer.objective_terms``) reduces it over the batch as this loss reduces its own: a
+        summed loss with an averaged KL would weigh the KL N times too little."""
+        for layer in model.modules():
+            reduction = layer.objective_reduction
+            if reduction is not None and reduction != self.reduction:
+                raise self.error(
+                    f"{layer.name} reduces its objective term over the batch with "
+                    f"reduction={reduction!r} but this loss with {self.reduction!r}: give both "
+                    f"the same reduction"
+                )
 
     # ----- what each loss defines -----------------------------------------------------------
     def check_target(self, prediction, target):
@@ -120,7 +171,10 @@ class Loss:
         return target
 
     def rows(self, prediction, target):
-        """2-D (N, D) views of prediction and target that the kernels loop over."""
+        """2-D (N, D) views of prediction and target that the kernels loop over; with
+        reduction "none", (N·D, 1): one row, so one loss, per element."""
+        if self.reduction == "none":
+            return prediction.reshape(prediction.size, 1), target.reshape(target.size, 1)
         n = prediction.shape[0] if prediction.ndim else 1
         shape = (n, prediction.size // n if n else math.prod(prediction.shape[1:]))
         return prediction.reshape(shape), target.reshape(shape)
@@ -128,6 +182,10 @@ class Loss:
     def count(self, prediction):
         """What "mean" divides by: every element (MSE, BCE) or every row (cross-entropy)."""
         return prediction.size
+
+    def loss_shape(self, prediction):
+        """The shape of the losses reduction "none" gives: one per element (MSE, BCE)."""
+        return prediction.shape
 
     def forward_kernel(self, kernels, prediction, target, row_loss):
         getattr(kernels, self.kernel + "_forward")(prediction, target, row_loss)
@@ -140,7 +198,8 @@ class Loss:
         return None
 
     def __repr__(self):
-        return f"{type(self).__name__}()"
+        extra = "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
+        return f"{type(self).__name__}({extra})"
 
 
 class MSELoss(Loss):
@@ -237,6 +296,9 @@ class CrossEntropyLoss(Loss):
 
     def count(self, prediction):
         return prediction.size // prediction.shape[prediction.ndim - 1]  # N, or N·T
+
+    def loss_shape(self, prediction):
+        return prediction.shape[:-1]  # (N,), or (N, T)
 
     def forward_kernel(self, kernels, logits, labels, row_loss):
         probs = self._buffer("probs", logits.shape, logits.dtype)

@@ -3,21 +3,26 @@
 from numbanet.layers import (
     AdaptiveAvgPool2d,
     AvgPool2d,
+    BatchNorm1d,
     BatchNorm2d,
     Conv2d,
+    ConvTranspose2d,
     Dropout,
     Embedding,
     Flatten,
     GRU,
     LastTimeStep,
+    LeakyReLU,
     Linear,
     LSTM,
     MaxPool2d,
     ReLU,
+    Reparameterize,
     Residual,
     RNN,
     Sequential,
     Tanh,
+    Unflatten,
 )
 
 
@@ -166,3 +171,82 @@ def char_language_model(vocab_size, embedding=64, hidden=256, num_layers=1, cell
         RECURRENT[cell](embedding, hidden, num_layers=num_layers, batch_first=True),
         Linear(hidden, vocab_size),
     )
+
+
+def autoencoder(code=32, in_features=784, hidden=128):
+    """A fully connected autoencoder: Flatten → Linear hidden → ReLU → Linear code → ReLU →
+    Linear hidden → ReLU → Linear in_features, the reconstruction's logits (train it with
+    ``BCEWithLogitsLoss`` against the inputs' pixels in [0, 1]; σ of the output is the image).
+    The defaults are 784 → 128 → 32 → 128 → 784 for MNIST.
+    Input shape: (N, ...) with in_features values per sample. Output shape: (N, in_features).
+    """
+    return Sequential(
+        Flatten(), Linear(in_features, hidden), ReLU(), Linear(hidden, code), ReLU(),
+        Linear(code, hidden), ReLU(), Linear(hidden, in_features),
+    )  # fmt: skip
+
+
+def vae(latent_dim=20, hidden=400, in_features=784, reduction="sum"):
+    """The variational autoencoder of pytorch/examples (Kingma & Welling, 2014) for MNIST:
+    Flatten → Linear 784 → 400 → ReLU → Linear 400 → 2·latent_dim ([μ | log σ²], the encoder)
+    → Reparameterize (z = μ + σ·ε, and the KL to N(0, I)) → Linear latent_dim → 400 → ReLU →
+    Linear 400 → 784, the reconstruction's logits (the decoder).
+    reduction: how Reparameterize reduces the KL over the batch, as the loss must ("sum": with
+    ``BCEWithLogitsLoss(reduction="sum")`` the objective is the negative ELBO, as there).
+    Trained as ``fit(model, BCEWithLogitsLoss(reduction="sum"), Adam(model, lr=1e-3), (x, x),
+    batch_size=128)`` with x the (N, 784) pixels in [0, 1]. The encoder's last Linear is
+    pytorch/examples' fc21 and fc22 stacked (rows :latent_dim and latent_dim:); the decoder
+    alone is ``model.layers[5:]``.
+    Input shape: (N, ...) with in_features values per sample. Output shape: (N, in_features).
+    """
+    return Sequential(
+        Flatten(), Linear(in_features, hidden), ReLU(), Linear(hidden, 2 * latent_dim),
+        Reparameterize(reduction=reduction),
+        Linear(latent_dim, hidden), ReLU(), Linear(hidden, in_features),
+    )  # fmt: skip
+
+
+def conv_autoencoder(in_channels=1, widths=(16, 32)):
+    """A convolutional autoencoder for 28×28 images: Conv2d 3×3 stride 2 → ReLU per width down
+    (28 → 14 → 7), then ConvTranspose2d 3×3 stride 2 (output_padding 1) → ReLU per width back
+    up (7 → 14 → 28), the last one to in_channels without ReLU: the reconstruction's logits
+    (train it with ``BCEWithLogitsLoss`` against the images in [0, 1]).
+    Input shape: (N, in_channels, H, W), H and W multiples of 2^len(widths) (28 with the
+    defaults' two halvings). Output shape: (N, in_channels, H, W).
+    """
+    down, channels = [], in_channels
+    for width in widths:
+        down += [Conv2d(channels, width, 3, stride=2, padding=1), ReLU()]
+        channels = width
+    up = []
+    for width in [*reversed(widths[:-1]), in_channels]:
+        up += [ConvTranspose2d(channels, width, 3, stride=2, padding=1, output_padding=1), ReLU()]
+        channels = width
+    return Sequential(*down, *up[:-1])
+
+
+def mnist_gan(latent_dim=64):
+    """A DCGAN-style pair (Radford et al., 2016) for 28×28 MNIST: (generator, discriminator).
+
+    generator:  z (N, latent_dim) → Linear 128·7·7 → BatchNorm1d → ReLU → Unflatten (128, 7, 7)
+                → ConvTranspose2d 128 → 64, 4×4 stride 2 (7 → 14) → BatchNorm2d → ReLU
+                → ConvTranspose2d 64 → 1, 4×4 stride 2 (14 → 28) → Tanh: images (N, 1, 28, 28)
+                in [−1, 1] (scale real images to [−1, 1] too)
+    discriminator: images (N, 1, 28, 28) → Conv2d 1 → 64, 4×4 stride 2 (28 → 14) →
+                LeakyReLU 0.2 → Conv2d 64 → 128, 4×4 stride 2 (14 → 7) → BatchNorm2d →
+                LeakyReLU 0.2 → Flatten → Linear 1: a logit per image (N, 1), real > 0
+    The layers before a BatchNorm have no bias (the norm's β takes its place), as in DCGAN; D's
+    first layer has no norm (DCGAN's rule). Train it with ``nn.fit_gan``.
+    """
+    generator = Sequential(
+        Linear(latent_dim, 128 * 7 * 7, bias=False), BatchNorm1d(128 * 7 * 7), ReLU(),
+        Unflatten(1, (128, 7, 7)),
+        ConvTranspose2d(128, 64, 4, stride=2, padding=1, bias=False), BatchNorm2d(64), ReLU(),
+        ConvTranspose2d(64, 1, 4, stride=2, padding=1), Tanh(),
+    )  # fmt: skip
+    discriminator = Sequential(
+        Conv2d(1, 64, 4, stride=2, padding=1), LeakyReLU(0.2),
+        Conv2d(64, 128, 4, stride=2, padding=1, bias=False), BatchNorm2d(128), LeakyReLU(0.2),
+        Flatten(), Linear(128 * 7 * 7, 1),
+    )  # fmt: skip
+    return generator, discriminator

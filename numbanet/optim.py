@@ -302,8 +302,8 @@ def clip_grad_norm(model, max_norm):
 
     It keeps the direction of the step and bounds its size: the usual cure for the exploding
     gradients of recurrent networks. Returns ``total``, the norm before clipping (a float).
-    Kernels: ``grad_norm_sq_forward`` (partial sums, added up on the host) and
-    ``grad_scale_step``; on the GPU, the partial sums are the only copy to the host (one per
+    Kernels: ``squared_norm_partials`` (partial sums, added up on the host) and
+    ``scale_in_place``; on the GPU, the partial sums are the only copy to the host (one per
     layer), and the gradients never leave the device.
     """
     if not isinstance(model, Layer):
@@ -318,7 +318,7 @@ def clip_grad_norm(model, max_norm):
         )
         counts = [min(grad.size, NORM_PARTIAL_SUMS) for grad in layer.grads.values()]
         for row, (grad, count) in enumerate(zip(layer.grads.values(), counts)):
-            layer.kernels.grad_norm_sq_forward(grad.reshape(-1), partial[row, :count])
+            layer.kernels.squared_norm_partials(grad.reshape(-1), partial[row, :count])
         sums = to_host(partial)
         squares += sum(float(sums[row, :count].sum()) for row, count in enumerate(counts))
     total = math.sqrt(squares)
@@ -326,7 +326,7 @@ def clip_grad_norm(model, max_norm):
     if clip_coef < 1:
         for layer in layers:
             for grad in layer.grads.values():
-                layer.kernels.grad_scale_step(grad.reshape(-1), grad.dtype.type(clip_coef))
+                layer.kernels.scale_in_place(grad.reshape(-1), grad.dtype.type(clip_coef))
     return total
 
 

@@ -13,14 +13,13 @@ Two decisions, made here so that training is fast by default (``numbanet info`` 
   threads (all cores); the BLAS library Numba calls runs on one thread, and ``kernels/cpu/
   dense.py``'s ``gemm`` splits each product over Numba's threads, one single-threaded BLAS call
   per part. Two pools on the same cores fight: a thread of one pool waiting for work (spinning)
-  holds the core a thread of the other pool needs (with both spinning, a seed-MLP step took
-  76 ms instead of 1 ms), and a pool whose idle threads sleep pays a wake-up per parallel loop
-  (83 µs here, through the hypervisor: more than most of our kernels take). With one pool its
-  threads may spin between kernels, so a parallel loop starts in ~2 µs: idle OpenMP threads
-  spin 10,000 rounds before they sleep (``GOMP_SPINCOUNT``, unless you set it; a fraction of a
-  millisecond). Measured on 2 cores against the two pools before (Numba on one thread, BLAS on
-  two; benchmarks/RESULTS.md): seed CNN step 20–25 → 16–18 ms, LSTM 8.3–9.3 → 6.6–8.3 ms, GRU
-  −20%, the seed MLP even at batch 64 and ahead of PyTorch at 1024 (0.88× → 1.03×).
+  holds the core a thread of the other pool needs, and a pool whose idle threads sleep pays a
+  wake-up per parallel loop (through a hypervisor, longer than most of our kernels take). With
+  one pool its threads may spin between kernels, so a parallel loop starts at once: idle
+  OpenMP threads spin 10,000 rounds before they sleep (``GOMP_SPINCOUNT``, unless you set it; a
+  fraction of a millisecond). One pool made the CNN's and the recurrent networks' steps faster
+  than two did, and the MLP's no slower (figures: benchmarks/RESULTS.md, "figures moved from
+  docstrings").
   ``set_num_threads(n)`` sets Numba's threads; BLAS stays on one.
   Raising BLAS's threads yourself (threadpoolctl) brings the two fighting pools back.
   PyTorch's CPU wheel loads the same ``libgomp.so.1``, so in one process with numbanet
@@ -95,8 +94,8 @@ def numba_blas():
 # (m·n·k) whose first matrix is not transposed runs straight from the operands, without the
 # packing (a reordered copy of b) that the general kernel makes on every call. A recurrent
 # layer multiplies by the same W_hh at every step, so its per-step products pay that copy
-# T times: the LSTM's 32×128 by 128×512 product (per thread, batch 64, both threads busy) took
-# 42 µs as one call and 22 µs as four calls of 8 rows (backward, 32×512 by 512×128: 44 → 28 µs).
+# T times, where calls of a few rows each skip it (figures: benchmarks/RESULTS.md, "figures
+# moved from docstrings").
 SMALL_PRODUCT_CORES = ("SkylakeX", "Cooperlake", "SapphireRapids")
 SMALL_PRODUCT_SIZE = 10**6  # m·n·k at most (OpenBLAS's own limit for these cores)
 
@@ -122,16 +121,29 @@ def small_product_rows(k, n):
 
 
 def thread_info():
-    """{"numba_threads", "numba_threading_layer", "blas": [(library, threads)]}."""
+    """{"numba_threads", "numba_threading_layer", "blas": [one dict per BLAS library loaded]}.
+
+    A BLAS's dict: "library" and "version" (e.g. openblas, 0.3.30), "folder" (where it was
+    loaded from: a wheel's ``scipy.libs`` or ``numpy.libs``, or a shared library's folder),
+    "threads", and "kernels": whether numbanet's kernels call it (``numba_blas``). NumPy's
+    wheel brings a BLAS of its own for NumPy's operators; numbanet leaves its threads alone.
+    """
     try:
         layer = numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet, so no layer has been chosen
         layer = f"not started yet (configured: {numba.config.THREADING_LAYER})"
+    ours = {library.filepath for library in _BLAS}
     return {
         "numba_threads": numba.get_num_threads(),
         "numba_threading_layer": layer,
         "blas": [
-            (pool["internal_api"], pool["num_threads"])
+            {
+                "library": pool["internal_api"],
+                "version": pool["version"],
+                "folder": os.path.basename(os.path.dirname(pool["filepath"])),
+                "threads": pool["num_threads"],
+                "kernels": pool["filepath"] in ours,
+            }
             for pool in threadpool_info()
             if pool["user_api"] == "blas"
         ],

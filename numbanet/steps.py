@@ -19,6 +19,11 @@ and optimizer it names.
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
+from numbanet import rng
+from numbanet.backend import to_host
+from numbanet.losses import BCEWithLogitsLoss
 from numbanet.trace import Event
 
 
@@ -36,12 +41,13 @@ def backward(model, dy, need_dx=False, model_name="model", part=""):
     return (yield from model.backward_events(dy, need_dx, "", _context(model_name, part)))
 
 
-def loss(loss_fn, prediction, target, optimizer=None, model_name="model", part=""):
+def loss(loss_fn, prediction, target, optimizer=None, model_name="model", part="", terms=None):
     """The loss L(prediction, target) and its gradient ∂L/∂prediction as one "loss" event.
     The event's ``penalty`` is ``optimizer``'s L1/L2 penalty of the weights (before their
     update, like the loss: the penalty's gradient is added to theirs at the update, so loss +
-    penalty is the objective the step descends); None without an optimizer. Returns (the loss
-    as a float, ∂L/∂prediction)."""
+    penalty is the objective the step descends); None without an optimizer. ``terms``: the
+    model's objective terms to report beside the loss (``Layer.objective_terms``). Returns (the
+    loss as a float, ∂L/∂prediction)."""
     value = loss_fn(prediction, target)
     dy = loss_fn.backward()
     yield Event(
@@ -58,6 +64,7 @@ def loss(loss_fn, prediction, target, optimizer=None, model_name="model", part="
         penalty=optimizer.penalty() if optimizer is not None else None,
         model=model_name,
         part=part,
+        terms=terms,
     )
     return value, dy
 
@@ -83,18 +90,76 @@ def train_step(model, loss_fn, optimizer, x, target, snapshot=False, penalty=Tru
     """One training step (forward, loss, backward, update) as a generator of ``Event``.
 
     x: the batch (N, ...); target: what ``loss_fn`` compares the output with.
-    snapshot: keep a copy of each param before its update (``tensors()["weight.before"]``), for
-    a person inspecting the step; off by default, so that iterating the events costs little
+    snapshot: keep what a person inspecting the step needs — a copy of each param before its
+    update (``tensors()["weight.before"]``) and the model's objective terms on the loss event
+    (``event.terms``: a VAE's KL); off by default, so that iterating the events costs little
     more than the plain forward/backward/step.
     penalty: measure the optimizer's L1/L2 penalty for the loss event (``event.penalty``; free
     without l1/l2; ``fit`` turns it off and measures it once per epoch).
     Returns (as the generator's value) the loss.
     """
     prediction = yield from forward(model, x)
-    value, dy = yield from loss(loss_fn, prediction, target, optimizer if penalty else None)
+    terms = model.objective_terms() if snapshot else None
+    value, dy = yield from loss(
+        loss_fn, prediction, target, optimizer if penalty else None, terms=terms
+    )
     yield from backward(model, dy)
     yield from update(optimizer, snapshot)
     return value
+
+
+def gan_step(generator, discriminator, g_optimizer, d_optimizer, real, z, snapshot=False):
+    """One GAN training step as a generator of events, each naming its network and part.
+
+    real: a batch of real samples (N, ...); z: noise (M, latent_dim) for the generator G.
+    D's half: D on the real batch (loss: BCE with logits against 1) and its backward; G makes
+    fakes G(z); D on the fakes (loss against 0) and its backward, added to the first
+    (``zero_grad``: D's gradient is that of the sum of its two losses); D's update.
+    G's half (non-saturating): D is frozen; D on the same fakes, labelled real (loss against 1);
+    backward through D, which gives ∂L/∂G(z) and leaves D's grads alone, into G; G's update.
+    D's params and optimizer state change in D's update only.
+    Returns (as the generator's value) {"d_loss", "g_loss", "d_real", "d_fake"}: D's loss (the
+    sum of its two), G's loss, and the mean D(x) and D(G(z)) as probabilities, before the
+    updates.
+    """
+    d, g = "discriminator", "generator"
+    dtype = discriminator.dtype
+    labels = {value: np.full((len(batch), 1), value, dtype) for value, batch in ((1, real), (0, z))}
+    g_labels = np.ones((len(z), 1), dtype)
+
+    discriminator.zero_grad()  # the two backward passes below add up
+    try:
+        score = yield from forward(discriminator, real, d, "D on real images")
+        d_real = float(_sigmoid(to_host(score)).mean())
+        loss_real, dy = yield from loss(BCEWithLogitsLoss(), score, labels[1], model_name=d,
+                                        part="D: real → 1")  # fmt: skip
+        yield from backward(discriminator, dy, False, d, "D's backward (real)")
+        fake = yield from forward(generator, z, g, "G makes fakes")
+        score = yield from forward(discriminator, fake, d, "D on the fakes")
+        d_fake = float(_sigmoid(to_host(score)).mean())
+        loss_fake, dy = yield from loss(BCEWithLogitsLoss(), score, labels[0], model_name=d,
+                                        part="D: fake → 0")  # fmt: skip
+        yield from backward(discriminator, dy, False, d, "D's backward (fakes)")
+    finally:
+        discriminator.accumulate_grads_(False)
+    yield from update(d_optimizer, snapshot, d, "D's update")
+
+    discriminator.requires_grad_(False)  # G's half: the gradient flows through D, D stays put
+    try:
+        score = yield from forward(discriminator, fake, d, "D on the fakes, for G")
+        g_loss, dy = yield from loss(BCEWithLogitsLoss(), score, g_labels, model_name=g,
+                                     part="G: fake → 1")  # fmt: skip
+        d_fake_input = yield from backward(discriminator, dy, True, d, "backward through D")
+        yield from backward(generator, d_fake_input, False, g, "G's backward")
+    finally:
+        discriminator.requires_grad_(True)
+    yield from update(g_optimizer, snapshot, g, "G's update")
+    return {"d_loss": loss_real + loss_fake, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake}
+
+
+def _sigmoid(logits):
+    """σ(z) = 1 / (1 + e^−z), in float64 on the host (D's logits as probabilities)."""
+    return 1 / (1 + np.exp(-np.asarray(logits, np.float64)))
 
 
 @dataclass
@@ -121,6 +186,24 @@ class StepProgram:
             return train_step(model, loss_fn, optimizer, x, target, snapshot)
 
         return cls(run, {"model": model}, {"model": optimizer}, {"model": loss_fn})
+
+    @classmethod
+    def gan(cls, generator, discriminator, g_optimizer, d_optimizer, latent_dim):
+        """The GAN step (``gan_step``) on each batch of real images, with noise z (N,
+        latent_dim) drawn from numbanet's generator (so a rewound step draws the same z)."""
+
+        def run(images, labels=None, snapshot=False):
+            z = rng.generator().standard_normal((len(images), latent_dim))
+            z = z.astype(generator.dtype)
+            return gan_step(generator, discriminator, g_optimizer, d_optimizer, images, z,
+                            snapshot)  # fmt: skip
+
+        return cls(
+            run,
+            {"generator": generator, "discriminator": discriminator},
+            {"generator": g_optimizer, "discriminator": d_optimizer},
+            {"discriminator": BCEWithLogitsLoss()},
+        )
 
 
 def _context(model_name, part):

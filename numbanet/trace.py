@@ -11,21 +11,18 @@ for a model on "cuda"); nothing is copied unless it is called. Call it before ad
 next step: later steps overwrite the buffers it reads.
 """
 
-from dataclasses import dataclass, field
-from typing import Callable, Optional
-
 from numbanet.backend import to_host
 
 PHASES = ("forward", "loss", "backward", "update")
 
 
-@dataclass
 class Event:
     """One stage of a training step.
 
     phase: "forward", "loss", "backward" or "update".
     index: the layer's position in the model (None for the loss).
-    name:  human-readable, e.g. "2: Linear(128→256)" or "CrossEntropyLoss()".
+    name:  human-readable, e.g. "2: Linear(128→256)" or "CrossEntropyLoss()" (None: the
+           layer's label at ``path``, made when first read).
     layer: the layer (the loss function for the loss); loss: the loss value (loss event only).
     penalty: the optimizer's L1/L2 penalty λ₁Σ|w| + λ₂/2 Σw² of the weights the loss was
     computed with (loss event only; 0.0 without ``l1``/``l2``, at no cost; None in a step run
@@ -38,19 +35,28 @@ class Event:
     model: the name of the model the event belongs to ("model", or "generator" and
            "discriminator" in a GAN step); part: the part of the step it belongs to, in words
            ("" in a plain training step; "D on real images" in a GAN step).
+    terms: the terms the model's layers added to the objective (``Layer.objective_terms``: a
+           VAE's {"kl": …}, per sample), on the loss event of a step run with ``snapshot``.
     """
 
-    phase: str
-    index: Optional[int]
-    name: str
-    layer: object = None
-    loss: Optional[float] = None
-    _tensors: Callable[[], dict] = field(default=dict, repr=False)
-    penalty: Optional[float] = None
-    path: str = ""
-    depth: int = 0
-    model: str = "model"
-    part: str = ""
+    __slots__ = ("phase", "index", "_name", "layer", "loss", "_tensors", "penalty", "path",
+                 "depth", "model", "part", "terms")  # fmt: skip
+
+    def __init__(self, phase, index, name, layer=None, loss=None, _tensors=dict, penalty=None,
+                 path="", depth=0, model="model", part="", terms=None):  # fmt: skip
+        self.phase, self.index, self._name, self.layer = phase, index, name, layer
+        self.loss, self._tensors, self.penalty = loss, _tensors, penalty
+        self.path, self.depth, self.model, self.part = path, depth, model, part
+        self.terms = terms
+
+    @property
+    def name(self):
+        if self._name is None:  # made on demand: a step drained at full speed never needs it
+            self._name = self.layer.label(self.path)
+        return self._name
+
+    def __repr__(self):
+        return f"Event({self.phase!r}, {self.index!r}, {self.name!r}, model={self.model!r})"
 
     def shapes(self):
         """{name: shape} of the tensors this event touched, without copying them."""

@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from numbanet import metrics
+from numbanet import metrics, rng
 from numbanet.backend import to_host
 from numbanet.data import DataLoader, Dataset
 from numbanet.layers import Sequential
 from numbanet.losses import CrossEntropyLoss, MSELoss
-from numbanet.steps import train_step
+from numbanet.layers.base import drain
+from numbanet.steps import StepProgram, train_step
 
 
 def step_layers(model):
@@ -43,17 +44,39 @@ def _count_correct(loss_fn, output, target):
     return int((predicted == target).sum()), predicted.size
 
 
+class TermTotals:
+    """The model's objective terms (``Layer.objective_terms``: a VAE's KL, per sample) summed
+    over the samples of an epoch or an evaluation, for their averages per sample."""
+
+    def __init__(self):
+        self.sums, self.seen = {}, 0
+
+    def add(self, model, batch_size):
+        """Add the terms of the model's last forward, on a batch of ``batch_size`` samples."""
+        for name, value in model.objective_terms().items():
+            self.sums[name] = self.sums.get(name, 0.0) + value * batch_size
+        self.seen += batch_size
+
+    def averages(self):
+        """{name: the term per sample} over everything added."""
+        return {name: total / max(self.seen, 1) for name, total in self.sums.items()}
+
+
 @dataclass
 class History:
     """What ``fit`` measured, one entry per epoch (accuracy is None for regression losses).
 
-    train_loss: the data loss, averaged over the epoch's samples as they were trained on;
-    like val_loss it leaves out the L1/L2 penalty, so the two compare.
+    train_loss: the data loss, averaged over the epoch's samples as they were trained on (a
+    loss with reduction="sum": its sum per sample, ``Loss.sample_total``); like val_loss it
+    leaves out the L1/L2 penalty, so the two compare.
     train_penalty: the optimizer's penalty λ₁Σ|w| + λ₂/2 Σw² of the weights at the end of the
     epoch (0.0 without ``l1``/``l2``). It depends on the weights only, so it is measured once
     per epoch, like the validation loss: per step it would read every weight every step (a
-    pass over them on the CPU, a copy on the GPU). ``train_objective`` = train_loss +
-    train_penalty, the quantity the optimizer descends.
+    pass over them on the CPU, a copy on the GPU).
+    train_terms / val_terms: {name: one value per epoch} of the terms the model's layers add to
+    the objective (a VAE's "kl"), per sample, averaged like the losses ({} for most models).
+    ``train_objective`` = train_loss + train_penalty + the train terms, the quantity the
+    optimizer descends.
     """
 
     train_loss: list = field(default_factory=list)
@@ -65,6 +88,8 @@ class History:
     lr: list = field(default_factory=list)  # the optimizer's learning rate during each epoch
     # fit_program: {loss name: [mean per epoch]}, a loss named by its part of the step or model
     losses: dict = field(default_factory=dict)
+    train_terms: dict = field(default_factory=dict)
+    val_terms: dict = field(default_factory=dict)
 
     @property
     def epochs(self):
@@ -72,9 +97,11 @@ class History:
 
     @property
     def train_objective(self):
-        """Data loss + penalty per epoch: the quantity the optimizer descended."""
+        """Data loss + penalty + objective terms per epoch: the quantity the optimizer
+        descended."""
         penalties = self.train_penalty or [0.0] * self.epochs
-        return [loss + penalty for loss, penalty in zip(self.train_loss, penalties)]
+        terms = [sum(values) for values in zip(*self.train_terms.values())] or [0.0] * self.epochs
+        return [sum(parts) for parts in zip(self.train_loss, penalties, terms)]
 
     def plot(self):
         """Loss and accuracy curves, train against validation: where over- and underfitting
@@ -127,6 +154,7 @@ def fit(
     step decay ``lambda epoch: 1e-3 * 0.5 ** epoch``; the optimizer keeps the last one.
     """
     loader = _as_loader(train_data, batch_size, shuffle, seed, "fit train_data")
+    loss_fn.check_terms(model)
     history = History()
     penalised = bool(optimizer.l1 or optimizer.l2)
     for epoch in range(epochs):
@@ -136,6 +164,7 @@ def fit(
         model.train()
         start = time.perf_counter()
         total_loss, seen, correct, counted = 0.0, 0, 0, 0
+        terms = TermTotals()
         # updated by hand, not wrapped around the loader: iterating a bar closes it at the end,
         # before the epoch's summary (penalty, validation) could be shown on it
         bar = tqdm(
@@ -148,8 +177,9 @@ def fit(
         for xb, yb in loader:
             for event in train_step(model, loss_fn, optimizer, xb, yb, penalty=False):
                 if event.phase == "loss":
-                    total_loss += event.loss * len(xb)
+                    total_loss += loss_fn.sample_total(event.loss, len(xb))
                     seen += len(xb)
+                    terms.add(model, len(xb))
                     hits = _count_correct(loss_fn, loss_fn.saved["prediction"], yb)
             if hits is not None:
                 correct, counted = correct + hits[0], counted + hits[1]
@@ -157,12 +187,16 @@ def fit(
             bar.set_postfix(
                 loss=f"{total_loss / seen:.4f}",
                 refresh=False,
+                **{name: f"{value:.4f}" for name, value in terms.averages().items()},
                 **({"acc": f"{correct / counted:.4f}"} if counted else {}),
             )
         history.train_loss.append(total_loss / max(seen, 1))
         history.train_penalty.append(optimizer.penalty())
         history.train_accuracy.append(correct / counted if counted else None)
         summary = {"loss": f"{history.train_loss[-1]:.4f}"}
+        for name, value in terms.averages().items():
+            history.train_terms.setdefault(name, []).append(value)
+            summary[name] = f"{value:.4f}"
         if penalised:
             summary["penalty"] = f"{history.train_penalty[-1]:.4f}"
         if counted:
@@ -172,6 +206,9 @@ def fit(
             history.val_loss.append(result.loss)
             history.val_accuracy.append(result.accuracy)
             summary["val_loss"] = f"{result.loss:.4f}"
+            for name, value in result.terms.items():
+                history.val_terms.setdefault(name, []).append(value)
+                summary[f"val_{name}"] = f"{value:.4f}"
             if result.accuracy is not None:
                 summary["val_acc"] = f"{result.accuracy:.4f}"
         bar.set_postfix(summary)
@@ -202,9 +239,9 @@ def fit_program(program, train_data, epochs=1, batch_size=64, shuffle=True, seed
         for batch in loader:
             size = len(batch[0])
             for event in program.run(*batch):
-                if event.phase == "loss":
+                if event.phase == "loss":  # its layer is the loss function
                     name = event.part or event.model
-                    sums[name] = sums.get(name, 0.0) + event.loss * size
+                    sums[name] = sums.get(name, 0.0) + event.layer.sample_total(event.loss, size)
             seen += size
             bar.update()
             bar.set_postfix({name: f"{total / seen:.4f}" for name, total in sums.items()},
@@ -212,6 +249,107 @@ def fit_program(program, train_data, epochs=1, batch_size=64, shuffle=True, seed
         for name, total in sums.items():
             history.losses.setdefault(name, []).append(total / max(seen, 1))
         history.seconds.append(time.perf_counter() - start)
+        bar.close()
+    return history
+
+
+@dataclass
+class GanHistory:
+    """What ``fit_gan`` measured, one entry per epoch: D's loss (real → 1 plus fake → 0), G's
+    loss (fake → 1), the mean D(x) on real images and D(G(z)) on fakes (probabilities, before
+    the updates), the seconds, and ``samples``: G's images of the same fixed noise at the end
+    of each epoch (eval mode), to watch them become digits."""
+
+    d_loss: list = field(default_factory=list)
+    g_loss: list = field(default_factory=list)
+    d_real: list = field(default_factory=list)
+    d_fake: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)
+    samples: list = field(default_factory=list)
+
+    @property
+    def epochs(self):
+        return len(self.d_loss)
+
+    def plot(self):
+        """The two losses, and D's mean outputs on real and fake images, per epoch, beside the
+        last epoch's samples. Returns the matplotlib Figure (needs matplotlib)."""
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
+        epochs = range(1, self.epochs + 1)
+        axes[0].plot(epochs, self.d_loss, "o-", label="D loss")
+        axes[0].plot(epochs, self.g_loss, "s-", label="G loss")
+        axes[1].plot(epochs, self.d_real, "o-", label="mean D(x), real")
+        axes[1].plot(epochs, self.d_fake, "s-", label="mean D(G(z)), fake")
+        for ax, label in zip(axes[:2], ("loss", "D's probability of real")):
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(label)
+            ax.legend()
+            ax.grid(alpha=0.3)
+        side = int(round(np.sqrt(self.samples[-1][0].size))) if self.samples else 0
+        if side and side * side == self.samples[-1][0].size:  # one-channel square images
+            images = self.samples[-1].reshape(-1, side, side)
+            rows = [np.hstack(images[i : i + 8]) for i in range(0, len(images) - 7, 8)]
+            axes[2].imshow(np.vstack(rows), cmap="gray")
+            axes[2].set_title(f"G(fixed z) after epoch {self.epochs}")
+        axes[2].axis("off")
+        fig.tight_layout()
+        return fig
+
+
+def fit_gan(
+    generator,
+    discriminator,
+    g_optimizer,
+    d_optimizer,
+    images,
+    epochs=1,
+    batch_size=64,
+    latent_dim=None,
+    seed=None,
+    progress=True,
+):
+    """Train a GAN: ``gan_step`` over every batch of ``images`` for ``epochs`` passes.
+
+    images: the real samples (N, ...) (or a DataLoader / Dataset / (x, y) pair whose labels
+    are ignored), scaled as the generator's output is (tanh: [−1, 1]).
+    latent_dim: the size of the noise z (default: the generator's first layer's inputs).
+    seed: the batch order and the noise. progress: a tqdm bar per epoch with D's and G's
+    losses and the mean D(x) and D(G(z)). Returns a ``GanHistory``.
+    """
+    if latent_dim is None:
+        first = next((layer for layer in generator.modules() if layer.params), None)
+        latent_dim = getattr(first, "in_features", None)
+        if latent_dim is None:
+            raise ValueError("fit_gan: give latent_dim (the generator does not start with a Linear)")
+    if seed is not None:
+        rng.seed(seed)
+    if isinstance(images, np.ndarray):
+        images = (images, np.zeros(len(images), np.int64))
+    loader = _as_loader(images, batch_size, True, seed, "fit_gan images")
+    program = StepProgram.gan(generator, discriminator, g_optimizer, d_optimizer, latent_dim)
+    fixed_z = rng.generator().standard_normal((16, latent_dim)).astype(generator.dtype)
+    history = GanHistory()
+    keys = ("d_loss", "g_loss", "d_real", "d_fake")
+    for epoch in range(epochs):
+        generator.train()
+        discriminator.train()
+        start = time.perf_counter()
+        sums, seen = dict.fromkeys(keys, 0.0), 0
+        bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress,
+                   unit="batch")  # fmt: skip
+        for xb, _ in loader:
+            result = drain(program.run(xb))
+            for key in keys:
+                sums[key] += result[key] * len(xb)
+            seen += len(xb)
+            bar.update()
+            bar.set_postfix({key: f"{sums[key] / seen:.3f}" for key in keys}, refresh=False)
+        for key in keys:
+            getattr(history, key).append(sums[key] / max(seen, 1))
+        history.seconds.append(time.perf_counter() - start)
+        history.samples.append(predict(generator, fixed_z))
         bar.close()
     return history
 
@@ -226,7 +364,9 @@ def _scheduled_lr(lr_schedule, epoch):
 
 @dataclass
 class Evaluation:
-    """What ``evaluate`` measured. The classification metrics are None for regression losses."""
+    """What ``evaluate`` measured. The classification metrics are None for regression losses;
+    terms: {name: value per sample} of the model's objective terms (a VAE's "kl"), apart from
+    the loss as in ``History``."""
 
     loss: float
     accuracy: float = None
@@ -235,12 +375,16 @@ class Evaluation:
     f1: float = None
     confusion: np.ndarray = None
     n_samples: int = 0
+    terms: dict = field(default_factory=dict)
 
     def __str__(self):
+        loss = f"loss {self.loss:.4f}" + "".join(
+            f"  {name} {value:.4f}" for name, value in self.terms.items()
+        )
         if self.accuracy is None:
-            return f"loss {self.loss:.4f} on {self.n_samples} samples"
+            return f"{loss} on {self.n_samples} samples"
         return (
-            f"loss {self.loss:.4f}  accuracy {self.accuracy:.4f}  precision {self.precision:.4f}"
+            f"{loss}  accuracy {self.accuracy:.4f}  precision {self.precision:.4f}"
             f"  recall {self.recall:.4f}  F1 {self.f1:.4f}  ({self.n_samples} samples)"
         )
 
@@ -254,14 +398,17 @@ def evaluate(model, data, loss_fn=None, batch_size=1024):
     loader = _as_loader(data, batch_size, False, None, "evaluate data")
     if loss_fn is None:
         loss_fn = CrossEntropyLoss() if np.asarray(loader.y).dtype.kind in "iu" else MSELoss()
+    loss_fn.check_terms(model)
+    terms = TermTotals()
     was_training = model.training
     model.eval()
     try:
         total_loss, seen, predicted, targets = 0.0, 0, [], []
         for xb, yb in loader:
             output = model.forward(xb)
-            total_loss += loss_fn(output, yb) * len(xb)
+            total_loss += loss_fn.sample_total(loss_fn(output, yb), len(xb))
             seen += len(xb)
+            terms.add(model, len(xb))
             labels = loss_fn.predictions(output)
             n_classes = (
                 output.shape[output.ndim - 1] if isinstance(loss_fn, CrossEntropyLoss) else 2
@@ -271,7 +418,7 @@ def evaluate(model, data, loss_fn=None, batch_size=1024):
                 targets.append(np.asarray(yb).reshape(-1).astype(np.int64))
     finally:
         model.train(was_training)
-    result = Evaluation(loss=total_loss / max(seen, 1), n_samples=seen)
+    result = Evaluation(loss=total_loss / max(seen, 1), n_samples=seen, terms=terms.averages())
     if predicted:
         y_true, y_pred = np.concatenate(targets), np.concatenate(predicted)
         result.accuracy = metrics.accuracy(y_true, y_pred)

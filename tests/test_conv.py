@@ -203,7 +203,7 @@ def test_residual_shape_mismatch_is_a_clear_error():
     "n, threads, most", [(64, 2, 5), (64, 2, 27), (7, 2, 3), (1, 2, 4), (256, 3, 9)]
 )
 def test_balanced_chunk_gives_the_busiest_thread_the_fewest_images(n, threads, most):
-    from numbanet.layers.conv import balanced_chunk
+    from numbanet.kernels.cpu.plan import balanced_chunk
 
     def busiest(m):  # images of the busiest thread when thread k mod threads takes chunk k
         sizes = [min(m, n - first) for first in range(0, n, m)]
@@ -212,3 +212,18 @@ def test_balanced_chunk_gives_the_busiest_thread_the_fewest_images(n, threads, m
     m = balanced_chunk(n, threads, most)
     assert 1 <= m <= most
     assert busiest(m) == min(busiest(k) for k in range(1, most + 1))
+
+
+def test_cpu_plan_gives_each_thread_chunks_that_fit_the_budget(monkeypatch):
+    """The seed CNN's 32 → 64 layer at batch 64 on 2 threads: a 13-wide row per output row (the
+    wide layout), 11 rows, so an image's cols and rows take (288 + 64)·143·4 = 201,344 bytes and
+    two fit in 512 KiB: chunks of 2 images, one work area per thread."""
+    from numbanet.kernels.cpu import plan
+
+    monkeypatch.setattr(plan, "POOL_SIZE", 2)
+    x, W = np.zeros((64, 32, 13, 13), np.float32), np.zeros((64, 32, 3, 3), np.float32)
+    assert plan.conv2d_scratch_shapes(x, W, 11 * 13) == ((2, 288, 2 * 143), (2, 64, 2 * 143))
+    # 3 images on 2 threads, one image a chunk (budget 1): only as many work areas as chunks
+    monkeypatch.setattr(plan, "CHUNK_BYTES", 1)
+    assert plan.conv2d_scratch_shapes(x[:1], W, 143) == ((1, 288, 143), (1, 64, 143))
+    assert plan.conv2d_scratch_shapes(x[:3], W, 143) == ((2, 288, 143), (2, 64, 143))

@@ -93,12 +93,36 @@ def test_corrupt_file_is_caught_by_checksum(tmp_path):
         data.mnist(root=root, download=False)
 
 
-def test_missing_file_names_the_folder_and_the_fix(tmp_path):
+def test_missing_files_name_the_folder_and_the_fix(tmp_path):
     with pytest.raises(
         data.DataError,
-        match=rf"train-images-idx3-ubyte.gz not found in .*{tmp_path.name}.*NUMBANET_DATA",
+        match=rf"no MNIST files in .*{tmp_path.name} \(expected train-images-idx3.*NUMBANET_DATA",
     ):
         data.mnist(root=tmp_path, download=False)
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(b"")
+    missing = "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-labels-idx1-ubyte.gz"
+    with pytest.raises(data.DataError, match=f"{missing} missing from"):
+        data.mnist(root=tmp_path, download=False)
+
+
+def test_a_root_that_is_not_a_folder_is_an_error_and_is_not_created(tmp_path, monkeypatch):
+    with pytest.raises(data.DataError, match=r"mnist: .*nowhere/mnist is not a folder"):
+        data.mnist(root=tmp_path / "nowhere" / "mnist")
+    monkeypatch.setenv("NUMBANET_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(data.DataError, match=r"NUMBANET_DATA=.*nowhere is not a folder"):
+        data.fashion_mnist()
+    assert os.listdir(tmp_path) == []
+
+
+@needs_idx_files
+def test_a_root_above_the_datasets_folder_finds_its_files(tmp_path):
+    (tmp_path / "mnist").mkdir()
+    copy_mnist(tmp_path / "mnist")
+    assert datasets.data_dir("mnist", tmp_path) == tmp_path / "mnist"
+    assert datasets.data_dir("mnist", tmp_path / "mnist") == tmp_path / "mnist"
+    assert data.mnist(root=tmp_path, download=False)[1].x.shape == (10000, 1, 28, 28)
+    with pytest.raises(data.DataError, match="no Fashion-MNIST files in"):
+        data.fashion_mnist(root=tmp_path, download=False)
 
 
 class FakeResponse(io.BytesIO):
@@ -135,7 +159,8 @@ def test_failed_download_leaves_no_file_and_says_what_to_do(tmp_path, monkeypatc
     with pytest.raises(data.DataError) as caught:
         _ensure_file("mnist", tmp_path, "t10k-labels-idx1-ubyte.gz", download=True)
     message = str(caught.value)
-    assert "could not download t10k-labels-idx1-ubyte.gz" in message and str(tmp_path) in message
+    assert f"no MNIST files in {tmp_path}" in message
+    assert "downloading t10k-labels-idx1-ubyte.gz failed" in message
     assert (
         "connection refused" in message and "expected ec29112dd5afa0611ce80d1b7f02629c" in message
     )

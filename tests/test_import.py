@@ -22,14 +22,12 @@ def test_public_names_are_all_importable():
         assert hasattr(numbanet, name), name
 
 
-def test_kernel_cache_is_emptied_when_any_kernel_source_changes(tmp_path, monkeypatch):
+def test_kernel_cache_is_emptied_when_any_kernel_source_changes(tmp_path):
     """Numba reuses a kernel's cached code while the kernel's own file is unchanged, even when
     a function it calls (scalar.py, ...) changed; the cache's fingerprint of every source
     catches that."""
     from numbanet.kernels.cpu import cache
 
-    cached_beside_sources = not cache.numba.config.CACHE_DIR
-    monkeypatch.setattr(cache.numba.config, "CACHE_DIR", "")
     sources = tmp_path / "kernels"
     (sources / "cpu").mkdir(parents=True)
     (sources / "scalar.py").write_text("def relu(x):\n    return max(x, 0)\n")
@@ -54,5 +52,39 @@ def test_kernel_cache_is_emptied_when_any_kernel_source_changes(tmp_path, monkey
     assert edited != first
     assert cache.drop_stale_cache(compiled, edited) == 2 and not any(p.exists() for p in files)
     assert (compiled / cache.STAMP).read_text() == edited
-    if cached_beside_sources:  # the package's own cache is stamped with its sources as they are
-        assert (cache.CACHE / cache.STAMP).read_text() == cache.sources_fingerprint()
+    # the cache Numba uses for the package is stamped with its sources as they are
+    assert (cache.cache_dir() / cache.STAMP).read_text() == cache.sources_fingerprint()
+
+
+def test_compiling_says_so_once_and_counts_the_kernels_and_the_time():
+    from numba import njit
+
+    from numbanet.kernels.cpu import cache
+
+    @njit
+    def twice(x):
+        return 2 * x
+
+    @njit
+    def thrice(x):
+        return 3 * x
+
+    lines = []
+    with cache.compile_notice(lines.append) as compiled:
+        assert twice(2) == 4 and thrice(2) == 6 and twice(3) == 6  # two compiles, one reuse
+    assert lines == [
+        f"compiling the kernels (first run only: they are cached in {cache.cache_dir()})"
+    ]
+    assert compiled.kernels == 2 and compiled.seconds > 0
+    with cache.compile_notice(lines.append) as compiled:
+        assert twice(4) == 8  # compiled already: nothing to say
+    assert len(lines) == 1 and compiled.kernels == 0
+
+
+def test_the_version_is_written_once():
+    """numbanet.__version__ is the package metadata's version (pyproject.toml reads it)."""
+    from importlib.metadata import version
+
+    import numbanet
+
+    assert numbanet.__version__ == version("numbanet") and numbanet.__version__.count(".") == 2

@@ -647,3 +647,29 @@ def test_the_snapshot_holds_the_last_view_as_html_and_as_one_png():
     )
     assert f"#nn-snapshot-{inspector.uid}" in inspector.header.value  # hidden while live
     assert f"#nn-snapshot-{inspector.uid}" not in page  # but not by its own copy
+
+
+def test_the_inspector_steps_through_a_gan_step_with_both_networks_drawn():
+    nn.seed(0)
+    generator = nn.Sequential(nn.Linear(4, 8, bias=False), nn.BatchNorm1d(8), nn.ReLU(),
+                              nn.Linear(8, 64), nn.Tanh())  # fmt: skip
+    discriminator = nn.Sequential(nn.Linear(64, 8), nn.LeakyReLU(0.2), nn.Linear(8, 1))
+    program = nn.StepProgram.gan(
+        generator, discriminator, nn.optim.Adam(generator), nn.optim.Adam(discriminator), 4
+    )
+    images = data.digits()[0].x.reshape(-1, 64)[:32] * 2 - 1
+    inspector = Inspector(program=program, data=(images, np.zeros(32)), batch_size=8,
+                          check_anomalies=False)  # fmt: skip
+    models = set()
+    for position in range(0, inspector.stepper.n_events, 3):  # D's and G's halves, all parts
+        inspector.slider.value = position + 1
+        event = inspector.stepper.event
+        models.add(event.model)
+        assert inspector.tiles and all(t.png.startswith(PNG) for t in inspector.tiles), position
+        assert f"{event.model} · {event.part}" in inspector.header.value
+        assert f"<b>▶ {event.model}</b>" in inspector.network.value  # the active network
+    assert models == {"generator", "discriminator"}
+    before = {k: v.copy() for k, v in discriminator.state_dict().items()}
+    inspector.buttons["back"].click()  # G's last update undone; D as it was after its update
+    for key, value in discriminator.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from numbanet.backend import get_backend
+from numbanet.kernels import FAMILIES, KernelTableError, device_table
 from numbanet.kernels.scalar import EPILOGUES as EPILOGUE_CODES
 from numbanet.kernels.scalar import gate_sigmoid, gate_tanh
 
@@ -20,6 +21,23 @@ def rand(rng, shape, dtype, scale=1.0):
 def log_softmax_ref(x):
     shifted = x - x.max(axis=1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def test_cpu_kernel_table_holds_every_listed_kernel_and_nothing_else():
+    listed = {name for names in FAMILIES.values() for name in names}
+    assert set(vars(K)) == listed
+
+
+def test_a_missing_kernel_is_named_with_its_device_when_the_table_is_built():
+    with pytest.raises(KernelTableError, match=r"cpu device lacks the kernel 'dense_sideways'"):
+        device_table("cpu", {"dense": ("dense_forward", "dense_sideways")})
+    with pytest.raises(KernelTableError, match=r"cpu device has no 'attention' kernels"):
+        device_table("cpu", {"attention": ("attention_forward",)})
+
+
+def test_asking_a_table_for_an_unlisted_kernel_points_to_the_family_list():
+    with pytest.raises(AttributeError, match=r"no kernel 'gelu_forward'.*FAMILIES"):
+        K.gelu_forward
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import numbanet as nn
+from numbanet.gradcheck import numeric_gradient
 
 RNG = np.random.default_rng(0)
 LOSS_CASES = [
@@ -68,17 +69,32 @@ def test_empty_batch_has_zero_loss_and_empty_gradient():
 @pytest.mark.parametrize(
     "name, loss, prediction, target", LOSS_CASES, ids=[c[0] for c in LOSS_CASES]
 )
-def test_losses_match_torch(name, loss, prediction, target):
+def test_unreduced_loss_gradient_matches_finite_differences(name, loss, prediction, target):
+    loss_fn = loss()
+    loss_fn.reduction = "none"
+    losses = loss_fn(prediction, target)
+    dloss = RNG.standard_normal(losses.shape)
+    analytic = np.array(loss_fn.backward(dloss))
+    x = np.array(prediction, np.float64)
+    numeric = numeric_gradient(lambda: float(np.sum(dloss * loss_fn(x, target))), x)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize(
+    "name, loss, prediction, target", LOSS_CASES, ids=[c[0] for c in LOSS_CASES]
+)
+def test_losses_match_torch(name, loss, prediction, target, reduction):
     torch = pytest.importorskip("torch")
     twin = {
-        "mse": torch.nn.MSELoss(),
-        "bce": torch.nn.BCELoss(),
-        "bce_logits": torch.nn.BCEWithLogitsLoss(),
-        "cross_entropy": torch.nn.CrossEntropyLoss(),
-    }[name]
+        "mse": torch.nn.MSELoss,
+        "bce": torch.nn.BCELoss,
+        "bce_logits": torch.nn.BCEWithLogitsLoss,
+        "cross_entropy": torch.nn.CrossEntropyLoss,
+    }[name](reduction=reduction)
     loss_fn = loss()
+    loss_fn.reduction = reduction
     value = loss_fn(prediction, target)
-    grad = np.array(loss_fn.backward())
     tp = torch.tensor(prediction, dtype=torch.float32, requires_grad=True)
     tt = (
         torch.tensor(target)
@@ -86,9 +102,46 @@ def test_losses_match_torch(name, loss, prediction, target):
         else torch.tensor(target, dtype=torch.float32)
     )
     tv = twin(tp, tt)
-    tv.backward()
-    assert value == pytest.approx(tv.item(), rel=1e-5)
+    if reduction == "none":
+        assert isinstance(value, np.ndarray) and value.shape == tuple(tv.shape)
+        dloss = RNG.standard_normal(value.shape).astype(np.float32)
+        grad = np.array(loss_fn.backward(dloss))
+        tv.backward(torch.tensor(dloss))
+        np.testing.assert_allclose(value, tv.detach().numpy(), rtol=1e-5, atol=1e-7)
+    else:
+        grad = np.array(loss_fn.backward())
+        tv.backward()
+        assert value == pytest.approx(tv.item(), rel=1e-5)
     np.testing.assert_allclose(grad, tp.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_unreduced_cross_entropy_of_sequences_is_one_loss_per_position():
+    logits, labels = RNG.standard_normal((2, 3, 4)), RNG.integers(0, 4, (2, 3))
+    losses = nn.CrossEntropyLoss(reduction="none")(logits, labels)
+    assert losses.shape == (2, 3)
+    total = nn.CrossEntropyLoss(reduction="sum")(logits, labels)
+    assert losses.sum() == pytest.approx(total, rel=1e-6)
+
+
+def test_backward_checks_the_gradient_of_the_losses():
+    loss_fn = nn.MSELoss(reduction="none")
+    loss_fn(np.zeros((2, 3)), np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"MSELoss\(reduction='none'\).*\(2, 3\), got \(3,\)"):
+        loss_fn.backward(np.ones(3))
+    np.testing.assert_allclose(loss_fn.backward(), -2 * np.ones((2, 3)))  # dloss = ones
+    mean = nn.MSELoss()
+    mean(np.zeros((2, 3)), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="only with reduction='none'"):
+        mean.backward(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        nn.MSELoss(reduction="avg")
+
+
+def test_sample_total_makes_a_sum_loss_per_sample():
+    assert nn.MSELoss().sample_total(0.5, 4) == 2.0  # mean per element × batch
+    assert nn.BCELoss(reduction="sum").sample_total(30.0, 4) == 30.0  # already the batch's sum
+    with pytest.raises(ValueError, match="'mean' or 'sum'"):
+        nn.MSELoss(reduction="none").sample_total(np.zeros(4), 4)
 
 
 def test_predictions_turn_outputs_into_labels():
@@ -96,3 +149,14 @@ def test_predictions_turn_outputs_into_labels():
     assert nn.BCELoss().predictions(np.array([[0.7], [0.2]])).tolist() == [[1], [0]]
     assert nn.BCEWithLogitsLoss().predictions(np.array([[0.5], [-0.1]])).tolist() == [[1], [0]]
     assert nn.MSELoss().predictions(np.zeros((2, 1))) is None
+
+
+def test_evaluate_reports_a_summed_loss_per_sample():
+    nn.seed(0)
+    model = nn.Linear(3, 2)
+    x, t = RNG.standard_normal((10, 3)), RNG.standard_normal((10, 2))
+    squared = ((np.asarray(nn.predict(model, x), np.float64) - t) ** 2).sum()
+    summed = nn.evaluate(model, (x, t), nn.MSELoss(reduction="sum"), batch_size=4)
+    assert summed.loss == pytest.approx(squared / 10, rel=1e-5)
+    mean = nn.evaluate(model, (x, t), nn.MSELoss(), batch_size=4)
+    assert mean.loss == pytest.approx(squared / 20, rel=1e-5)

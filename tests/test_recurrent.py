@@ -2,6 +2,8 @@
 differences of them), the layers' gradients against finite differences (through time, from an
 initial state, into it), PyTorch as an oracle, and clear errors."""
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ import numbanet as nn
 from layer_contract import check_layer_contract
 from numbanet.backend import get_backend
 from numbanet.gradcheck import numeric_gradient
+from numbanet.kernels.cpu import recurrent
 from numbanet.kernels.scalar import EPILOGUES
 
 K = get_backend("cpu").kernels
@@ -138,12 +141,12 @@ def test_gru_cell_backward_matches_finite_differences(n, h):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_recurrent_backward_and_swap_kernels_match_numpy(dtype):
+def test_hidden_projection_backward_and_swap_kernels_match_numpy(dtype):
     dgh, w_hh, dh_prev = normals((5, 12), (12, 3), (5, 3), dtype=dtype)
-    K.recurrent_backward(dgh, w_hh, dh_prev)
+    K.hidden_projection_backward(dgh, w_hh, dh_prev)
     np.testing.assert_allclose(dh_prev, dgh.astype(np.float64) @ w_hh, **TOL[dtype])
     x, y = normals((2, 7, 3), (7, 2, 3), dtype=dtype)
-    K.swap_batch_time_forward(x, y)
+    K.swap_batch_time(x, y)
     np.testing.assert_array_equal(y, x.transpose(1, 0, 2))
 
 
@@ -153,8 +156,9 @@ def test_recurrent_backward_and_swap_kernels_match_numpy(dtype):
 # gradients are dgate (∂/∂gi, where gi = x W_ihᵀ), dh[0] = ∂/∂h_0, dc[0] = ∂/∂c_0, dx and the
 # weight and bias gradients.
 SEQUENCE_SHAPES = [(1, 1, 1, 2), (3, 4, 5, 2)]  # (T, N, H, I)
-# rows of the batch per BLAS call in a step's product: one call, one row each, and 3 (N = 4:
-# a call of 3 rows and one of 1)
+# rows of the batch per BLAS call in a step's product, given to the compiled step loops
+# (``*_steps_*``; the kernel table's ``*_sequence_*`` pick it): one call, one row each, and 3
+# (N = 4: a call of 3 rows and one of 1)
 ROWS_PER_CALL = [0, 1, 3]
 SEQUENCE_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
@@ -201,12 +205,14 @@ def test_sequence_forward_kernels_match_the_cells_step_by_step(
     want_h, want_c, want_gates = numpy_sequence(cell, *wide)
     weights = x, w_ih, b_ih, w_hh, b_hh
     if cell == "rnn":
-        K.rnn_sequence_forward(*weights, EPILOGUES["tanh"], dtype(0), h_seq, gi, gh, rows_per_call)
+        recurrent.rnn_steps_forward(
+            *weights, EPILOGUES["tanh"], dtype(0), h_seq, gi, gh, rows_per_call
+        )
     elif cell == "lstm":
-        K.lstm_sequence_forward(*weights, h_seq, c_seq, gates, gi, gh, rows_per_call)
+        recurrent.lstm_steps_forward(*weights, h_seq, c_seq, gates, gi, gh, rows_per_call)
         np.testing.assert_allclose(c_seq, want_c, **TOL[dtype], err_msg="c")
     else:
-        K.gru_sequence_forward(*weights, h_seq, gates, gi, gh, rows_per_call)
+        recurrent.gru_steps_forward(*weights, h_seq, gates, gi, gh, rows_per_call)
     np.testing.assert_allclose(h_seq, want_h, **TOL[dtype], err_msg="h")
     if cell != "rnn":
         np.testing.assert_allclose(gates, want_gates, **TOL[dtype], err_msg="gates")
@@ -237,20 +243,20 @@ def test_sequence_backward_kernels_match_finite_differences(
     dx = np.full((steps, n, size), 7.0)  # left alone without need_dx
     grads = [np.zeros(a.shape) for a in (w_ih, w_hh, b_ih, b_hh)]
     if cell == "rnn":
-        K.rnn_sequence_backward(
+        recurrent.rnn_steps_backward(
             x, w_ih, w_hh, h_seq, dy, EPILOGUES["tanh"], 0.0, dgi, dh, dx, *grads, need_dx,
             rows_per_call,
         )  # fmt: skip
         dh_0 = dh[0]
     elif cell == "lstm":
-        K.lstm_sequence_backward(
+        recurrent.lstm_steps_backward(
             x, w_ih, w_hh, h_seq, c_seq, gates, dy, dgi, dh, carry, dx, *grads, need_dx,
             rows_per_call,
         )  # fmt: skip
         np.testing.assert_allclose(carry[0], numeric_gradient(loss, c0), **FD_TOL, err_msg="dc_0")
         dh_0 = dh[0]
     else:
-        K.gru_sequence_backward(
+        recurrent.gru_steps_backward(
             x, w_ih, w_hh, h_seq, gates, dy, dgi, dgh, dh, carry, dx, *grads, need_dx,
             rows_per_call,
         )  # fmt: skip
@@ -264,6 +270,27 @@ def test_sequence_backward_kernels_match_finite_differences(
         np.testing.assert_allclose(dx, numeric_gradient(loss, x), **FD_TOL, err_msg="dx")
     else:
         np.testing.assert_array_equal(dx, 7.0)
+
+
+@pytest.mark.parametrize("cell, rows_per_call", [("rnn", 56), ("lstm", 8), ("gru", 16)])
+def test_sequence_kernels_split_each_step_product_as_the_runtime_rule_says(
+    monkeypatch, cell, rows_per_call
+):
+    """The kernel table's sequence kernels run the step loops in BLAS calls of
+    ``runtime.small_product_rows(H, G·H)`` rows (here H = 128, on a BLAS with small-matrix
+    kernels), forward and backward alike: the layer passes no such argument."""
+    from numbanet import runtime
+
+    monkeypatch.setattr(runtime, "_SMALL_PRODUCTS", True)
+    calls = []
+    for direction in ("forward", "backward"):
+        monkeypatch.setattr(recurrent, f"{cell}_steps_{direction}", lambda *a: calls.append(a[-1]))
+    w_hh = np.zeros((SEQUENCE_GATES[cell] * 128, 128), np.float32)
+    for direction in ("forward", "backward"):
+        kernel = getattr(K, f"{cell}_sequence_{direction}")
+        names = list(inspect.signature(kernel).parameters)
+        kernel(*[w_hh if name == "W_hh" else None for name in names])
+    assert calls == [rows_per_call, rows_per_call]
 
 
 # ----- layers ------------------------------------------------------------------------------------

@@ -64,11 +64,11 @@ def test_grad_norm_kernels_match_numpy(dtype, n, partials):
     rng = np.random.default_rng(2)
     grad = rng.standard_normal(n).astype(dtype)
     partial = np.full(partials, np.nan)
-    K.grad_norm_sq_forward(grad, partial)
+    K.squared_norm_partials(grad, partial)
     expected = [np.sum(grad[p::partials].astype(np.float64) ** 2) for p in range(partials)]
     np.testing.assert_allclose(partial, expected, rtol=1e-12)
     before = grad.copy()
-    K.grad_scale_step(grad, dtype(0.25))
+    K.scale_in_place(grad, dtype(0.25))
     np.testing.assert_array_equal(grad, before * dtype(0.25))
 
 

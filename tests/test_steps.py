@@ -234,3 +234,98 @@ def test_fit_runs_a_two_network_program_and_the_generator_learns():
     assert losses[-1] < 0.5 * losses[0]  # the generator fools the fixed critic
     for key, value in critic.state_dict().items():
         np.testing.assert_array_equal(value, critic_before[key])
+
+
+def tiny_gan():
+    nn.seed(7)
+    generator = nn.Sequential(  # no bias before BatchNorm, as DCGAN: its gradient would be 0
+        nn.Linear(4, 16, bias=False), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 2)
+    )
+    discriminator = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
+    return (
+        generator,
+        discriminator,
+        nn.optim.Adam(generator, lr=1e-2, betas=(0.5, 0.999)),
+        nn.optim.Adam(discriminator, lr=1e-2, betas=(0.5, 0.999)),
+    )
+
+
+def test_gan_step_moves_d_only_in_its_update_and_g_only_in_its_own():
+    generator, discriminator, g_opt, d_opt = tiny_gan()
+    real, z = RNG.standard_normal((8, 2)) + 3, RNG.standard_normal((8, 4))
+    d_before, g_before = discriminator.state_dict(), generator.state_dict()
+    events = nn.gan_step(generator, discriminator, g_opt, d_opt, real, z)
+    d_after_update = None
+    for event in events:
+        if (event.phase, event.model) == ("update", "discriminator"):
+            d_after_update = (discriminator.state_dict(), discriminator.grad_dict(),
+                              d_opt.state_dict())  # fmt: skip
+        if event.part == "G: fake → 1":  # G's half began: D has had its update
+            assert d_after_update is not None
+    d_params, d_grads, d_state = d_after_update
+    for key, value in discriminator.state_dict().items():  # G's half left D alone
+        if "running" not in key:
+            np.testing.assert_array_equal(value, d_params[key], err_msg=key)
+    for key, value in discriminator.grad_dict().items():
+        np.testing.assert_array_equal(value, d_grads[key], err_msg=key)
+    np.testing.assert_equal(d_opt.state_dict(), d_state)
+    assert all(not np.array_equal(d_params[k], d_before[k]) for k in d_params)
+    after = generator.state_dict()
+    assert any(not np.array_equal(after[k], g_before[k]) for k in after if "weight" in k)
+
+
+def test_d_gradient_is_the_sum_of_its_real_and_fake_losses():
+    generator, discriminator, g_opt, d_opt = tiny_gan()
+    generator.to(np.float64), discriminator.to(np.float64)
+    real, z = RNG.standard_normal((6, 2)), RNG.standard_normal((6, 4))
+    for event in nn.gan_step(generator, discriminator, g_opt, d_opt, real, z):
+        if event.part == "D's backward (fakes)" and event.path == "0":
+            d_grads = discriminator.grad_dict()  # D's last backward event: before any update
+            break
+    fake = np.array(generator.forward(z))  # G is unchanged: the same fakes
+    expected = {}
+    for batch, label in ((real, 1.0), (fake, 0.0)):
+        loss_fn = nn.BCEWithLogitsLoss()
+        loss_fn(discriminator.forward(batch), np.full((6, 1), label))
+        discriminator.backward(loss_fn.backward(), need_dx=False)
+        for key, value in discriminator.grad_dict().items():
+            expected[key] = expected.get(key, 0) + value
+    for key, value in d_grads.items():
+        np.testing.assert_allclose(value, expected[key], rtol=1e-10, err_msg=key)
+
+
+def test_a_rewound_gan_step_replays_bit_for_bit_and_fit_gan_reports_per_epoch():
+    generator, discriminator, g_opt, d_opt = tiny_gan()
+    images = (RNG.standard_normal((32, 2)) * 0.5 + 2).astype(np.float32)
+    program = nn.StepProgram.gan(generator, discriminator, g_opt, d_opt, latent_dim=4)
+    stepper = nn.debug.Stepper(program=program, data=(images, np.zeros(32)), batch_size=8)
+    assert [e.model for e in stepper.plan][:3] == ["discriminator"] * 3
+    stepper.run_step()
+    after = {**generator.state_dict(), **{"D." + k: v for k, v in discriminator.state_dict().items()}}
+    for position in (0, 10, stepper.n_events - 2):
+        stepper.goto(position)
+        stepper.run_step()
+        now = {**generator.state_dict(),
+               **{"D." + k: v for k, v in discriminator.state_dict().items()}}  # fmt: skip
+        for key, value in now.items():
+            np.testing.assert_array_equal(value, after[key], err_msg=f"{key} from {position}")
+    history = nn.fit_gan(generator, discriminator, g_opt, d_opt, images, epochs=2, batch_size=8,
+                         seed=0, progress=False)  # fmt: skip
+    assert history.epochs == 2 and len(history.samples) == 2
+    assert history.samples[-1].shape == (16, 2)
+    assert all(0 < p < 1 for p in history.d_real + history.d_fake)
+    assert all(np.isfinite(history.d_loss)) and all(np.isfinite(history.g_loss))
+
+
+def test_the_loss_event_of_an_inspected_step_reports_the_objective_terms():
+    nn.seed(8)
+    model = nn.models.vae(latent_dim=2, hidden=8)
+    x = RNG.random((6, 784)).astype(np.float32)
+    stepper = nn.debug.Stepper(model, nn.BCEWithLogitsLoss(reduction="sum"),
+                               nn.optim.Adam(model), (x, x), batch_size=6)  # fmt: skip
+    stepper.run_to_phase_end()
+    event = stepper.step()
+    assert event.phase == "loss" and set(event.terms) == {"kl"}
+    assert event.terms["kl"] == model.objective_terms()["kl"] > 0
+    assert all(e.terms is None for e in nn.train_step(model, nn.BCEWithLogitsLoss(reduction="sum"),
+                                                       nn.optim.Adam(model), x, x))  # fmt: skip

@@ -84,7 +84,8 @@ def test_tiny_shakespeare_splits_the_real_file_90_10():
 
 
 def test_tiny_shakespeare_says_where_to_put_the_missing_file(tmp_path):
-    with pytest.raises(DataError, match=r"input.txt not found in .*Put input.txt there"):
+    expected = r"no Tiny Shakespeare files in .* \(expected input.txt\)\. Put them there"
+    with pytest.raises(DataError, match=expected):
         tiny_shakespeare(root=tmp_path, download=False)
 
 

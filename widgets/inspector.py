@@ -438,7 +438,8 @@ class Inspector:
             return [], lambda chosen: [], ""
         tensors = event.tensors()
         if event.phase == "loss":
-            shown, details, side = loss_views(event.layer, tensors, event.loss, event.penalty)
+            shown, details, side = loss_views(event.layer, tensors, event.loss, event.penalty,
+                                              getattr(event, "terms", None))  # fmt: skip
             return shown, lambda chosen: side, details
         model = self.program.models[event.model]
         flow = ("gradient flow", lambda: views.gradient_flow_figure(*self._grad_flow(event)))
@@ -665,11 +666,12 @@ def _text(markup):
     return html.unescape(re.sub(r"<[^>]+>", "", markup)).strip()
 
 
-def loss_views(loss_fn, tensors, value, penalty=None):
+def loss_views(loss_fn, tensors, value, penalty=None, terms=None):
     """The loss event: (views, details html, side figures). A loss with a ``views(tensors)``
     method draws itself; otherwise the prediction and ∂L/∂prediction, and for classification
     (integer targets, one per row of the prediction's last axis) the predicted probabilities,
-    classes and per-sample loss of the first samples, as a table and a picture."""
+    classes and per-sample loss of the first samples, as a table and a picture. ``terms``: what
+    the model's layers add to the objective, per sample, reported beside the loss."""
     own = getattr(loss_fn, "views", None)
     if callable(own):
         return own(tensors), "", []
@@ -681,6 +683,8 @@ def loss_views(loss_fn, tensors, value, penalty=None):
         View("∂L/∂prediction", grad, "histogram"),
     ]
     total = f"loss = {value:.4f}" + (f" (+ penalty {penalty:.4f})" if penalty else "")
+    for name, term in (terms or {}).items():  # what the model adds to the objective (a VAE's KL)
+        total += f" (+ {name} {float(term):.4f} per sample)"
     classes = classification(loss_fn, prediction, target)
     if classes is None:
         rows = "".join(

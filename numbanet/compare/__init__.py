@@ -10,7 +10,8 @@ table gives their max abs / rel difference, the worst in ULPs, the tolerance its
 warrants, both run times and the speed-up, compile time apart from run time, and the launch
 geometry (grid × block) of each CUDA launch. Without a GPU the CUDA side runs in Numba's
 simulator (``NUMBA_ENABLE_CUDASIM=1``): the differences hold, the GPU timings mean nothing.
-The command line is ``numbanet compare`` (``--json``, ``--model``, ``--sweep KERNEL``).
+The command line is ``numbanet compare`` (the dense family by default; ``--family``,
+``--kernel``, ``--all``, ``--json``, ``--model``, ``--sweep KERNEL``).
 """
 
 import os

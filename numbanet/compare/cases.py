@@ -10,7 +10,6 @@ import functools
 import numpy as np
 
 from numbanet.kernels.scalar import EPILOGUES
-from numbanet.runtime import small_product_rows
 
 
 def normal(rng, shape, dtype):
@@ -75,10 +74,39 @@ def conv2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, backward, activa
     return [x, W, b, *fused, *geometry, normal(rng, padded, dtype), cols, rows, y]
 
 
+def conv_transpose2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil):
+    """x (N, C, H, W), W (C, O, K, K), b (O,), the geometry, rows (1, C, N·H·R), dcols
+    (1, O·K·K, N·H·R), yp and y (N, O, OH, OW): a transposed convolution from C to O channels
+    (square, the same stride, pad and dilation both ways; no output padding); with stride 1,
+    yp is the wide image y is cut from, R its width (empty when y is all of it)."""
+    oh, ow = ((size - 1) * stride - 2 * pad + dil * (k - 1) + 1 for size in (h, w))
+    wide = (n, o, h + dil * (k - 1), w + dil * (k - 1))  # ≥ pad + OH: the padding only cuts
+    padded = wide if stride == 1 and pad else (0, 0, 0, 0)
+    width = wide[3] if stride == 1 else w
+    x, W, b = (
+        normal(rng, (n, c, h, w), dtype),
+        normal(rng, (c, o, k, k), dtype),
+        normal(rng, o, dtype),
+    )
+    work = [
+        normal(rng, (1, c, n * h * width), dtype),
+        normal(rng, (1, o * k * k, n * h * width), dtype),
+    ]
+    outputs = [normal(rng, padded, dtype), normal(rng, (n, o, oh, ow), dtype)]
+    return [x, W, b, stride, stride, pad, pad, dil, dil, *work, *outputs]
+
+
+def channel_sums_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil):
+    """dy (N, O, OH, OW) of a transposed convolution's output, db (O,)."""
+    oh, ow = ((size - 1) * stride - 2 * pad + dil * (k - 1) + 1 for size in (h, w))
+    return [normal(rng, (n, o, oh, ow), dtype), normal(rng, o, dtype)]
+
+
 # Work arrays a kernel may use its own way on each device, left out of CPU–CUDA comparisons:
 # the CPU's direct convolution (few filters) never writes cols, nor forward's wide rows'
 # unused columns, where the GPU's im2col + GEMM does.
-WORK_ARRAYS = {"conv2d_forward": ("cols", "rows"), "conv2d_backward": ("cols",)}
+WORK_ARRAYS = {"conv2d_forward": ("cols", "rows"), "conv2d_backward": ("cols",),
+               "conv_transpose2d_forward": ("rows", "dcols")}  # fmt: skip
 
 
 # Pooling geometries (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w): the
@@ -118,6 +146,14 @@ def global_avg_pool2d_args(rng, dtype, n, c, h, w, backward):
     return [y, x] if backward else [x, y]
 
 
+def upsample_args(rng, dtype, n, c, h, w, scale, backward):
+    """Forward: x (N, C, H, W), the scale factors, y (N, C, H·sh, W·sw). Backward: dy, the
+    scale factors, dx."""
+    small, large = (n, c, h, w), (n, c, h * scale[0], w * scale[1])
+    first, last = (large, small) if backward else (small, large)
+    return [normal(rng, first, dtype), *scale, normal(rng, last, dtype)]
+
+
 def dense_backward_args(rng, dtype, n, i, j, need_dx):
     shapes = [(n, i), (j, i), (n, j), (n, i), (j, i), (j,)]  # x, W, dy, dx, dW, db
     return [normal(rng, s, dtype) for s in shapes] + [need_dx]
@@ -146,6 +182,11 @@ def cross_entropy_args(rng, dtype, n, c, backward):
     if backward:
         return [softmax_rows(normal(rng, (n, c), dtype)), labels, 1 / n, normal(rng, (n, c), dtype)]
     return [normal(rng, (n, c), dtype), labels, normal(rng, (n, c), dtype), normal(rng, n, dtype)]
+
+
+def scale_rows_args(rng, dtype, r, c):
+    """x (R, C), a weight per row w (R,), y (R, C)."""
+    return [normal(rng, (r, c), dtype), normal(rng, r, dtype), normal(rng, (r, c), dtype)]
 
 
 def sgd_args(rng, dtype, n, momentum, nesterov, first_step):
@@ -209,6 +250,17 @@ def dropout_args(rng, dtype, n, backward, p=0.3):
         return [mask, dtype(p), normal(rng, n, dtype), normal(rng, n, dtype)]
     seed, noise_mask = rng.integers(2**64, dtype=np.uint64), rng.integers(0, 2, n, np.uint8)
     return [normal(rng, n, dtype), dtype(p), seed, normal(rng, n, dtype), noise_mask]
+
+
+def reparameterize_args(rng, dtype, n, d, backward, sample=True):
+    """Forward: x (N, 2D) = [μ | log σ²] with log σ² in [−2, 1], seed (uint64), sample, then
+    z, eps (N, D) and kl (N,). Backward: dz (N, D), x, eps, weight 1/N, dx (N, 2D)."""
+    x = np.concatenate([normal(rng, (n, d), dtype), uniform(rng, (n, d), dtype, -2, 1)], axis=1)
+    if backward:
+        dz, eps = normal(rng, (n, d), dtype), normal(rng, (n, d), dtype)
+        return [dz, x, eps, dtype(1 / n), normal(rng, (n, 2 * d), dtype)]
+    z, eps = normal(rng, (n, d), dtype), normal(rng, (n, d), dtype)
+    return [x, rng.integers(2**64, dtype=np.uint64), sample, z, eps, normal(rng, n, dtype)]
 
 
 def embedding_args(rng, dtype, m, d, backward, padding_idx=-1, vocab=6):
@@ -287,7 +339,7 @@ def gru_cell_args(rng, dtype, n, h, backward):
     return [*wide, *biases, unit[0], normal(rng, (n, 4 * h), dtype), unit[1]]
 
 
-def recurrent_backward_args(rng, dtype, n, h, gates=4):
+def hidden_projection_backward_args(rng, dtype, n, h, gates=4):
     """dgh (N, 4H), W_hh (4H, H), dh_prev (N, H): an LSTM's shapes."""
     return [normal(rng, s, dtype) for s in [(n, gates * h), (gates * h, h), (n, h)]]
 
@@ -300,10 +352,9 @@ def sequence_args(rng, dtype, n, t, h, cell, backward):
     Backward: x, W_ih, W_hh, what forward keeps (h; LSTM: c, gates; GRU: gates), dy (T, N, H),
     [RNN: code, slope], then the gradients of the projections (T, N, G·H; GRU: dgi, dgh), dh
     (T + 1, N, H) [LSTM: dc, GRU: skip, likewise], the last step given, dx, dW_ih, dW_hh,
-    db_ih, db_hh and need_dx. Both end with the rows per BLAS call the CPU backend picks for
-    W_hh. Weights are scaled by 1/√H, as initialized, so the states stay in range."""
+    db_ih, db_hh and need_dx. Weights are scaled by 1/√H, as initialized, so the states stay in
+    range."""
     rows, size = {"rnn": 1, "lstm": 4, "gru": 3}[cell] * h, h + 1
-    calls = small_product_rows(h, rows)
     x = normal(rng, (t, n, size), dtype)
     w_ih, w_hh = (
         (normal(rng, shape, dtype) / np.sqrt(h)).astype(dtype)
@@ -316,7 +367,7 @@ def sequence_args(rng, dtype, n, t, h, cell, backward):
         gates = [normal(rng, (t, n, 4 * h), dtype)] if cell != "rnn" else []
         biases = [normal(rng, rows, dtype) for _ in range(2)]
         scratch = [normal(rng, (t, n, rows), dtype), normal(rng, (n, rows), dtype)]
-        return [x, w_ih, biases[0], w_hh, biases[1], *code, states, *c, *gates, *scratch, calls]
+        return [x, w_ih, biases[0], w_hh, biases[1], *code, states, *c, *gates, *scratch]
     squash = [sigmoid, sigmoid, np.tanh, sigmoid if cell == "lstm" else None]  # GRU: gh_n raw
     gates = np.stack([saved_gates(rng, dtype, n, h, squash) for _ in range(t)])
     kept = {"rnn": [np.tanh(states).astype(dtype)], "lstm": [states, normal(rng, (t + 1, n, h),
@@ -326,7 +377,7 @@ def sequence_args(rng, dtype, n, t, h, cell, backward):
     grads = [normal(rng, shape, dtype) for shape in ((t, n, size), (rows, size), (rows, h))]
     grads += [normal(rng, rows, dtype) for _ in range(2)]
     dy = normal(rng, (t, n, h), dtype)
-    return [x, w_ih, w_hh, *kept, dy, *code, *dgates, *chains, *grads, True, calls]
+    return [x, w_ih, w_hh, *kept, dy, *code, *dgates, *chains, *grads, True]
 
 
 def swap_batch_time_args(rng, dtype, b, t, f):
@@ -360,6 +411,8 @@ CASES = {
         for direction, backward in (("forward", False), ("backward", True))
         for activation in EPILOGUES
     },
+    "conv_transpose2d_forward": (conv_transpose2d_args, CONV),
+    "conv_transpose2d_bias_backward": (channel_sums_args, CONV),
     "max_pool2d_forward": (P(max_pool2d_args, geometry=POOL_2X2, backward=False), IMAGE),
     "max_pool2d_forward[3x2 overlapping padded dilated]": (
         P(max_pool2d_args, geometry=POOL_3X2, backward=False),
@@ -384,7 +437,16 @@ CASES = {
     },
     "global_avg_pool2d_forward": (P(global_avg_pool2d_args, backward=False), IMAGE),
     "global_avg_pool2d_backward": (P(global_avg_pool2d_args, backward=True), IMAGE),
-    "add_forward": (P(arrays_args, count=3), FLAT),
+    **{
+        f"upsample_nearest2d_{direction}{variant}": (
+            P(upsample_args, scale=scale, backward=backward),
+            IMAGE,
+        )
+        for direction, backward in (("forward", False), ("backward", True))
+        for variant, scale in (("", (2, 2)), ("[3x1]", (3, 1)))
+    },
+    "add": (P(arrays_args, count=3), FLAT),
+    "scale_rows": (scale_rows_args, ROWS),
     "relu_forward": (P(arrays_args, count=2), FLAT),
     "relu_backward": (P(arrays_args, count=3), FLAT),
     "leaky_relu_forward": (P(arrays_args, count=2, slope=True), FLAT),
@@ -441,13 +503,16 @@ CASES = {
     ),
     "dropout_forward": (P(dropout_args, backward=False), FLAT),
     "dropout_backward": (P(dropout_args, backward=True), FLAT),
+    "reparameterize_forward": (P(reparameterize_args, backward=False), ROWS),
+    "reparameterize_forward[eval]": (P(reparameterize_args, backward=False, sample=False), ROWS),
+    "reparameterize_backward": (P(reparameterize_args, backward=True), ROWS),
     "embedding_forward": (P(embedding_args, backward=False), ROWS),
     "embedding_backward": (P(embedding_args, backward=True), ROWS),
     "embedding_backward[padding_idx]": (P(embedding_args, backward=True, padding_idx=2), ROWS),
     "last_step_forward": (P(last_step_args, backward=False), SEQUENCE),
     "last_step_backward": (P(last_step_args, backward=True), SEQUENCE),
-    "grad_norm_sq_forward": (grad_norm_args, FLAT),
-    "grad_scale_step": (P(arrays_args, count=1, slope=True), FLAT),
+    "squared_norm_partials": (grad_norm_args, FLAT),
+    "scale_in_place": (P(arrays_args, count=1, slope=True), FLAT),
     **{
         f"rnn_cell_{direction}[{activation}]": (
             P(rnn_cell_args, activation=activation, backward=backward),
@@ -460,13 +525,13 @@ CASES = {
     "lstm_cell_backward": (P(lstm_cell_args, backward=True), CELL),
     "gru_cell_forward": (P(gru_cell_args, backward=False), CELL),
     "gru_cell_backward": (P(gru_cell_args, backward=True), CELL),
-    "recurrent_backward": (recurrent_backward_args, CELL),
+    "hidden_projection_backward": (hidden_projection_backward_args, CELL),
     **{
         f"{cell}_sequence_{direction}": (P(sequence_args, cell=cell, backward=backward), SEQUENCE)
         for cell in ("rnn", "lstm", "gru")
         for direction, backward in (("forward", False), ("backward", True))
     },
-    "swap_batch_time_forward": (swap_batch_time_args, SEQUENCE),
+    "swap_batch_time": (swap_batch_time_args, SEQUENCE),
 }
 
 SHAPES = {

@@ -1,5 +1,7 @@
 """Every kernel on both backends, on the same inputs: how far apart, how fast, how launched."""
 
+import difflib
+import functools
 import inspect
 import statistics
 import time
@@ -140,7 +142,7 @@ def run_on_both(case, shape, dtype, seed=0):
     with recording_launches() as launches:
         run.gpu_first, _ = timed(run.gpu_call, cuda.synchronize, 0)
     run.launches = list(launches)
-    names = inspect.signature(cpu_kernel.py_func).parameters
+    names = inspect.signature(cpu_kernel).parameters
     work = WORK_ARRAYS.get(kernel_of(case), ())
     for name, before, on_cpu, on_gpu in zip(names, args, cpu_args, gpu_args):
         # labels are not compared, nor work arrays each device may use its own way
@@ -165,7 +167,10 @@ def compare_kernel(case, shape, dtype, repeat=5, seed=0):
     for name in run.names:
         worst = worst.worst(difference(run.cpu[name], run.gpu[name]))
     _, cpu_run = timed(run.cpu_call, cpu.synchronize, repeat)
-    _, gpu_run = timed(run.gpu_call, cuda.synchronize, repeat)
+    if cuda_simulated():  # GPU times mean nothing there, and every call is slow: run it once
+        gpu_run = run.gpu_first
+    else:
+        _, gpu_run = timed(run.gpu_call, cuda.synchronize, repeat)
     tolerance = TOLERANCE[np.dtype(dtype).name]
     return KernelRow(
         case=case,
@@ -185,23 +190,85 @@ def compare_kernel(case, shape, dtype, repeat=5, seed=0):
     )
 
 
-def run(kernels=None, dtypes=("float32", "float64"), size=None, repeat=None, seed=0, progress=True):
-    """Compare every kernel (or those whose case name contains one of ``kernels``) on both
-    backends, for each shape of its kind and each dtype; returns the ``KernelRow`` list.
+def representative_shape(case, size="small"):
+    """The one shape of ``case`` compared when not every shape is asked for: in the simulator
+    the middle one of the small shapes, neither the one-element edge case nor the slowest to
+    simulate (each CUDA thread is a Python thread there); on a GPU the first large one, the
+    seed MLP's batch of 64."""
+    shapes = shapes_of(case, size)
+    return shapes[len(shapes) // 2] if size == "small" else shapes[0]
+
+
+def unknown_case_hint(name):
+    """What to say about a kernel case name that is not one: the nearest names, and where the
+    full list is."""
+    near = difflib.get_close_matches(name, sorted(CASES), n=3, cutoff=0.5)
+    nearest = f"nearest: {', '.join(near)}; " if near else ""
+    return f"{nearest}`numbanet compare --list` lists all {len(CASES)}"
+
+
+@functools.cache
+def families():
+    """{family: [case, ...]}: the kernel cases by the family their kernel is in (the kernel
+    table's ``FAMILIES``: dense, conv, pool, ...), in ``CASES``'s order."""
+    from numbanet.kernels import FAMILIES
+
+    home = {kernel: family for family, kernels in FAMILIES.items() for kernel in kernels}
+    grouped = {}
+    for case in CASES:
+        grouped.setdefault(home[kernel_of(case)], []).append(case)
+    return grouped
+
+
+def jobs(kernels=None, dtypes=("float32", "float64"), size="small", all_shapes=True, family=None):
+    """The (case, shape, dtype) triples ``run`` compares, in order (see ``run``)."""
+    grouped = families()
+    for name in family or ():
+        if name not in grouped:
+            raise ValueError(f"compare: no family {name!r}; families are {', '.join(grouped)}")
+    for name in kernels or ():
+        if not any(name in c for c in CASES):
+            raise ValueError(f"compare: no kernel matches {name!r} ({unknown_case_hint(name)})")
+    chosen = {case for name in family or () for case in grouped[name]}
+    cases = [
+        c
+        for c in CASES
+        if not (kernels or family) or c in chosen or any(k in c for k in kernels or ())
+    ]
+    return [
+        (c, s, d)
+        for c in cases
+        for s in (shapes_of(c, size) if all_shapes else [representative_shape(c, size)])
+        for d in dtypes
+    ]
+
+
+def run(
+    kernels=None,
+    dtypes=("float32", "float64"),
+    size=None,
+    repeat=None,
+    seed=0,
+    progress=True,
+    all_shapes=True,
+    family=None,
+):
+    """Compare every kernel (or those whose case name contains one of ``kernels``, and those
+    of each ``family`` of ``families()``) on both backends, for each shape of its kind (only
+    ``representative_shape`` unless ``all_shapes``) and each dtype; returns the ``KernelRow``
+    list.
 
     size: "small" shapes (the default in the simulator) or "large" ones (the default on a GPU).
     repeat: timed calls per kernel after the compared one (default 5 on a GPU, 1 in the
-    simulator, where timings mean nothing and every call is slow).
+    simulator, where a simulated kernel runs only once, for the comparison: its time means
+    nothing, and every call is slow).
     """
     from tqdm.auto import tqdm
 
     size = size or ("small" if cuda_simulated() else "large")
     repeat = (1 if cuda_simulated() else 5) if repeat is None else repeat
-    cases = [c for c in CASES if not kernels or any(k in c for k in kernels)]
-    if not cases:
-        raise ValueError(f"compare: no kernel matches {kernels}; kernels are {sorted(CASES)}")
-    jobs = [(c, s, d) for c in cases for s in shapes_of(c, size) for d in dtypes]
+    todo = jobs(kernels, dtypes, size, all_shapes, family)
     return [
         compare_kernel(case, shape, dtype, repeat, seed)
-        for case, shape, dtype in tqdm(jobs, desc="compare", unit="kernel", disable=not progress)
+        for case, shape, dtype in tqdm(todo, desc="compare", unit="kernel", disable=not progress)
     ]

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from numbanet.backend import cuda_simulated
 from numbanet.compare.cases import CASES, batch_shape
-from numbanet.compare.kernels import compare_kernel
+from numbanet.compare.kernels import compare_kernel, unknown_case_hint
 
 BATCHES = (1, 8, 64, 256, 1024, 4096, 16384)
 SIMULATOR_BATCHES = (1, 4, 16)  # every CUDA thread a Python thread: a taste, not a measurement
@@ -37,7 +37,7 @@ def sweep(case="dense_forward", batches=None, dtype="float32", repeat=None, prog
     from tqdm.auto import tqdm
 
     if case not in CASES:
-        raise ValueError(f"sweep: unknown kernel case {case!r}; cases are {sorted(CASES)}")
+        raise ValueError(f"sweep: unknown kernel case {case!r} ({unknown_case_hint(case)})")
     simulated = cuda_simulated()
     batches = batches or (SIMULATOR_BATCHES if simulated else BATCHES)
     repeat = (1 if simulated else 5) if repeat is None else repeat

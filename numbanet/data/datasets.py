@@ -104,6 +104,7 @@ IDX_FILES = (
 )
 IDX_SOURCES = {
     "mnist": {
+        "title": "MNIST",
         "folder": "mnist",
         "mirrors": (
             "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -122,6 +123,7 @@ IDX_SOURCES = {
         ),
     },
     "fashion-mnist": {
+        "title": "Fashion-MNIST",
         "folder": "fashion-mnist",
         "mirrors": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         "md5": dict(
@@ -138,8 +140,8 @@ IDX_SOURCES = {
     },
     # not IDX, but found, checked and downloaded by the same rules (``data.text``)
     "tinyshakespeare": {
+        "title": "Tiny Shakespeare",
         "folder": "tinyshakespeare",
-        "files": "input.txt",
         "mirrors": (
             "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/",
         ),
@@ -152,9 +154,11 @@ IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 def mnist(root=None, download=True):
     """MNIST handwritten digits: (train, test) Datasets of 60,000 and 10,000 samples.
 
-    x: (N, 1, 28, 28) float32 in [0, 1]; y: (N,) int64. Files are read from ``root``, else
-    ``$NUMBANET_DATA/mnist``, else ``~/.cache/numbanet/mnist`` (downloaded there if missing and
-    ``download``). The arrays are cached in memory and read-only: copy before changing them.
+    x: (N, 1, 28, 28) float32 in [0, 1]; y: (N,) int64. Files are read from ``root`` (or its
+    ``mnist/`` folder, when only that one has them), else ``$NUMBANET_DATA/mnist``, else
+    ``~/.cache/numbanet/mnist``, and downloaded there if missing and ``download``. A folder
+    named by ``root`` or ``NUMBANET_DATA`` must exist: only the default cache is created.
+    The arrays are cached in memory and read-only: copy before changing them.
     """
     return _idx_dataset("mnist", root, download)
 
@@ -166,12 +170,38 @@ def fashion_mnist(root=None, download=True):
 
 def data_dir(name, root=None):
     """Where the files of dataset ``name`` are looked for (see ``mnist``)."""
+    source = IDX_SOURCES[name]
     if root is not None:
-        return Path(root)
-    folder = IDX_SOURCES[name]["folder"]
+        root = Path(root)
+        if not root.is_dir():
+            raise DataError(f"{name}: {root} is not a folder; expected the folder of its files")
+        inside = root / source["folder"]
+        # the folder above the dataset's own, as NUMBANET_DATA is: take the files from there
+        if not _present(name, root) and len(_present(name, inside)) == len(source["md5"]):
+            return inside
+        return root
     if os.environ.get("NUMBANET_DATA"):
-        return Path(os.environ["NUMBANET_DATA"]) / folder
-    return Path.home() / ".cache" / "numbanet" / folder
+        parent = Path(os.environ["NUMBANET_DATA"])
+        if not parent.is_dir():
+            raise DataError(f"NUMBANET_DATA={parent} is not a folder; expected the data folder")
+        return parent / source["folder"]
+    return Path.home() / ".cache" / "numbanet" / source["folder"]
+
+
+def _present(name, directory):
+    """The files of dataset ``name`` that ``directory`` holds."""
+    return [file for file in IDX_SOURCES[name]["md5"] if (directory / file).is_file()]
+
+
+def _missing(name, directory):
+    """What is missing from ``directory``, for an error message: "no MNIST files in …" or the
+    names of the files missing there."""
+    files = IDX_SOURCES[name]["md5"]
+    present = _present(name, directory)
+    if not present:
+        return f"no {IDX_SOURCES[name]['title']} files in {directory} (expected {', '.join(files)})"
+    missing = [file for file in files if file not in present]
+    return f"{', '.join(missing)} missing from {directory}"
 
 
 def _idx_dataset(name, root, download):
@@ -210,9 +240,8 @@ def _ensure_file(name, directory, file, download):
     if not path.is_file():
         if not download:
             raise DataError(
-                f"{name}: {file} not found in {directory}. Put "
-                f"{IDX_SOURCES[name].get('files', 'the four IDX .gz files')} there, "
-                f"pass root= to the folder that has them, or set NUMBANET_DATA."
+                f"{name}: {_missing(name, directory)}. Put them there, or point to the folder "
+                f"that has them (root=, numbanet train --data-dir, or NUMBANET_DATA)."
             )
         _download(name, directory, file, expected)
     actual = _md5(path)
@@ -254,8 +283,9 @@ def _download(name, directory, file, expected):
             if os.path.exists(tmp):
                 os.unlink(tmp)
     raise DataError(
-        f"{name}: could not download {file} into {directory} ({'; '.join(errors)}). "
-        f"Copy the IDX .gz files there by hand, pass root=, or set NUMBANET_DATA."
+        f"{name}: {_missing(name, directory)}, and downloading {file} failed "
+        f"({'; '.join(errors)}). Copy the files there by hand, or point to the folder that has "
+        f"them (root=, numbanet train --data-dir, or NUMBANET_DATA)."
     )
 
 

@@ -43,7 +43,7 @@ def leaky_relu_grad(x, slope):
 def sigmoid(x):
     """1 / (1 + e^-x), without overflow: with e = e^-|x| (never above 1), σ(x) = 1 / (1 + e)
     for x >= 0 and e / (1 + e) for x < 0. Both sides are computed and one is picked, a select
-    rather than a branch, so a loop over elements vectorizes (3× faster than branching here).
+    rather than a branch, so a loop over elements vectorizes.
     """
     e = math.exp(-abs(x))
     s = 1.0 / (1.0 + e)
@@ -53,8 +53,8 @@ def sigmoid(x):
 @scalar
 def tanh(x):
     """tanh x = sign(x) (1 − e) / (1 + e) with e = e^-2|x|, written with exp because a loop of
-    exp vectorizes where one of libm's tanh does not (2–4× faster here). Near 0, 1 − e cancels,
-    so |x| < 0.03 uses the series x − x³/3 + 2x⁵/15 − 17x⁷/315 (error below 1e-14 there).
+    exp vectorizes where one of libm's tanh does not. Near 0, 1 − e cancels, so |x| < 0.03
+    uses the series x − x³/3 + 2x⁵/15 − 17x⁷/315 (error below 1e-14 there).
     """
     a = abs(x)
     e = math.exp(-2.0 * a)
@@ -84,7 +84,7 @@ TANH_Q = tuple(
 def tanh_float32(x):
     """tanh x for float32 as p(x)/q(x) (``TANH_P``, ``TANH_Q``: odd over even polynomials):
     within 6 float32 ulps of tanh, and only multiplies, adds and one division, so a loop of
-    it vectorizes (10× faster than tanh through exp here, which calls libm per element)."""
+    it vectorizes (tanh through exp calls libm per element)."""
     x = TANH_CLAMP if x > TANH_CLAMP else (-TANH_CLAMP if x < -TANH_CLAMP else x)
     x2 = x * x
     p = TANH_P[0]
@@ -273,6 +273,41 @@ def counter_uniform(seed, index):
     z = (z ^ (z >> SHIFT_27)) * SPLITMIX_MUL2
     z = z ^ (z >> SHIFT_31)
     return np.float64(z >> SHIFT_11) * UNIT_53
+
+
+@scalar
+def counter_normal(seed, index):
+    """A standard normal number for element ``index`` of a draw with ``seed``, by Box–Muller
+    from the uniforms 2·index and 2·index + 1 of ``counter_uniform``: √(−2 ln(1 − u₁))·cos 2πu₂
+    (1 − u₁ is in (0, 1], so the log is finite). Counter-based like them: the same numbers on
+    both devices, each element independent of the others."""
+    u1 = counter_uniform(seed, 2 * index)
+    u2 = counter_uniform(seed, 2 * index + 1)
+    return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
+
+
+@scalar
+def reparameterize_row(x, n, seed, sample, z, eps):
+    """Sample n of the reparameterization trick (``kernels/cpu/variational.py``): for each unit
+    j, eps[n, j] = ε (``counter_normal(seed, n·D + j)``, or 0 unless sample) and
+    z[n, j] = μ + exp(½ log σ²)·ε with x[n] = [μ | log σ²]; returns the sample's
+    KL = −½ Σ_j (1 + log σ² − μ² − σ²)."""
+    size = z.shape[1]
+    total = 0.0
+    for j in range(size):
+        mu, log_var = x[n, j], x[n, size + j]
+        eps[n, j] = counter_normal(seed, n * size + j) if sample else 0.0
+        z[n, j] = mu + math.exp(0.5 * log_var) * eps[n, j]
+        total += 1.0 + log_var - mu * mu - math.exp(log_var)
+    return -0.5 * total
+
+
+@scalar
+def reparameterize_unit_grad(mu, log_var, e, dz, weight):
+    """(∂/∂μ, ∂/∂log σ²) of dz·z + weight·KL for one latent unit: dz + w·μ and
+    dz·ε·σ/2 + w·(σ² − 1)/2."""
+    var = math.exp(log_var)
+    return dz + weight * mu, 0.5 * (dz * e * math.sqrt(var) + weight * (var - 1.0))
 
 
 @scalar

@@ -8,12 +8,16 @@
                                                ``zero_grad()``; leaves them alone when frozen
     layer.forward_events(x), backward_events(dy)   the same passes as generators of events,
                                                one per layer at every depth (the training step)
+    layer.objective_terms() -> {name: float}   terms the layer added to the objective at its
+                                               last forward (a VAE's KL), per sample; {} for most
 
 Outputs and gradients live in buffers the layer owns and reuses every step (no allocation on
 the hot path): ``y = layer(x)`` stays valid until the layer's next forward; copy it to keep it.
 """
 
+import contextlib
 import copy
+import difflib
 import functools
 from dataclasses import dataclass, field
 
@@ -83,7 +87,7 @@ def _honouring_grad_mode(backward):
         if not self.frozen:
             for name, grad in grads.items():
                 flat = grad.reshape(-1)
-                self.kernels.add_forward(flat, scratch[name].reshape(-1), flat)
+                self.kernels.add(flat, scratch[name].reshape(-1), flat)
         return dx
 
     return run
@@ -95,8 +99,82 @@ def param_key(prefix, name):
     return f"{prefix}.{name}" if prefix else name
 
 
+def objective_addition(model, batch_size):
+    """What the terms that ``model``'s layers added at their last forward add to the loss of a
+    batch of ``batch_size``, in the loss's units: a layer's terms times N if it sums them over
+    the batch, as they are if it averages them (``Layer.objective_terms``, per sample). The
+    objective a step descends is loss + objective_addition(model, N); 0.0 for most models."""
+    total = 0.0
+    for layer in model.modules():
+        if layer.objective_reduction is not None:
+            scale = batch_size if layer.objective_reduction == "sum" else 1
+            total += scale * sum(layer.objective_terms().values())
+    return total
+
+
 class LayerInputError(ValueError):
     """A layer was given an input it cannot take; the message names the layer and the fix."""
+
+
+class LearnerKernel:
+    """A learner's Python function standing in for a compiled kernel (``Layer.use_kernel``).
+
+    Called with the kernel's own arguments (inputs first, preallocated outputs last), it must
+    write the outputs in place and return nothing, as every kernel does; ``calls`` counts how
+    often the layer ran it.
+    """
+
+    def __init__(self, name, function):
+        self.name, self.function, self.calls = name, function, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        try:
+            result = self.function(*args)
+        except Exception as exc:
+            exc.add_note(f"(in your kernel {self.name!r}, plugged in with use_kernel)")
+            raise
+        if result is not None:
+            raise TypeError(
+                f"your kernel {self.name!r} returned a {type(result).__name__}: a kernel writes "
+                f"its outputs in place (dW[...] = dy.T @ x) and returns None"
+            )
+
+    def __repr__(self):
+        return f"LearnerKernel({self.name!r}, {getattr(self.function, '__name__', '?')})"
+
+
+class PluggedKernels:
+    """``layer.kernels`` of a layer with learners' kernels plugged in: those by name, every
+    other kernel from the layer's device as before. The plug-in is for the CPU: on another
+    device, asking for a plugged kernel is an error that says how to go back."""
+
+    def __init__(self, layer, plugged):
+        self.layer, self.plugged = layer, plugged
+
+    def __getattr__(self, name):
+        plugged, layer = self.__dict__.get("plugged"), self.__dict__.get("layer")
+        if plugged is None or name.startswith("__"):  # copy/pickle probing a bare instance
+            raise AttributeError(name)
+        kernel = plugged.get(name)
+        if kernel is None:
+            return getattr(layer.backend.kernels, name)
+        if layer.backend.name != "cpu":
+            raise BackendError(
+                f"{layer.name}: your kernel {name!r} is a Python function for the cpu, and the "
+                f"layer is on {layer.backend.name}: move the model with model.to('cpu'), or "
+                f"unplug it with use_kernel({name!r}, None)"
+            )
+        return kernel
+
+
+class _DeviceKernels:
+    """``Layer.kernels``: the compiled kernels of the layer's device. A non-data descriptor,
+    so that a layer with a learner's kernel plugged in shadows it with a ``PluggedKernels`` in
+    its own ``__dict__``, and a layer without one pays one small call, as a property costs."""
+
+    def __get__(self, layer, owner=None):
+        return self if layer is None else layer.backend.kernels
 
 
 class Layer:
@@ -174,7 +252,7 @@ class Layer:
         return Event(
             phase,
             int(head) if head.isdigit() else 0,
-            self.label(path),
+            None,  # the name, made from the layer and path when first read
             self,
             _tensors=tensors,
             path=path,
@@ -244,9 +322,15 @@ class Layer:
         half batches, or a real and a fake batch — give the sum of their gradients.
         ``zero_grad(accumulate=False)`` goes back to overwriting. Returns self."""
         for layer in self.modules():
-            layer.accumulate_grads = accumulate
             for grad in layer.grads.values():
                 layer.backend.copy_into(grad, np.zeros(grad.shape, grad.dtype))
+        return self.accumulate_grads_(accumulate)
+
+    def accumulate_grads_(self, accumulate=True):
+        """Make backward add into grads (True) or overwrite them (False), for this layer and
+        every layer inside it, leaving the grads as they are. Returns self."""
+        for layer in self.modules():
+            layer.accumulate_grads = accumulate
         return self
 
     def learns(self):
@@ -262,10 +346,70 @@ class Layer:
         return cls(**config)
 
     # ----- helpers for layer implementations ------------------------------------------------
-    @property
-    def kernels(self):
-        """The compiled kernels of this layer's device."""
-        return self.backend.kernels
+    kernels = _DeviceKernels()
+
+    def use_kernel(self, name, function):
+        """Run ``function``, a learner's Python function, in place of the CPU kernel ``name``
+        in this layer and every layer inside it; ``function=None`` puts the compiled kernel
+        back. ``function`` takes the kernel's own arguments (its docstring lists them: inputs
+        first, preallocated outputs last) and writes the outputs in place, returning None:
+
+            def dense_backward(x, W, dy, dx, dW, db, need_dx):
+                dW[...] = dy.T @ x
+                db[...] = dy.sum(axis=0)
+                if need_dx:
+                    dx[...] = dy @ W
+
+        It stays plugged in through ``clone`` and ``gradcheck``, in ``fit``, the Stepper and
+        the inspector; it is not saved with the model. CPU only. Returns self.
+        """
+        if function is not None:
+            if self.device != "cpu":
+                raise BackendError(
+                    f"use_kernel: {self.name} is on {self.device}; a plugged-in kernel is a "
+                    f"Python function for the cpu: model.to('cpu') first"
+                )
+            if not callable(function):
+                raise TypeError(f"use_kernel: expected a function, got {type(function).__name__}")
+            known = vars(get_backend("cpu").kernels)
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=3)
+                raise ValueError(
+                    f"use_kernel: no kernel named {name!r}"
+                    + (f"; did you mean {', '.join(map(repr, close))}?" if close else "")
+                )
+        for layer in self.modules():
+            own = layer.__dict__.get("kernels")
+            plugged = dict(own.plugged) if own is not None else {}
+            if function is None:
+                plugged.pop(name, None)
+            else:
+                plugged[name] = LearnerKernel(name, function)
+            if plugged:
+                layer.kernels = PluggedKernels(layer, plugged)
+            else:
+                layer.__dict__.pop("kernels", None)
+        return self
+
+    @contextlib.contextmanager
+    def using_kernel(self, name, function):
+        """``use_kernel(name, function)`` for the length of a ``with`` block, then every layer's
+        kernels as they were before it."""
+        before = [(layer, layer.__dict__.get("kernels")) for layer in self.modules()]
+        self.use_kernel(name, function)
+        try:
+            yield self
+        finally:
+            for layer, kernels in before:
+                if kernels is None:
+                    layer.__dict__.pop("kernels", None)
+                else:
+                    layer.kernels = kernels
+
+    def plugged_kernels(self):
+        """{kernel name: LearnerKernel} plugged into this layer (``use_kernel``); {} if none."""
+        own = self.__dict__.get("kernels")
+        return dict(own.plugged) if own is not None else {}
 
     @property
     def name(self):
@@ -343,26 +487,35 @@ class Layer:
             self._buffers[key] = buf
         return buf[: shape[0]] if buf.shape[0] != shape[0] else buf
 
-    def add_weight_and_bias(self, weight_shape, fan_in, fan_out, bias, init):
+    def add_weight_and_bias(self, weight_shape, fan_in, fan_out, bias, init, bias_size=None):
         """Create ``params["weight"]`` of ``weight_shape`` (and ``params["bias"]`` of
-        (weight_shape[0],) if ``bias``) under the ``init`` scheme of ``layers/init.py``, drawn
-        from numbanet's seeded generator, with zero grads."""
-        weight, b = init_weight_and_bias(init, weight_shape, fan_in, fan_out, rng.generator())
+        (bias_size,), default (weight_shape[0],), if ``bias``) under the ``init`` scheme of
+        ``layers/init.py``, drawn from numbanet's seeded generator, with zero grads."""
+        weight, b = init_weight_and_bias(
+            init, weight_shape, fan_in, fan_out, rng.generator(), bias_size
+        )
         self.params["weight"] = weight.astype(self.dtype)
         self.grads["weight"] = np.zeros_like(self.params["weight"])
         if bias:
             self.params["bias"] = b.astype(self.dtype)
             self.grads["bias"] = np.zeros_like(self.params["bias"])
 
-    def bias_and_grad(self):
+    def bias_and_grad(self, size=None):
         """The bias and its gradient buffer; without a bias, a zero vector (kernels add it) and
-        a scratch buffer (kernels write it; nobody reads it)."""
+        a scratch buffer (kernels write it; nobody reads it) of ``size`` (default: the weight's
+        first dim)."""
         if "bias" in self.params:
             return self.params["bias"], self.grads["bias"]
-        size = (self.params["weight"].shape[0],)
-        if "zero_bias" not in self._buffers:
-            self._buffers["zero_bias"] = self.backend.zeros(size, self.dtype)
-        return self._buffers["zero_bias"], self.buffer("unused_bias_grad", size)
+        size = self.params["weight"].shape[0] if size is None else size
+        return self.zero_vector(size), self.buffer("unused_bias_grad", (size,))
+
+    def zero_vector(self, size):
+        """``size`` zeros on the layer's device, made once: what kernels add where there is no
+        bias."""
+        key = f"zeros {size}"
+        if key not in self._buffers:
+            self._buffers[key] = self.backend.zeros((size,), self.dtype)
+        return self._buffers[key]
 
     def saved_for_backward(self, *names):
         """The tensors forward saved, or a clear error if forward has not run."""
@@ -376,6 +529,29 @@ class Layer:
         if dy.shape != shape:
             raise self.error(f"expected dy of the output's shape {shape}, got {dy.shape}")
         return dy
+
+    # ----- terms a layer adds to the objective ----------------------------------------------
+    # How a layer that adds a term reduces it over the batch, "mean" or "sum", as the loss
+    # reduces its own (``Loss.check_terms``); None for the layers that add none.
+    objective_reduction = None
+
+    def objective_terms(self):
+        """{name: value} of the terms that this layer and the layers inside it added to the
+        objective at their last forward, each per sample of the batch: the units ``fit`` and
+        ``evaluate`` report a loss in (a "sum" loss divided by the batch size, a "mean" one as
+        it is). Terms of one name add up; most layers add none ({}).
+
+        A layer adds a term (``Reparameterize``: {"kl": …}) by overriding this, setting
+        ``objective_reduction``, and adding the term's gradient to dx in its backward, reduced
+        over the batch as that says: the objective a step descends is then the loss plus the
+        terms (``objective_addition``), with no call from the step. The step reads the terms
+        only to report them.
+        """
+        terms = {}
+        for child in self.children():
+            for name, value in child.objective_terms().items():
+                terms[name] = terms.get(name, 0.0) + value
+        return terms
 
     # ----- structure -------------------------------------------------------------------------
     def named_children(self):

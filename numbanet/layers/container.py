@@ -127,7 +127,7 @@ class Residual(Layer):
                 f"matches, e.g. a 1×1 Conv2d with the body's stride and output channels"
             )
         y = self.buffer("y", fx.shape)
-        self.kernels.add_forward(fx.reshape(-1), sx.reshape(-1), y.reshape(-1))
+        self.kernels.add(fx.reshape(-1), sx.reshape(-1), y.reshape(-1))
         self.saved["x_shape"], self.saved["y_shape"] = x.shape, y.shape
         yield self.event(
             "forward", path, context, lambda: {"body": fx, "shortcut": sx, "output": y}
@@ -147,7 +147,7 @@ class Residual(Layer):
         dx = None
         if dy is not None and need_dx:
             dx = self.buffer("dx", x_shape)
-            self.kernels.add_forward(d_body.reshape(-1), d_shortcut.reshape(-1), dx.reshape(-1))
+            self.kernels.add(d_body.reshape(-1), d_shortcut.reshape(-1), dx.reshape(-1))
         yield self.event(
             "backward",
             path,

@@ -1,31 +1,29 @@
 """The 2-D convolution layer."""
 
-import math
-
 from numbanet.layers.base import Layer
 from numbanet.layers.fused import FusedActivation
 
 
-def balanced_chunk(n, threads, most):
-    """Images per chunk, at most ``most``, for n images taken a chunk at a time by ``threads``
-    threads in turn: the size that gives the busiest thread the fewest images (chunk k goes to
-    thread k mod threads), the larger on a tie. 64 images on 2 threads, at most 5 a chunk: 4
-    (16 chunks, 32 images each) rather than 5 (13 chunks: 34 and 30)."""
+def image_input(layer, x):
+    """x as an (N, in_channels, H, W) array on the layer's device, or an error that says so."""
+    x = layer.as_input(x)
+    layer.check_ndim(x, 4, f"(N, {layer.in_channels}, H, W)")
+    if x.shape[1] != layer.in_channels:
+        raise layer.error(
+            f"expected input of shape (N, {layer.in_channels}, H, W), got {x.shape}: "
+            f"{x.shape[1]} channels instead of {layer.in_channels}"
+        )
+    return x
 
-    def busiest(m):
-        return -(-(-(-n // m)) // threads) * m
 
-    return min(range(1, min(most, n) + 1), key=lambda m: (busiest(m), -m))
-
-
-def pair(value, what):
+def pair(value, what, layer="Conv2d"):
     """(a, b) from an int or a 2-tuple, as torch takes kernel_size, stride, padding, dilation."""
     if isinstance(value, int):
         return value, value
     if isinstance(value, (tuple, list)) and len(value) == 2:
         if all(isinstance(v, int) for v in value):
             return tuple(value)
-    raise ValueError(f"Conv2d: {what} must be an int or a pair of ints, got {value!r}")
+    raise ValueError(f"{layer}: {what} must be an int or a pair of ints, got {value!r}")
 
 
 class Conv2d(FusedActivation, Layer):
@@ -106,14 +104,8 @@ class Conv2d(FusedActivation, Layer):
         )
 
     def forward(self, x):
-        x = self.as_input(x)
-        self.check_ndim(x, 4, f"(N, {self.in_channels}, H, W)")
-        n, c, h, w = x.shape
-        if c != self.in_channels:
-            raise self.error(
-                f"expected input of shape (N, {self.in_channels}, H, W), got {x.shape}: "
-                f"{c} channels instead of {self.in_channels}"
-            )
+        x = image_input(self, x)
+        n, _, h, w = x.shape
         oh, ow = self.output_size(h, w)
         if oh < 1 or ow < 1:
             (top, bottom), (left, right) = self.pads()
@@ -126,27 +118,18 @@ class Conv2d(FusedActivation, Layer):
         xp = self.padded("xp", x)
         weight, bias = self.params["weight"], self.bias_and_grad()[0]
         self.kernels.conv2d_forward(
-            x, weight, bias, *self.epilogue(), *self.geometry(), xp, *self.work(x.shape, oh), y
+            x, weight, bias, *self.epilogue(), *self.geometry(), xp, *self.work(x, oh), y
         )
         self.saved["x"], self.saved["xp"], self.saved["y"] = x, xp, y
         return y
 
-    def work(self, x_shape, oh):
-        """The kernels' scratch cols: (S, C·KH·KW, M·OH·R) and rows: (S, O, M·OH·R), one pair
-        per thread that takes chunks of M images: as many images as keep a chunk's cols and
-        rows within the backend's ``conv_chunk_bytes``, and no more than give each of the
-        backend's ``conv_threads`` threads a chunk (on the GPU one pass: S = 1, M = N). Shared
-        by forward and backward, which rebuilds cols chunk by chunk."""
-        n, c = x_shape[:2]
-        taps, width = c * math.prod(self.kernel_size), self.row_width(x_shape)
-        budget, threads = self.backend.conv_chunk_bytes, self.backend.conv_threads
-        per_image = (taps + self.out_channels) * oh * width * self.dtype.itemsize
-        m = n if budget is None else balanced_chunk(n, threads, max(1, budget // per_image))
-        slots = min(threads, -(-n // m))
-        return (
-            self.buffer("cols", (slots, taps, m * oh * width)),
-            self.buffer("rows", (slots, self.out_channels, m * oh * width)),
-        )
+    def work(self, x, oh):
+        """The kernels' scratch arrays cols and rows for input x, shaped as the backend's plan
+        says (``conv2d_scratch_shapes``: on the CPU, one pair per thread, each holding a chunk
+        of images). Shared by forward and backward, which rebuilds cols chunk by chunk."""
+        columns = oh * self.row_width(x.shape)
+        shapes = self.backend.plan.conv2d_scratch_shapes(x, self.params["weight"], columns)
+        return self.buffer("cols", shapes[0]), self.buffer("rows", shapes[1])
 
     def wide(self):
         """Stride 1 uses the kernels' wide column layout (``kernels/cpu/conv.py``)."""
@@ -181,7 +164,7 @@ class Conv2d(FusedActivation, Layer):
         x, xp, y = self.saved_for_backward("x", "xp", "y")
         dy = self.as_grad(dy, y.shape)
         dx = self.buffer("dx", x.shape)
-        cols, rows = self.work(x.shape, y.shape[2])
+        cols, rows = self.work(x, y.shape[2])
         self.kernels.conv2d_backward(
             x,
             xp,

@@ -9,14 +9,15 @@ import math
 INIT_SCHEMES = ("torch", "xavier", "kaiming")
 
 
-def init_weight_and_bias(scheme, weight_shape, fan_in, fan_out, rng):
-    """(weight, bias) float64 arrays drawn from ``rng`` under ``scheme``:
+def init_weight_and_bias(scheme, weight_shape, fan_in, fan_out, rng, n_out=None):
+    """(weight, bias) float64 arrays drawn from ``rng`` under ``scheme``, the bias of length
+    ``n_out`` (default weight_shape[0]):
 
     torch   : W, b ~ U(-1/√fan_in, 1/√fan_in)   (torch's kaiming_uniform(a=√5) for Linear/Conv)
     xavier  : W ~ U(-√(6/(fan_in+fan_out)), +…), b = 0   (keeps variance for tanh/sigmoid)
     kaiming : W ~ N(0, 2/fan_in), b = 0                    (keeps variance through ReLU)
     """
-    n_out = weight_shape[0]
+    n_out = weight_shape[0] if n_out is None else n_out
     if scheme == "torch":
         bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
         return rng.uniform(-bound, bound, weight_shape), rng.uniform(-bound, bound, n_out)

@@ -124,11 +124,6 @@ class _Recurrent(Layer):
     def layout(self):
         return "(N, T, {})" if self.batch_first else "(T, N, {})"
 
-    def rows_per_call(self):
-        """Rows of the batch per BLAS call in a step's product h W_hhᵀ (and, backward,
-        dgate W_hh): the backend's choice for a (H, G·H) matrix (``Backend.product_rows``)."""
-        return self.backend.product_rows(self.hidden_size, self.gates * self.hidden_size)
-
     def state_arrays(self, state, batch, what):
         """The state ``what`` ("initial state" or "final state grad") as a list of one or two
         (num_layers, N, H) arrays on the layer's device (zeros if None), checked."""
@@ -172,7 +167,7 @@ class _Recurrent(Layer):
             raise self.error(f"expected at least one step and one sequence, got {x.shape}")
         if self.batch_first:  # the kernels work time-major: a step is one (N, I) block
             x_steps = self.buffer("x_steps", (steps, batch, self.input_size))
-            self.kernels.swap_batch_time_forward(x, x_steps)
+            self.kernels.swap_batch_time(x, x_steps)
             x = x_steps
         initial = self.state_arrays(state, batch, "initial state")
         size, rows = self.hidden_size, self.gates * self.hidden_size
@@ -198,7 +193,7 @@ class _Recurrent(Layer):
         if not self.batch_first:
             return inputs
         y = self.buffer("y", (batch, steps, size))
-        self.kernels.swap_batch_time_forward(inputs, y)
+        self.kernels.swap_batch_time(inputs, y)
         return y
 
     def _keep_final_state(self, steps):
@@ -238,7 +233,7 @@ class _Recurrent(Layer):
         dy = self.as_grad(dy, y_shape)
         if self.batch_first:
             dy_steps = self.buffer("dy_steps", (steps, batch, size))
-            self.kernels.swap_batch_time_forward(dy, dy_steps)
+            self.kernels.swap_batch_time(dy, dy_steps)
             dy = dy_steps
         finals = self.state_arrays(final_state_grad, batch, "final state grad")
         state_grads = [
@@ -270,13 +265,13 @@ class _Recurrent(Layer):
         if not self.batch_first:
             return dy
         dx = self.buffer("dx", (batch, steps, self.input_size))
-        self.kernels.swap_batch_time_forward(dy, dx)
+        self.kernels.swap_batch_time(dy, dx)
         return dx
 
     def _keep_step_grads(self, dy, dh_through_w, carry, dh):
         """dh = ∂L/∂h_t of every step (T, N, H): the loss's gradient at each output + what the
         next step sent back through W_hh (GRU adds ``carry``, what went straight through z)."""
-        self.kernels.add_forward(dy.reshape(-1), dh_through_w.reshape(-1), dh.reshape(-1))
+        self.kernels.add(dy.reshape(-1), dh_through_w.reshape(-1), dh.reshape(-1))
 
     def _store_state_grads(self, state_grads, layer, dh_through_w, carry):
         """∂L/∂h_0 of ``layer`` (and ∂L/∂c_0) from what step 0 sent back."""
@@ -403,17 +398,14 @@ class RNN(_Recurrent):
     def sequence_forward(self, x, gi, gh, layer):
         w_ih, b_ih, w_hh, b_hh = self.parameters_of(layer)
         h = self.saved[f"h_l{layer}"]
-        self.kernels.rnn_sequence_forward(
-            x, w_ih, b_ih, w_hh, b_hh, *self.activation(), h, gi, gh, self.rows_per_call()
-        )
+        self.kernels.rnn_sequence_forward(x, w_ih, b_ih, w_hh, b_hh, *self.activation(), h, gi, gh)
 
     def sequence_backward(self, dy, dgi, dgh, dh, carry, dx, need_dx, layer):
         w_ih, w_hh, *grads = self.gradients_of(layer)
         x, h = self.saved[f"x_l{layer}"], self.saved[f"h_l{layer}"]
         self.kernels.rnn_sequence_backward(
-            x, w_ih, w_hh, h, dy, *self.activation(), dgi, dh, dx, *grads, need_dx,
-            self.rows_per_call(),
-        )  # fmt: skip
+            x, w_ih, w_hh, h, dy, *self.activation(), dgi, dh, dx, *grads, need_dx
+        )
 
     def config(self):
         return super().config() | {"nonlinearity": self.nonlinearity}
@@ -446,17 +438,14 @@ class LSTM(_Recurrent):
 
     def sequence_forward(self, x, gi, gh, layer):
         h, c, gates = (self.saved[f"{name}_l{layer}"] for name in ("h", "c", "gates"))
-        self.kernels.lstm_sequence_forward(
-            x, *self.parameters_of(layer), h, c, gates, gi, gh, self.rows_per_call()
-        )
+        self.kernels.lstm_sequence_forward(x, *self.parameters_of(layer), h, c, gates, gi, gh)
 
     def sequence_backward(self, dy, dgi, dgh, dh, carry, dx, need_dx, layer):
         w_ih, w_hh, *grads = self.gradients_of(layer)
         x, h, c, gates = (self.saved[f"{name}_l{layer}"] for name in ("x", "h", "c", "gates"))
         self.kernels.lstm_sequence_backward(
-            x, w_ih, w_hh, h, c, gates, dy, dgi, dh, carry, dx, *grads, need_dx,
-            self.rows_per_call(),
-        )  # fmt: skip
+            x, w_ih, w_hh, h, c, gates, dy, dgi, dh, carry, dx, *grads, need_dx
+        )
 
 
 class GRU(_Recurrent):
@@ -482,23 +471,20 @@ class GRU(_Recurrent):
 
     def sequence_forward(self, x, gi, gh, layer):
         h, gates = self.saved[f"h_l{layer}"], self.saved[f"gates_l{layer}"]
-        self.kernels.gru_sequence_forward(
-            x, *self.parameters_of(layer), h, gates, gi, gh, self.rows_per_call()
-        )
+        self.kernels.gru_sequence_forward(x, *self.parameters_of(layer), h, gates, gi, gh)
 
     def sequence_backward(self, dy, dgi, dgh, dh, carry, dx, need_dx, layer):
         w_ih, w_hh, *grads = self.gradients_of(layer)
         x, h, gates = (self.saved[f"{name}_l{layer}"] for name in ("x", "h", "gates"))
         self.kernels.gru_sequence_backward(
-            x, w_ih, w_hh, h, gates, dy, dgi, dgh, dh, carry, dx, *grads, need_dx,
-            self.rows_per_call(),
-        )  # fmt: skip
+            x, w_ih, w_hh, h, gates, dy, dgi, dgh, dh, carry, dx, *grads, need_dx
+        )
 
     def _keep_step_grads(self, dy, dh_through_w, carry, dh):
         super()._keep_step_grads(dy, dh_through_w, carry, dh)
-        self.kernels.add_forward(dh.reshape(-1), carry.reshape(-1), dh.reshape(-1))
+        self.kernels.add(dh.reshape(-1), carry.reshape(-1), dh.reshape(-1))
 
     def _store_state_grads(self, state_grads, layer, dh_through_w, carry):
         """∂L/∂h_0 = what went back through W_hh + what went straight through z."""
         flat = (dh_through_w.reshape(-1), carry.reshape(-1), state_grads[0][layer].reshape(-1))
-        self.kernels.add_forward(*flat)
+        self.kernels.add(*flat)

@@ -28,6 +28,56 @@ class Flatten(Layer):
         return "Flatten()"
 
 
+class Unflatten(Layer):
+    """Splits one dim into several, as torch.nn.Unflatten: (N, 784) -> (N, 1, 28, 28) with
+    Unflatten(1, (1, 28, 28)). A view, no copy; the inverse of Flatten.
+    Input shape: (..., S, ...) with S at ``dim`` (negative counts from the end).
+    Output shape: (..., *sizes, ...), where the product of sizes is S; one size may be −1
+    (what the others leave).
+    """
+
+    formula = {"forward": "y = x.reshape(…, *sizes, …)", "backward": "dx = dy.reshape(x.shape)"}
+
+    def __init__(self, dim, sizes):
+        super().__init__()
+        self.dim, self.sizes = int(dim), tuple(int(s) for s in sizes)
+        if not self.sizes or sum(s == -1 for s in self.sizes) > 1 or min(self.sizes) < -1:
+            raise ValueError(
+                f"Unflatten: sizes must be sizes >= 0 with at most one -1, got {sizes!r}"
+            )
+
+    def output_shape(self, shape):
+        """The output's shape for an input of ``shape``, or a clear error."""
+        if not -len(shape) <= self.dim < len(shape):
+            raise self.error(f"expected an input with dim {self.dim}, got shape {shape}")
+        dim = self.dim % len(shape)
+        known = math.prod(s for s in self.sizes if s != -1)
+        sizes = self.sizes
+        if -1 in sizes and known and shape[dim] % known == 0:
+            sizes = tuple(shape[dim] // known if s == -1 else s for s in sizes)
+        if math.prod(sizes) != shape[dim] or -1 in sizes:
+            raise self.error(
+                f"cannot split dim {self.dim} of size {shape[dim]} (input {shape}) into "
+                f"{self.sizes}: their product must be {shape[dim]}"
+            )
+        return (*shape[:dim], *sizes, *shape[dim + 1 :])
+
+    def forward(self, x):
+        x = self.as_input(x)
+        self.saved["x_shape"] = x.shape
+        return x.reshape(self.output_shape(x.shape))
+
+    def backward(self, dy, need_dx=True):
+        (shape,) = self.saved_for_backward("x_shape")
+        return self.as_grad(dy, self.output_shape(shape)).reshape(shape)
+
+    def config(self):
+        return {"dim": self.dim, "sizes": list(self.sizes)}
+
+    def __repr__(self):
+        return f"Unflatten({self.dim}, {self.sizes})"
+
+
 class Identity(Layer):
     """y = x: a placeholder layer (e.g. an optional layer switched off)."""
 

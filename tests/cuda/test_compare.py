@@ -8,6 +8,7 @@ import pytest
 import numbanet as nn
 from numbanet import cli, compare
 from numbanet.backend import get_backend
+from numbanet.compare import kernels
 from numbanet.compare.kernels import KernelRow, difference, ulp
 from numbanet.compare.sweep import Sweep
 
@@ -92,7 +93,7 @@ def test_sweep_times_a_kernel_over_batch_sizes():
 
 
 def test_the_command_prints_json_for_machines(capsys):
-    assert cli.main(["compare", "--kernel", "tanh_forward", "--json"]) == 0
+    assert cli.main(["compare", "--kernel", "tanh_forward", "--json", "--all"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["simulated"] is True and "simulator" in report["gpu"]
     assert {(tuple(r["shape"]), r["dtype"]) for r in report["rows"]} == {
@@ -105,6 +106,50 @@ def test_the_command_says_when_timings_mean_nothing(capsys):
     assert cli.main(["compare", "--kernel", "l2_penalty", "--dtype", "float32"]) == 0
     out = capsys.readouterr().out
     assert "GPU times and speed-ups mean nothing" in out and "l2_penalty_backward" in out
+
+
+def test_the_command_compares_one_shape_per_kernel_unless_asked_for_all(capsys):
+    assert cli.main(["compare", "--kernel", "sgd_step[nesterov]", "--kernel", "tanh_b"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split()[:2] for line in out.splitlines() if line.startswith(("sgd", "tanh"))]
+    assert sorted(rows) == [["sgd_step[nesterov]", "130"]] * 2 + [["tanh_backward", "130"]] * 2
+    assert "4 rows (sgd_step[nesterov], tanh_b, one shape per kernel) in " in out
+    assert cli.main(["compare", "--list"]) == 0
+    names = capsys.readouterr().out.split("\n")
+    assert "dense_forward" in names and len(names) == len(compare.CASES) + 1
+
+
+def test_the_command_compares_the_dense_family_by_default_and_says_what_all_would_take(
+    monkeypatch, capsys
+):
+    calls = []
+
+    def compare_kernel(case, shape, dtype, repeat, seed):
+        calls.append((case, shape, dtype))
+        return KernelRow(case, kernels.kernel_of(case), kernels.as_tuple(shape), dtype, 0, 0, 0,
+                         1e-5, True, 1e-6, 1e-3, 0, 0)  # fmt: skip
+
+    monkeypatch.setattr(kernels, "compare_kernel", compare_kernel)
+    assert cli.main(["compare"]) == 0
+    dense = kernels.families()["dense"]
+    assert dense[:2] == ["dense_forward", "dense_forward[relu]"]
+    assert calls == [
+        (case, kernels.representative_shape(case), dtype)
+        for case in dense
+        for dtype in ("float32", "float64")
+    ]
+    out = capsys.readouterr().out
+    every = len(kernels.jobs(None, ("float32", "float64"), "small"))
+    assert f"{2 * len(dense)} rows (family dense, one shape per kernel) in " in out
+    assert f"Every kernel on every shape (--all): {every} rows, roughly " in out
+    calls.clear()
+    assert cli.main(["compare", "--family", "penalty", "--all", "--dtype", "float32"]) == 0
+    assert calls == [
+        (case, shape, "float32")
+        for case in ("l1_penalty_backward", "l2_penalty_backward")
+        for shape in (1, 130)
+    ]
+    assert "4 rows (family penalty, every shape) in " in capsys.readouterr().out
 
 
 def test_info_names_the_gpu(capsys):

@@ -19,39 +19,37 @@ from numbanet.compare.cases import (
     kernel_of,
     shapes_of,
 )
-from numbanet.kernels import cpu
-from numbanet.kernels import cuda as gpu
+from numbanet.kernels import FAMILIES, PLAN, device_table
 
-SUFFIXES = ("_forward", "_backward", "_step")
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
+CPU, GPU = device_table("cpu"), device_table("cuda")
 
 
-def kernel_names(module):
-    return {name for name in dir(module) if name.endswith(SUFFIXES)}
+def listed(families):
+    """Every name the families list."""
+    return {name for names in families.values() for name in names}
 
 
-def kernel(modules, name):
-    (found,) = [getattr(module, name) for module in modules if hasattr(module, name)]
-    return found
+def test_cuda_and_cpu_kernel_tables_hold_every_listed_kernel():
+    assert set(vars(CPU)) == set(vars(GPU)) == listed(FAMILIES)
+    assert set(vars(device_table("cpu", PLAN))) == set(vars(device_table("cuda", PLAN)))
 
 
-def test_cuda_and_cpu_kernel_tables_have_the_same_names():
-    for cpu_module, cuda_module in zip(cpu.MODULES, gpu.MODULES, strict=True):
-        assert cuda_module.__name__.split(".")[-1] == cpu_module.__name__.split(".")[-1]
-        assert kernel_names(cuda_module) == kernel_names(cpu_module), cuda_module.__name__
+@pytest.mark.parametrize("families", [FAMILIES, PLAN], ids=["kernels", "plan"])
+def test_cuda_kernels_take_the_cpu_kernels_arguments_in_the_same_order(families):
+    cpu, gpu = device_table("cpu", families), device_table("cuda", families)
+    for name in listed(families):
+        assert inspect.signature(getattr(gpu, name)) == inspect.signature(getattr(cpu, name)), name
 
 
-def test_cuda_kernels_take_the_cpu_kernels_arguments_in_the_same_order():
-    for cpu_module in cpu.MODULES:
-        for name in kernel_names(cpu_module):
-            cpu_kernel = getattr(cpu_module, name)
-            cpu_signature = inspect.signature(getattr(cpu_kernel, "py_func", cpu_kernel))
-            assert inspect.signature(kernel(gpu.MODULES, name)) == cpu_signature, name
+def test_cuda_plan_takes_the_whole_batch_in_one_chunk():
+    x, W = np.zeros((5, 3, 8, 8), np.float32), np.zeros((4, 3, 3, 3), np.float32)
+    cols, rows = device_table("cuda", PLAN).conv2d_scratch_shapes(x, W, 36)
+    assert cols == (1, 27, 5 * 36) and rows == (1, 4, 5 * 36)
 
 
 def test_every_kernel_has_a_case():
-    cpu_names = set().union(*(kernel_names(module) for module in cpu.MODULES))
-    assert {kernel_of(case) for case in CASES} == cpu_names
+    assert {kernel_of(case) for case in CASES} == listed(FAMILIES)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -63,14 +61,14 @@ def test_every_kernel_has_a_case():
 def test_cuda_kernel_matches_cpu_kernel(case, shape, dtype):
     args = arguments(case, shape, dtype)
     name = kernel_of(case)
-    cpu_kernel = kernel(cpu.MODULES, name)
+    cpu_kernel = getattr(CPU, name)
     cpu_args = [np.copy(a) if isinstance(a, np.ndarray) else a for a in args]
     cpu_kernel(*cpu_args)
     cuda_args = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in args]
-    kernel(gpu.MODULES, name)(*cuda_args)
+    getattr(GPU, name)(*cuda_args)
     # every array is compared: the outputs, and the inputs, which neither kernel may modify
     # (but work arrays each device may use its own way)
-    arg_names = list(inspect.signature(cpu_kernel.py_func).parameters)
+    arg_names = list(inspect.signature(cpu_kernel).parameters)
     for arg_name, expected, on_device in zip(arg_names, cpu_args, cuda_args):
         if isinstance(expected, np.ndarray) and arg_name not in WORK_ARRAYS.get(name, ()):
             np.testing.assert_allclose(

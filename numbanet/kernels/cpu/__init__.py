@@ -7,6 +7,10 @@ Every kernel is compiled with ``error_model="numpy"``: a division by zero gives 
 in NumPy and PyTorch (the inspector's anomaly stop reports them), instead of Numba's default
 Python semantics, whose zero test before every division keeps loops from vectorizing.
 
+Which kernels there are is ``FAMILIES`` in ``numbanet/kernels/__init__.py``; how the CPU splits
+work among its threads where a layer has to know (the scratch arrays of a convolution) is
+``plan.py``.
+
 Their compiled code is cached beside them and emptied when any kernel source changes
 (``cache.py``: Numba alone would notice an edit to a kernel's own file only).
 """
@@ -14,35 +18,3 @@ Their compiled code is cached beside them and emptied when any kernel source cha
 from numbanet.kernels.cpu.cache import drop_stale_cache
 
 drop_stale_cache()  # before any kernel is compiled or loaded from the cache
-
-from numbanet.kernels.cpu import (  # noqa: E402
-    activation,
-    conv,
-    dense,
-    dropout,
-    elementwise,
-    embedding,
-    loss,
-    norm,
-    optim,
-    penalty,
-    pool,
-    recurrent,
-    sequence,
-)
-
-MODULES = (
-    dense,
-    conv,
-    pool,
-    norm,
-    dropout,
-    elementwise,
-    activation,
-    loss,
-    optim,
-    penalty,
-    embedding,
-    sequence,
-    recurrent,
-)

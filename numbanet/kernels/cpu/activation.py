@@ -147,7 +147,7 @@ def activate(v, kind, slope):
 
     Loops over the one array rather than calling the forward kernels with x and y the same:
     before a vectorized loop LLVM tests two arrays for overlap, and finding them the same runs
-    its scalar loop (tanh on 301k float32s in place: 0.72 ms that way, 0.13 ms here).
+    its scalar loop.
     """
     if kind == TANH and v.itemsize == 4:
         for i in range(v.shape[0]):

@@ -24,8 +24,8 @@ rows Wp wide) and every output row gets Wp columns instead of OW. Then a tap's r
 one image is one contiguous run of xp shifted by kh·dil·Wp + kw·dil — a single long copy
 instead of OH copies of OW values — and col2im adds it back the same way. The Wp − OW extra
 columns per output row read neighbouring pixels and are simply never used: the epilogue skips
-them and backward gives them dz = 0, so they add nothing to dW or dx. The GEMMs grow by Wp/OW
-(1.2× for the seed CNN's 13 → 11 layer); the copies got 3–4× faster.
+them and backward gives them dz = 0, so they add nothing to dW or dx. The GEMMs grow by Wp/OW;
+the long copies gain more than that.
 
 Chunks, one thread each: cols is KH·KW times the input (10.5 MB for the seed CNN's 32 → 64
 layer at batch 64), too big for the cache. The kernels take the batch in chunks of M images,
@@ -33,19 +33,11 @@ and each thread takes whole chunks through the layer — padding, im2col, the GE
 single-threaded BLAS call, the layout pass — in its own cols[s] and rows[s]
 (``forward_chunk``, ``backward_chunk``; backward builds each chunk's cols again from x, and
 each thread sums its dW and db apart). A chunk's arrays never leave the core that wrote them,
-and the threads meet once per layer instead of after every pass over every chunk. The layer
-picks M so that a chunk's cols and rows take about 512 KiB (``Backend.conv_chunk_bytes``),
-balanced over the threads (``layers/conv.py``: ``balanced_chunk``). Measured on 2 cores,
-batch 64: the 32 → 64 layer's forward 3.44 → 1.50 ms against splitting each pass of each chunk
-over both threads (im2col by taps, the GEMM by filters), where every GEMM read the half of cols
-the other core had written (the same passes on cols already in both caches: 2.0 ms); training
-steps seed CNN 13.6 → 9.7 ms, LeNet-5 4.6 → 2.9 ms. Budgets, forward + backward ms per layer
-at 128 / 256 / 512 / 1024 / 2048 KiB: conv 1 → 32 1.03 / 1.08 / 1.06 / 1.71 / 1.86,
-32 → 64 5.30 / 5.37 / 4.82 / 4.56 / 4.79, 64 → 64 2.17 / 1.63 / 1.44 / 1.34 / 1.34, LeNet's
-6 → 16 (5×5) 1.04 / 0.91 / 1.19 / 1.30 / 1.36; whole steps were fastest at 512 KiB for the
-seed CNN (10.0–10.6 ms; 1 MiB 11.5) and at 256 KiB for LeNet-5 (2.5 against 3.0 ms), whose
-6 → 16 GEMM is fast only while M·N·K stays under OpenBLAS's small-matrix limit (16 × 150 by
-150 × 280: 33 ns per column; × 420 on: 55–60). A batch of one chunk runs on one thread.
+and the threads meet once per layer instead of after every pass over every chunk (faster than
+splitting each pass over the threads, where every GEMM reads what another core wrote). The
+kernels read S and M from the shapes of cols and rows, which ``plan.py`` picks: chunks of
+about 512 KiB of cols and rows, balanced over the threads (``conv2d_scratch_shapes``). A batch
+of one chunk runs on one thread.
 
 Few filters (stride 1, at most DIRECT_MAX_OUT output channels, like LeNet's first layer) skip
 im2col: with 6 filters the GEMM has 6 rows, so each column of cols is written, read back and
@@ -53,13 +45,10 @@ used for only 6 dot products, and the layer is bound by moving cols (5.7 MB for 
 conv 1 → 6 at batch 64). ``conv_rows_direct`` computes the same wide rows straight from the
 padded image (each filter row slid along an image row, ``row_taps``) and
 ``conv_weight_grad_direct`` the weight gradient likewise (``tap_sums``); dx keeps the GEMM and
-col2im. Measured at batch 64, float32 (forward: im2col + GEMM against direct; weight gradient:
-GEMM against direct): 1 → 6 channels 5×5 0.58 → 0.40 ms and 0.83 → 0.37 ms; 3 → 6 5×5
-2.1 → 1.1 and 2.1 → 1.0 ms; 1 → 8 5×5 0.53 → 0.50 and 0.53 → 0.45 ms; past 8 filters the GEMM
-wins (1 → 12: 0.63 against 0.76 ms forward; 1 → 32 3×3: 0.48 against 0.81 ms). Measured
-again once each thread took whole chunks (forward + backward, direct against GEMM), the margins
-shrank: 1 → 6 0.60 against 0.63 ms, and the GEMM now leads for 3 → 6 (1.56 against 1.49) and
-1 → 8 (0.76 against 0.72), all within this host's noise; the rule was left as it is.
+col2im. Past 8 filters the GEMM wins.
+
+The figures behind these choices (the layouts, the chunk budget, the direct convolution's
+limit) are in benchmarks/RESULTS.md, "figures moved from docstrings".
 """
 
 import numpy as np
@@ -82,7 +71,7 @@ def im2col(x, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, 
     (``conv_inside``), so the copy needs no test per element. Flat indices rather than row
     views (a view costs two atomic reference counts), cast to unsigned: Numba tests a signed
     index for a negative value to wrap, which for ``start + ow`` (start of unknown sign) stays
-    in the loop and keeps it from vectorizing (1.7× faster on the seed CNN's 32 → 64 shapes).
+    in the loop and keeps it from vectorizing.
     """
     n_size, c_size, h_size, w_size = x.shape
     source, target = x.reshape(-1), cols.reshape(-1)
@@ -118,8 +107,8 @@ def col2im(dcols, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil
     dcols: (C·KH·KW, N·OH·OW); writes dx: (N, C, H, W). One iteration per image plane (n, c)
     adds each tap's columns into the pixels they came from: no two iterations write one
     element, and each pixel sums its taps in (kh, kw) order, as the GPU twin does. Flat
-    unsigned indices and the [lo, hi) range of ``conv_inside``, as in ``im2col`` (2× faster
-    than signed ones).
+    unsigned indices and the [lo, hi) range of ``conv_inside``, as in ``im2col`` (the loop
+    vectorizes).
     """
     n_size, c_size, h_size, w_size = dx.shape
     source, target = dcols.reshape(-1), dx.reshape(-1)
@@ -190,7 +179,7 @@ def im2col_wide(xp, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, cols):
         for n in range(n_size):
             at, start = (tap * n_size + n) * positions, (n * c_size + c) * hp_size * width + shift
             row, run = target[at : at + positions], source[start : start + span]
-            for q in range(span):  # on views: indices from 0, so LLVM vectorizes (3× faster)
+            for q in range(span):  # on views: indices from 0, so LLVM vectorizes
                 row[q] = run[q]
             for q in range(span, positions):
                 row[q] = 0
@@ -229,8 +218,7 @@ def row_taps(acc, run, w, span, kw_size, dil):
     """acc[q] += Σ_kw w[kw] · run[q + kw·dil] for q < span: one filter row slid along one
     image row. Called with kw_size and dil as constants where it can (3×3 and 5×5 filters):
     LLVM then unrolls the taps, keeps the sum in a register and vectorizes over q, reading and
-    writing acc once per filter row instead of once per tap (0.40 against 0.67 ms on LeNet's
-    first layer)."""
+    writing acc once per filter row instead of once per tap."""
     for q in range(span):
         total = acc[q]
         for kw in range(kw_size):
@@ -271,8 +259,8 @@ def conv_rows_direct(xp, W, dil_h, dil_w, oh_size, ow_size, rows):
 def tap_sums(d, run, g, span, kw_size, dil):
     """g[kw] += Σ_q d[q] · run[q + kw·dil] for every tap kw: one filter row's weight gradient
     from one image row. For 3- and 5-wide rows the sums sit in named accumulators, so one pass
-    reads d once for all taps (1.7× faster than one dot product per tap); the caller's
-    fastmath "reassoc" lets LLVM vectorize the sums."""
+    reads d once for all taps (rather than one dot product per tap); the caller's fastmath
+    "reassoc" lets LLVM vectorize the sums."""
     zero = g.dtype.type(0)
     if kw_size == 5 and dil == 1:
         a0 = a1 = a2 = a3 = a4 = zero
@@ -461,6 +449,26 @@ def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w,
 
 
 @njit(cache=True, error_model="numpy")
+def input_grad_chunk(part_rows, W, wide, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size,
+                     ow_size, dcols, dxp, dx):  # fmt: skip
+    """dx = col2im(W2ᵀ · rows): the input gradient of a chunk of images from its dz in rows:
+    (O, M·OH·R) (the GEMM into the thread's dcols, then ``col2im``, or in the wide layout
+    ``col2im_wide`` into the padded dxp, cropped into dx; straight into dx without padding).
+    Also the whole forward pass of a transposed convolution (``conv_transpose2d_forward``)."""
+    kh_size, kw_size = W.shape[2], W.shape[3]
+    part_dcols = matrix_prefix(dcols, part_rows.shape[1])
+    np.dot(W.reshape(W.shape[0], -1).T, part_rows, part_dcols)
+    if not wide:
+        col2im(part_dcols, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+               oh_size, ow_size, dx)  # fmt: skip
+    elif dxp.size:
+        col2im_wide(part_dcols, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, dxp)
+        crop_images(dxp, pad_h, pad_w, dx)
+    else:
+        col2im_wide(part_dcols, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, dx)
+
+
+@njit(cache=True, error_model="numpy")
 def backward_chunk(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w, dil_h,
                    dil_w, cols, rows, dcols, dxp, dx, dW, product, db, need_dx):  # fmt: skip
     """``conv2d_backward`` on one chunk of images, on one thread: dz as rows, this chunk's dW
@@ -481,16 +489,8 @@ def backward_chunk(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_h
         np.dot(part_rows, part_cols.T, product)
         add_parts(product.reshape(1, -1), dW.reshape(-1))
     if need_dx:
-        part_dcols = matrix_prefix(dcols, part_rows.shape[1])
-        np.dot(W.reshape(o_size, -1).T, part_rows, part_dcols)
-        if not wide:
-            col2im(part_dcols, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
-                   oh_size, ow_size, dx)  # fmt: skip
-        elif dxp.size:
-            col2im_wide(part_dcols, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, dxp)
-            crop_images(dxp, pad_h, pad_w, dx)
-        else:
-            col2im_wide(part_dcols, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, dx)
+        input_grad_chunk(part_rows, W, wide, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+                         oh_size, ow_size, dcols, dxp, dx)  # fmt: skip
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -508,7 +508,7 @@ def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_
     from x chunk by chunk, or no cols at all for a direct convolution) and, with stride 1 and
     padding, dxp: (N, C, Hp, Wp) (else an empty array). Each thread sums its chunks' dW and db
     apart; the S partial sums are added at the end (``add_parts``: loops, not NumPy's sum over
-    an axis or a broadcast +=, which in a compiled kernel take 4 s more to compile).
+    an axis or a broadcast +=, which in a compiled kernel take seconds longer to compile).
     """
     n_size, o_size, oh_size, ow_size = dy.shape
     slots = cols.shape[0]
@@ -532,3 +532,80 @@ def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_
                            own_dW, products[slot], own_db, need_dx)  # fmt: skip
     add_parts(weight_sums.reshape(slots - 1, -1), dW.reshape(-1))
     add_parts(bias_sums, db)
+
+
+# ----- the transposed convolution: the input gradient of a convolution as a layer ------------
+# A transposed convolution with weight W: (C_in, C_out, KH, KW) maps x: (N, C_in, H, W) to
+# y: (N, C_out, OH, OW), OH = (H − 1)·stride − 2·pad + dil·(KH − 1) + output_pad + 1: it is the
+# input gradient of the convolution of y-shaped images by W (C_out → C_in channels), whose
+# output is x-shaped. Its forward is that convolution's backward to the input (x as dz in rows,
+# ``input_grad_chunk``) plus the bias; its backward is that convolution's forward (dx) and
+# weight gradient (dW), which the layer (``layers/conv_transpose.py``) gets from
+# ``conv2d_forward`` and ``conv2d_backward``, and the bias gradient below.
+
+
+@njit(cache=True, error_model="numpy")
+def add_channel_bias(y, b):
+    """y[n, c, h, w] += b[c]. y: (N, C, H, W), b: (C,)."""
+    for n in range(y.shape[0]):
+        for c in range(y.shape[1]):
+            plane, bias = y[n, c].reshape(-1), b[c]
+            for i in range(plane.size):
+                plane[i] += bias
+
+
+@njit(cache=True, error_model="numpy")
+def transpose_forward_chunk(x, W, b, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, rows, dcols,
+                            yp, y, unused):  # fmt: skip
+    """``conv_transpose2d_forward`` on one chunk of images, on one thread: x in the layout of
+    a convolution's dz rows (``images_to_rows``; unused: (C_in,), where it adds sums nobody
+    reads), the convolution's input gradient from them into y (``input_grad_chunk``), + b."""
+    wide = stride_h == 1 and stride_w == 1
+    h_size, w_size = x.shape[2], x.shape[3]
+    width, _ = chunk_geometry(yp if yp.size else y, wide, h_size, w_size, rows)
+    part_rows = matrix_prefix(rows, x.shape[0] * h_size * width)
+    images_to_rows(x, x, 0, 0.0, part_rows, unused)
+    input_grad_chunk(part_rows, W, wide, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, h_size,
+                     w_size, dcols, yp, y)  # fmt: skip
+    add_channel_bias(y, b)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def conv_transpose2d_forward(x, W, b, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, rows,
+                             dcols, yp, y):  # fmt: skip
+    """y = W ⋆ᵀ x + b, the transposed convolution (torch.nn.ConvTranspose2d):
+    y[n, o, i·s − p + kh·d, j·s − p + kw·d] += x[n, c, i, j] · W[c, o, kh, kw], then + b[o].
+
+    x: (N, C_in, H, W), W: (C_in, C_out, KH, KW), b: (C_out,); pad_h/pad_w: the padding taken
+    off the top/left of the full output (the rest follows from y's size, which output padding
+    makes larger); writes y: (N, C_out, OH, OW) and the scratch arrays rows: (S, C_in, M·H·R),
+    dcols: (S, C_out·KH·KW, M·H·R) and, with stride 1 where y is not the whole wide image, yp:
+    (N, C_out, Hp, Wp) (else an empty array), Hp ≥ H + dil_h·(KH − 1) and ≥ pad_h + OH
+    (likewise Wp). R: W, or Wp with stride 1 (the wide layout). As ``conv2d_forward``: S threads
+    take chunks of M images, each with its own rows[s] and dcols[s] (``transpose_forward_chunk``).
+    """
+    n_size, c_size, h_size, w_size = x.shape
+    slots = rows.shape[0]
+    _, chunk = chunk_geometry(yp if yp.size else y, stride_h == 1 and stride_w == 1, h_size,
+                              w_size, rows[0])  # fmt: skip
+    unused = np.zeros((slots, c_size), x.dtype)
+    for slot in prange(slots):
+        for first in range(slot * chunk, n_size, slots * chunk):
+            last = min(first + chunk, n_size)
+            transpose_forward_chunk(x[first:last], W, b, stride_h, stride_w, pad_h, pad_w,
+                                    dil_h, dil_w, rows[slot], dcols[slot], yp[first:last],
+                                    y[first:last], unused[slot])  # fmt: skip
+
+
+@njit(parallel=True, cache=True, fastmath={"reassoc"}, error_model="numpy")
+def conv_transpose2d_bias_backward(dy, db):
+    """db[c] = Σ_n Σ_h Σ_w dy[n, c, h, w]: the bias gradient of a transposed convolution (its
+    dx and dW are a convolution's: see above). dy: (N, C, H, W); writes db: (C,). One prange
+    iteration per channel; the sum may be reassociated (fastmath "reassoc"): it vectorizes."""
+    for c in prange(dy.shape[1]):
+        total = dy.dtype.type(0)
+        for n in range(dy.shape[0]):
+            plane = dy[n, c].reshape(-1)
+            for i in range(plane.size):
+                total += plane[i]
+        db[c] = total

@@ -15,7 +15,7 @@ def dense_forward(x, W, b, activation, slope, y):
     x: (N, I), W: (J, I), b: (J,); writes y: (N, J).
     The product is ``gemm`` into y; then the bias is added row by row and f applied in
     place by its own elementwise kernel. (One pass doing both, with the choice of f made per
-    element, measured 1.5× slower at batch 1024: the branch keeps the loop from vectorizing.)
+    element, is slower: the branch keeps the loop from vectorizing.)
     """
     gemm(x, W.T, y)
     for n in prange(y.shape[0]):
@@ -42,9 +42,9 @@ def dense_backward(x, W, dy, dx, dW, db, need_dx):
 
 # Matrix products. BLAS runs on one thread (``numbanet/runtime.py`` says why): these split a
 # product over Numba's threads, each part one single-threaded BLAS call, so that matrix products
-# and every other kernel share one pool of threads. Measured on 2 cores against OpenBLAS's own
-# two threads: the LSTM's 64×128 by 128×512 step 59 against 56 µs. Each part packs all of b,
-# so thin parts waste the packing: a 16-row product ran as fast as one part as in two of 8.
+# and every other kernel share one pool of threads, at about the speed of OpenBLAS's own
+# threads. Each part packs all of b, so thin parts waste the packing: hence MIN_ROWS (figures:
+# benchmarks/RESULTS.md, "figures moved from docstrings").
 # (Convolutions split their batch over the threads instead: ``kernels/cpu/conv.py``.)
 MIN_ROWS = 16  # rows of c (gemm) or of the shared dimension (gemm_tn) per thread, at least
 POOL_SIZE = config.NUMBA_NUM_THREADS  # Numba's threads (the cores, unless NUMBA_NUM_THREADS)
@@ -127,8 +127,7 @@ def column_sums(a, total):
 
     One iteration per block of SUM_BLOCK columns, adding the rows one after another into the
     block: every row is read in whole cache lines and the inner loop over the block vectorizes.
-    (A sum down each column alone reads one float per cache line: at N = 1792, J = 512, that
-    was 2.4 ms against 0.24 ms.)
+    (A sum down each column alone reads one float per cache line, and is many times slower.)
     """
     for b in prange((a.shape[1] + SUM_BLOCK - 1) // SUM_BLOCK):
         block = total[b * SUM_BLOCK : (b + 1) * SUM_BLOCK]

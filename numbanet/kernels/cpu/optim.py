@@ -76,7 +76,7 @@ def adam_step(
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def grad_norm_sq_forward(grad, partial):
+def squared_norm_partials(grad, partial):
     """The squared norm ‖grad‖² in P partial sums (their sum is the norm², for gradient clipping):
     partial[p] = Σ_{i ≡ p (mod P)} grad[i]², summed in float64. Strided, so that on the GPU
     neighbouring threads read neighbouring elements; the same order on both devices.
@@ -92,7 +92,7 @@ def grad_norm_sq_forward(grad, partial):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def grad_scale_step(grad, factor):
+def scale_in_place(grad, factor):
     """grad ← factor · grad (gradient clipping's rescale). grad: (n,), written in place."""
     for i in prange(grad.shape[0]):
         grad[i] *= factor

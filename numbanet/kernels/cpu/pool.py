@@ -44,8 +44,8 @@ from numbanet.kernels.scalar import (
 def halving(kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w):
     """Whether the window is 2 × 2 with stride 2, no padding and no dilation: MaxPool2d(2) and
     AvgPool2d(2), the pooling of every CNN taught here. The kernels handle it with the sizes
-    written as literals, so LLVM unrolls the window and vectorizes along the row (5× faster
-    than the same loop over sizes it only knows at run time)."""
+    written as literals, so LLVM unrolls the window and vectorizes along the row, which the
+    same loop over sizes it only knows at run time does not."""
     return (kernel_h == 2 and kernel_w == 2 and stride_h == 2 and stride_w == 2 and pad_h == 0
             and pad_w == 0 and dil_h == 1 and dil_w == 1)  # fmt: skip
 
@@ -106,7 +106,7 @@ def max_pool2d_backward(argmax, dy, dx):
     size, outputs = dx.shape[2] * dx.shape[3], dy.shape[2] * dy.shape[3]
     argmax, dy, dx = argmax.reshape(-1), dy.reshape(-1), dx.reshape(-1)
     for plane in prange(dx.shape[0] // size):
-        # the plane's views, indexed from 0: the zeroing loop vectorizes (2× faster)
+        # the plane's views, indexed from 0: the zeroing loop vectorizes
         inputs = dx[plane * size : (plane + 1) * size]
         routes = argmax[plane * outputs : (plane + 1) * outputs]
         grads = dy[plane * outputs : (plane + 1) * outputs]

@@ -9,23 +9,20 @@ of one unit in one pass, keeping what backward needs (the gates). Gate blocks ar
 torch's: gi[:, k·H + j] is gate k of unit j (LSTM i, f, g, o; GRU r, z, n).
 
 Backward, step by step from the last: the cell kernel turns dh (and LSTM's dc) into the
-gradient of the pre-activations, dgate; ``recurrent_backward`` sends it back through W_hh to
-h_{t−1}. The weight gradients are left until after the loop: dW_ih = Σ_t dgi_tᵀ x_t and
-dW_hh = Σ_t dgh_tᵀ h_{t−1} are then one GEMM each over all steps, and dx = dgi W_ih one more.
+gradient of the pre-activations, dgate, which goes back through W_hh to h_{t−1}
+(``hidden_projection_backward``). The weight gradients are left until after the loop:
+dW_ih = Σ_t dgi_tᵀ x_t and dW_hh = Σ_t dgh_tᵀ h_{t−1} are then one GEMM each over all steps,
+and dx = dgi W_ih one more.
 
 One stacked layer's forward is one kernel (``rnn_sequence_forward``, ``lstm_…``, ``gru_…``):
 the input projection, then a compiled loop over the steps, each step the GEMM and the cell
 math above; its backward likewise (``*_sequence_backward``: the loop, then the weight
 gradients and dx). In the loop each thread takes its own rows of the batch through all the
 steps — its GEMM one single-threaded BLAS call, its cells row after row (``*_rows``) — since
-no sequence waits for another: the threads meet once per loop instead of twice per step.
-Measured on the LSTM at batch 64 (T = 28, H = 128), 2 threads: layer forward 4.0 ms as a
-Python loop calling a GEMM kernel and the cell kernel per step; as one kernel splitting each
-step's GEMM and cells over the threads 2.12 ms, with each thread its rows 2.04 ms (backward
-3.17 → 2.99 ms); with each step's product in calls of 8 rows (OpenBLAS's small-matrix kernel:
-see "one stacked layer" below) forward 2.16 → 1.54 ms, backward 3.00 → 2.53 ms a training step
-(``benchmarks/rnn.py --profile lstm``). The GPU's loops launch one kernel at a time, each over
-the whole batch.
+no sequence waits for another: the threads meet once per loop instead of twice per step, which
+made the layer faster than a Python loop over step kernels and than splitting each step over
+the threads (figures: benchmarks/RESULTS.md, "figures moved from docstrings"). The GPU's loops
+launch one kernel at a time, each over the whole batch.
 """
 
 import numpy as np
@@ -49,6 +46,7 @@ from numbanet.kernels.scalar import (
     lstm_unit_grad,
     relu,
 )
+from numbanet.runtime import small_product_rows
 
 
 # The cell kernels run one row n per iteration through a row function, which takes
@@ -56,7 +54,7 @@ from numbanet.kernels.scalar import (
 # tests every index for a negative value to wrap, and an index like k·H + j, whose sign it
 # cannot prove, keeps that test inside the loop and the loop from vectorizing. ``rational`` is
 # passed as a literal on each side of the float32 test, so each compiled loop has one form of
-# tanh and σ (``scalar.gate_tanh``); float32's rational form vectorizes (8× faster here).
+# tanh and σ (``scalar.gate_tanh``); float32's rational form vectorizes.
 row = njit(inline="always", cache=True, error_model="numpy")
 
 
@@ -129,7 +127,8 @@ def lstm_forward_row(gi, gh, b_ih, b_hh, c_prev, gates, c, h, rational):
     """``lstm_cell_forward`` for one row: gi, gh, b_ih, b_hh, gates (4H,), c_prev, c, h (H,).
     Two loops, the pre-activations a = gi + gh + b_ih + b_hh into gates, then the gate math
     in place: each loop reads fewer arrays that LLVM must test for overlap before its
-    vectorized form (32 rows of 128 units: 17 µs in one loop, 13 µs in two)."""
+    vectorized form (faster than one loop: benchmarks/RESULTS.md, "figures moved from
+    docstrings")."""
     for k in range(gates.shape[0]):
         gates[k] = gi[k] + gh[k] + b_ih[k] + b_hh[k]
     size = h.shape[0]
@@ -300,7 +299,7 @@ def gru_cell_backward(gates, h_prev, dy, dh_next, skip_next, dgi, dgh, skip):
 
 
 @njit(cache=True, error_model="numpy")
-def recurrent_backward(dgh, W_hh, dh_prev):
+def hidden_projection_backward(dgh, W_hh, dh_prev):
     """dh_prev = dgh W_hh: the gradient that reaches h_{t−1} through gh = h_{t−1} W_hhᵀ + b_hh.
 
     dgh: (N, G·H) the gradient of the hidden projection; W_hh: (G·H, H); writes dh_prev: (N, H).
@@ -318,10 +317,17 @@ def recurrent_backward(dgh, W_hh, dh_prev):
 # dh[0] is ∂L/∂h_0. The carried gradients (LSTM's dc, GRU's skip) are laid out the same way.
 # Then the weight gradients of all steps at once, and dx (T, N, I) if need_dx.
 # Each step's product runs in BLAS calls of ``rows_per_call`` rows of a thread's share (0: one
-# call), as ``Backend.product_rows`` picks: on OpenBLAS's AVX-512 cores, calls small enough for
-# its small-matrix kernel, which does not copy W_hh into a packed layout at every call
-# (``runtime.small_product_rows``). Forward multiplies by a C-contiguous copy of W_hhᵀ, made once
-# per sequence: that kernel takes no transposed first matrix.
+# call), as ``product_rows`` picks for this machine's BLAS: on OpenBLAS's AVX-512 cores, calls
+# small enough for its small-matrix kernel, which does not copy W_hh into a packed layout at
+# every call (``runtime.small_product_rows``). The kernel table's ``*_sequence_*`` are the
+# compiled ``*_steps_*`` loops given that choice. Forward multiplies by a C-contiguous copy of
+# W_hhᵀ, made once per sequence: that kernel takes no transposed first matrix.
+
+
+def product_rows(W_hh):
+    """Rows of the batch per BLAS call in a step's product by W_hh: (G·H, H), forward's h W_hhᵀ
+    and backward's dgate W_hh alike (``runtime.small_product_rows``; 0: one call)."""
+    return small_product_rows(W_hh.shape[1], W_hh.shape[0])
 
 
 @row
@@ -350,8 +356,7 @@ def weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, db_ih, db_hh, shared, n
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def rnn_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, activation, slope, h, gi, gh,
-                         rows_per_call):  # fmt: skip
+def rnn_steps_forward(x, W_ih, b_ih, W_hh, b_hh, activation, slope, h, gi, gh, rows_per_call):
     """One Elman layer over all steps: h[t + 1] = f(x[t] W_ihᵀ + b_ih + h[t] W_hhᵀ + b_hh).
 
     x: (T, N, I); W_ih: (H, I); W_hh: (H, H); b_ih, b_hh: (H,); h: (T + 1, N, H), h[0] given;
@@ -368,12 +373,17 @@ def rnn_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, activation, slope, h, gi, gh
             rnn_forward_rows(gi[t, n0:n1], gh[n0:n1], b_ih, b_hh, activation, h[t + 1, n0:n1])
 
 
+def rnn_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, activation, slope, h, gi, gh):
+    """``rnn_steps_forward`` with this machine's rows per BLAS call (``product_rows``)."""
+    rnn_steps_forward(x, W_ih, b_ih, W_hh, b_hh, activation, slope, h, gi, gh, product_rows(W_hh))
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
-def rnn_sequence_backward(x, W_ih, W_hh, h, dy, activation, slope, dgate, dh, dx, dW_ih,
-                          dW_hh, db_ih, db_hh, need_dx, rows_per_call):  # fmt: skip
+def rnn_steps_backward(x, W_ih, W_hh, h, dy, activation, slope, dgate, dh, dx, dW_ih,
+                       dW_hh, db_ih, db_hh, need_dx, rows_per_call):  # fmt: skip
     """BPTT through one Elman layer, from the last step: dgate[t] = (dy[t] + dh[t + 1]) · f′
-    (``rnn_cell_backward``), dh[t] = dgate[t] W_hh (``recurrent_backward``), each thread its
-    rows of the batch; then dW_hh = Σ_t dgate[t]ᵀ h[t], dW_ih = Σ_t dgate[t]ᵀ x[t],
+    (``rnn_cell_backward``), dh[t] = dgate[t] W_hh (``hidden_projection_backward``), each
+    thread its rows of the batch; then dW_hh = Σ_t dgate[t]ᵀ h[t], dW_ih = Σ_t dgate[t]ᵀ x[t],
     db_ih = db_hh = Σ dgate and dx = dgate W_ih.
 
     x, h: forward's input and states; dy: (T, N, H) the loss's gradient at every output;
@@ -390,8 +400,15 @@ def rnn_sequence_backward(x, W_ih, W_hh, h, dy, activation, slope, dgate, dh, dx
     weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, db_ih, db_hh, True, need_dx)
 
 
+def rnn_sequence_backward(x, W_ih, W_hh, h, dy, activation, slope, dgate, dh, dx, dW_ih, dW_hh,
+                          db_ih, db_hh, need_dx):  # fmt: skip
+    """``rnn_steps_backward`` with this machine's rows per BLAS call (``product_rows``)."""
+    rnn_steps_backward(x, W_ih, W_hh, h, dy, activation, slope, dgate, dh, dx, dW_ih, dW_hh, db_ih,
+                       db_hh, need_dx, product_rows(W_hh))  # fmt: skip
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
-def lstm_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh, rows_per_call):
+def lstm_steps_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh, rows_per_call):
     """One LSTM layer over all steps: gi = x W_ihᵀ (all steps), then per step gh = h[t] W_hhᵀ and
     ``lstm_cell_forward`` (which adds the biases) gives gates[t], c[t + 1] and h[t + 1], each
     thread its rows of the batch.
@@ -411,12 +428,17 @@ def lstm_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh, rows_p
                               gates[t, n0:n1], c[t + 1, n0:n1], h[t + 1, n0:n1])  # fmt: skip
 
 
+def lstm_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh):
+    """``lstm_steps_forward`` with this machine's rows per BLAS call (``product_rows``)."""
+    lstm_steps_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh, product_rows(W_hh))
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
-def lstm_sequence_backward(x, W_ih, W_hh, h, c, gates, dy, dgate, dh, dc, dx, dW_ih, dW_hh,
-                           db_ih, db_hh, need_dx, rows_per_call):  # fmt: skip
+def lstm_steps_backward(x, W_ih, W_hh, h, c, gates, dy, dgate, dh, dc, dx, dW_ih, dW_hh,
+                        db_ih, db_hh, need_dx, rows_per_call):  # fmt: skip
     """BPTT through one LSTM layer, from the last step: ``lstm_cell_backward`` turns dy[t] +
     dh[t + 1] and dc[t + 1] into dgate[t] and dc[t]; dh[t] = dgate[t] W_hh; each thread its
-    rows of the batch. Then the weight gradients of all steps (as ``rnn_sequence_backward``),
+    rows of the batch. Then the weight gradients of all steps (as ``rnn_steps_backward``),
     db_ih = db_hh = Σ dgate, and dx.
 
     x, h, c, gates: forward's; dy: (T, N, H); dh, dc: (T + 1, N, H), dh[T] and dc[T] given;
@@ -433,8 +455,15 @@ def lstm_sequence_backward(x, W_ih, W_hh, h, c, gates, dy, dgate, dh, dc, dx, dW
     weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, db_ih, db_hh, True, need_dx)
 
 
+def lstm_sequence_backward(x, W_ih, W_hh, h, c, gates, dy, dgate, dh, dc, dx, dW_ih, dW_hh, db_ih,
+                           db_hh, need_dx):  # fmt: skip
+    """``lstm_steps_backward`` with this machine's rows per BLAS call (``product_rows``)."""
+    lstm_steps_backward(x, W_ih, W_hh, h, c, gates, dy, dgate, dh, dc, dx, dW_ih, dW_hh, db_ih,
+                        db_hh, need_dx, product_rows(W_hh))  # fmt: skip
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
-def gru_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh, rows_per_call):
+def gru_steps_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh, rows_per_call):
     """One GRU layer over all steps: gi = x W_ihᵀ (all steps), then per step gh = h[t] W_hhᵀ and
     ``gru_cell_forward`` (which adds the biases) gives gates[t] and h[t + 1], each thread its
     rows of the batch.
@@ -453,9 +482,14 @@ def gru_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh, rows_per_c
                              h[t + 1, n0:n1])  # fmt: skip
 
 
+def gru_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh):
+    """``gru_steps_forward`` with this machine's rows per BLAS call (``product_rows``)."""
+    gru_steps_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh, product_rows(W_hh))
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
-def gru_sequence_backward(x, W_ih, W_hh, h, gates, dy, dgi, dgh, dh, skip, dx, dW_ih, dW_hh,
-                          db_ih, db_hh, need_dx, rows_per_call):  # fmt: skip
+def gru_steps_backward(x, W_ih, W_hh, h, gates, dy, dgi, dgh, dh, skip, dx, dW_ih, dW_hh,
+                       db_ih, db_hh, need_dx, rows_per_call):  # fmt: skip
     """BPTT through one GRU layer, from the last step: ``gru_cell_backward`` turns dy[t] +
     dh[t + 1] + skip[t + 1] into dgi[t], dgh[t] and skip[t]; dh[t] = dgh[t] W_hh; each thread
     its rows of the batch. Then dW_hh = Σ_t dgh[t]ᵀ h[t], dW_ih = Σ_t dgi[t]ᵀ x[t],
@@ -476,8 +510,15 @@ def gru_sequence_backward(x, W_ih, W_hh, h, gates, dy, dgi, dgh, dh, skip, dx, d
     weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, db_ih, db_hh, False, need_dx)
 
 
+def gru_sequence_backward(x, W_ih, W_hh, h, gates, dy, dgi, dgh, dh, skip, dx, dW_ih, dW_hh, db_ih,
+                          db_hh, need_dx):  # fmt: skip
+    """``gru_steps_backward`` with this machine's rows per BLAS call (``product_rows``)."""
+    gru_steps_backward(x, W_ih, W_hh, h, gates, dy, dgi, dgh, dh, skip, dx, dW_ih, dW_hh, db_ih,
+                       db_hh, need_dx, product_rows(W_hh))  # fmt: skip
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
-def swap_batch_time_forward(x, y):
+def swap_batch_time(x, y):
     """y[b, a] = x[a, b]: swaps the first two axes, (N, T, F) ↔ (T, N, F), for batch_first
     sequences (the kernels work time-major: one step is a contiguous (N, F) block).
 

@@ -9,35 +9,3 @@ Without a GPU, ``NUMBA_ENABLE_CUDASIM=1`` (set before Numba is imported) runs th
 in Numba's CUDA simulator: plain Python, one Python thread per CUDA thread, so pdb and print
 work inside a kernel (and timings mean nothing).
 """
-
-from numbanet.kernels.cuda import (
-    activation,
-    conv,
-    dense,
-    dropout,
-    elementwise,
-    embedding,
-    loss,
-    norm,
-    optim,
-    penalty,
-    pool,
-    recurrent,
-    sequence,
-)
-
-MODULES = (
-    dense,
-    conv,
-    pool,
-    norm,
-    dropout,
-    elementwise,
-    activation,
-    loss,
-    optim,
-    penalty,
-    embedding,
-    sequence,
-    recurrent,
-)

@@ -163,6 +163,25 @@ def im2col_into(x, xp, kh_size, kw_size, stride_h, stride_w, pad_h, pad_w, dil_h
         launch(im2col, *launch_2d(*cols.shape), x, kh_size, kw_size, *geometry, cols)
 
 
+def input_grad_into(rows, W, vector, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size,
+                    ow_size, dcols, dxp, dx):  # fmt: skip
+    """dx = col2im(W2ᵀ · rows) from dz in rows: (O, N·OH·R): the tiled product into dcols, then
+    col2im (the wide layout's into the padded dxp, cropped into dx, or straight into dx without
+    padding). vector: any 1-D array of W's dtype (the product's bias argument, not read). Also
+    the whole forward pass of a transposed convolution (``conv_transpose2d_forward``)."""
+    kh_size, kw_size = W.shape[2], W.shape[3]
+    matmul(W.reshape(W.shape[0], dcols.shape[0]), rows, vector, True, False, False, dcols)
+    if stride_h == 1 and stride_w == 1:
+        padded = dxp if dxp.size else dx
+        launch(col2im_wide, *launch_1d(padded.size), dcols, kh_size, kw_size, dil_h, dil_w,
+               oh_size, ow_size, padded)  # fmt: skip
+        if dxp.size:
+            launch(crop_images, *launch_1d(dx.size), dxp, pad_h, pad_w, dx)
+    else:
+        geometry = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size, ow_size)
+        launch(col2im, *launch_1d(dx.size), dcols, kh_size, kw_size, *geometry, dx)
+
+
 def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
                    xp, cols, rows, y):  # fmt: skip
     """y = f(W ⋆ x + b). x: (N, C, H, W), W: (O, C, KH, KW), b: (O,); writes y: (N, O, OH, OW)
@@ -195,19 +214,58 @@ def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_
     cols, rows, dcols = cols[0], rows[0], dcols[0]
     o_size, oh_size, ow_size = dy.shape[1], dy.shape[2], dy.shape[3]
     kh_size, kw_size = W.shape[2], W.shape[3]
-    W2, dW2 = W.reshape(o_size, cols.shape[0]), dW.reshape(o_size, cols.shape[0])
+    dW2 = dW.reshape(o_size, cols.shape[0])
     geometry = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh_size, ow_size)
     im2col_into(x, xp, kh_size, kw_size, *geometry, cols)
     launch(images_to_rows, *launch_2d(*rows.shape), dy, y, activation, slope, rows)
     launch(row_sum, *launch_1d(o_size), rows, db)
     matmul(rows, cols, db, False, True, False, dW2)
     if need_dx:
-        matmul(W2, rows, db, True, False, False, dcols)
-        if stride_h == 1 and stride_w == 1:
-            padded = dxp if dxp.size else dx
-            launch(col2im_wide, *launch_1d(padded.size), dcols, kh_size, kw_size, dil_h, dil_w,
-                   oh_size, ow_size, padded)  # fmt: skip
-            if dxp.size:
-                launch(crop_images, *launch_1d(dx.size), dxp, pad_h, pad_w, dx)
-        else:
-            launch(col2im, *launch_1d(dx.size), dcols, kh_size, kw_size, *geometry, dx)
+        input_grad_into(rows, W, db, *geometry, dcols, dxp, dx)
+
+
+# The transposed convolution (``kernels/cpu/conv.py`` explains it): forward is a convolution's
+# input gradient, from x laid out as that convolution's dz rows, plus the bias; its dx and dW
+# are a convolution's forward and weight gradient (``conv2d_forward``, ``conv2d_backward``).
+
+
+@cuda.jit
+def add_channel_bias(y, b):
+    """y[n, c, h, w] += b[c]. One thread per element of y."""
+    i = cuda.grid(1)
+    if i < y.size:
+        n, c, h, w = unravel(i, y.shape)
+        y[n, c, h, w] += b[c]
+
+
+@cuda.jit
+def channel_sums(dy, db):
+    """db[c] = Σ_n Σ_h Σ_w dy[n, c, h, w]. One thread per channel."""
+    c = cuda.grid(1)
+    if c < db.shape[0]:
+        total = db.dtype.type(0)
+        for n in range(dy.shape[0]):
+            for h in range(dy.shape[2]):
+                for w in range(dy.shape[3]):
+                    total += dy[n, c, h, w]
+        db[c] = total
+
+
+def conv_transpose2d_forward(x, W, b, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, rows,
+                             dcols, yp, y):  # fmt: skip
+    """y = W ⋆ᵀ x + b, the transposed convolution. x: (N, C_in, H, W), W: (C_in, C_out, KH, KW),
+    b: (C_out,); writes y: (N, C_out, OH, OW) and the scratch arrays rows: (1, C_in, N·H·R),
+    dcols: (1, C_out·KH·KW, N·H·R) and yp (the wide layout's padded y, or empty), as the CPU
+    twin: x as dz rows, the convolution's input gradient into y, then + b. The whole batch in
+    one pass."""
+    rows, dcols = rows[0], dcols[0]
+    launch(images_to_rows, *launch_2d(*rows.shape), x, x, 0, 0.0, rows)
+    geometry = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, x.shape[2], x.shape[3])
+    input_grad_into(rows, W, b, *geometry, dcols, yp, y)
+    launch(add_channel_bias, *launch_1d(y.size), y, b)
+
+
+def conv_transpose2d_bias_backward(dy, db):
+    """db[c] = Σ_n Σ_h Σ_w dy[n, c, h, w]. dy: (N, C, H, W); writes db: (C,). One thread per
+    channel."""
+    launch(channel_sums, *launch_1d(db.shape[0]), dy, db)

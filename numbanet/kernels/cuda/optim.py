@@ -92,7 +92,7 @@ def strided_squares(grad, partial):
         partial[p] = total
 
 
-def grad_norm_sq_forward(grad, partial):
+def squared_norm_partials(grad, partial):
     """partial[p] = Σ_{i ≡ p (mod P)} grad[i]² in float64: ‖grad‖² in P partial sums.
     grad: (n,); writes partial: (P,). One thread per p, striding over grad (neighbouring
     threads read neighbouring elements: coalesced)."""
@@ -100,7 +100,7 @@ def grad_norm_sq_forward(grad, partial):
 
 
 @grid_1d
-def grad_scale_step(grad, factor):
+def scale_in_place(grad, factor):
     """grad ← factor · grad (gradient clipping's rescale). grad: (n,), written in place.
     One thread per element."""
     i = cuda.grid(1)

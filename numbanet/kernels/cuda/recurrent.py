@@ -5,8 +5,7 @@ Every cell kernel runs one thread per (n, hidden unit j): the thread reads that 
 pre-activations from each gate block, applies the shared scalar math of
 ``numbanet.kernels.scalar`` and writes the unit's state and gates. The matrix products are the
 tiled product of ``cuda/dense.py``. The time loops (``*_sequence_*``) run on the host: one
-product and one cell kernel launched per step, in order, each over the whole batch (so they take
-``rows_per_call``, the CPU's BLAS call size, and leave it unread).
+product and one cell kernel launched per step, in order, each over the whole batch.
 """
 
 import functools
@@ -134,7 +133,7 @@ def gru_cell_backward(gates, h_prev, dy, dh_next, skip_next, dgi, dgh, skip):
         dgh[n, j], dgh[n, size + j], dgh[n, 2 * size + j] = da_r, da_z, dgh_n
 
 
-def recurrent_backward(dgh, W_hh, dh_prev):
+def hidden_projection_backward(dgh, W_hh, dh_prev):
     """dh_prev = dgh W_hh. dgh: (N, G·H); W_hh: (G·H, H); writes dh_prev: (N, H).
     One tiled matrix product, one thread per element of dh_prev (a row of dh_prev stands in for
     the unread bias)."""
@@ -172,8 +171,7 @@ def weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, db_ih, db_hh, shared, n
         matmul(flat(dgi), W_ih, db_ih, False, False, False, flat(dx))
 
 
-def rnn_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, activation, slope, h, gi, gh,
-                         rows_per_call):  # fmt: skip
+def rnn_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, activation, slope, h, gi, gh):
     """h[t + 1] = f(x[t] W_ihᵀ + b_ih + h[t] W_hhᵀ + b_hh) for every step t."""
     input_projection(x, W_ih, b_ih, gi)
     for t in range(x.shape[0]):
@@ -182,16 +180,16 @@ def rnn_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, activation, slope, h, gi, gh
 
 
 def rnn_sequence_backward(x, W_ih, W_hh, h, dy, activation, slope, dgate, dh, dx, dW_ih,
-                          dW_hh, db_ih, db_hh, need_dx, rows_per_call):  # fmt: skip
+                          dW_hh, db_ih, db_hh, need_dx):  # fmt: skip
     """BPTT, last step first: dgate[t] from dy[t] + dh[t + 1], dh[t] = dgate[t] W_hh; then the
     weight and bias gradients and dx."""
     for t in reversed(range(dy.shape[0])):
         rnn_cell_backward(h[t + 1], dy[t], dh[t + 1], activation, slope, dgate[t])
-        recurrent_backward(dgate[t], W_hh, dh[t])
+        hidden_projection_backward(dgate[t], W_hh, dh[t])
     weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, db_ih, db_hh, True, need_dx)
 
 
-def lstm_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh, rows_per_call):
+def lstm_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh):
     """Every step of the LSTM cell: gh = h[t] W_hhᵀ, then the cell writes gates[t], c[t + 1],
     h[t + 1]."""
     input_projection(x, W_ih, b_ih, gi)
@@ -201,16 +199,16 @@ def lstm_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, c, gates, gi, gh, rows_p
 
 
 def lstm_sequence_backward(x, W_ih, W_hh, h, c, gates, dy, dgate, dh, dc, dx, dW_ih, dW_hh,
-                           db_ih, db_hh, need_dx, rows_per_call):  # fmt: skip
+                           db_ih, db_hh, need_dx):  # fmt: skip
     """BPTT, last step first: the cell turns dy[t] + dh[t + 1] and dc[t + 1] into dgate[t] and
     dc[t]; dh[t] = dgate[t] W_hh; then the weight and bias gradients and dx."""
     for t in reversed(range(dy.shape[0])):
         lstm_cell_backward(gates[t], c[t], c[t + 1], dy[t], dh[t + 1], dc[t + 1], dgate[t], dc[t])
-        recurrent_backward(dgate[t], W_hh, dh[t])
+        hidden_projection_backward(dgate[t], W_hh, dh[t])
     weight_grads(x, W_ih, h, dgate, dgate, dx, dW_ih, dW_hh, db_ih, db_hh, True, need_dx)
 
 
-def gru_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh, rows_per_call):
+def gru_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh):
     """Every step of the GRU cell: gh = h[t] W_hhᵀ, then the cell writes gates[t], h[t + 1]."""
     input_projection(x, W_ih, b_ih, gi)
     for t in range(x.shape[0]):
@@ -219,25 +217,25 @@ def gru_sequence_forward(x, W_ih, b_ih, W_hh, b_hh, h, gates, gi, gh, rows_per_c
 
 
 def gru_sequence_backward(x, W_ih, W_hh, h, gates, dy, dgi, dgh, dh, skip, dx, dW_ih, dW_hh,
-                          db_ih, db_hh, need_dx, rows_per_call):  # fmt: skip
+                          db_ih, db_hh, need_dx):  # fmt: skip
     """BPTT, last step first: the cell turns dy[t] + dh[t + 1] + skip[t + 1] into dgi[t],
     dgh[t] and skip[t]; dh[t] = dgh[t] W_hh; then the weight and bias gradients and dx."""
     for t in reversed(range(dy.shape[0])):
         gru_cell_backward(gates[t], h[t], dy[t], dh[t + 1], skip[t + 1], dgi[t], dgh[t], skip[t])
-        recurrent_backward(dgh[t], W_hh, dh[t])
+        hidden_projection_backward(dgh[t], W_hh, dh[t])
     weight_grads(x, W_ih, h, dgi, dgh, dx, dW_ih, dW_hh, db_ih, db_hh, False, need_dx)
 
 
 @cuda.jit
-def swap_batch_time(x, y):
+def swap_first_axes(x, y):
     a, b = cuda.grid(2)
     if b < y.shape[0] and a < y.shape[1]:
         for f in range(y.shape[2]):
             y[b, a, f] = x[a, b, f]
 
 
-def swap_batch_time_forward(x, y):
+def swap_batch_time(x, y):
     """y[b, a] = x[a, b]: (N, T, F) ↔ (T, N, F). x: (A, B, F); writes y: (B, A, F).
     One thread per (b, a), copying its F features."""
     blocks, threads = launch_2d(y.shape[0], y.shape[1])
-    launch(swap_batch_time, blocks, threads, x, y)
+    launch(swap_first_axes, blocks, threads, x, y)
