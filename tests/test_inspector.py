@@ -58,6 +58,10 @@ def test_the_header_and_the_slider_count_events_alike_from_zero_at_the_start():
     for _ in range(2):
         inspector.buttons["step"].click()
     assert inspector.slider.value == 2 and "event 2 of 16" in inspector.header.value
+    inspector.slider.value = 12  # backward of 1: Linear(64→32), the first layer that learns
+    assert "dx is not computed: no layer before this one learns" in inspector.formula.value
+    inspector.slider.value = 13  # backward of 0: Flatten(), below it: skipped, and says so
+    assert "skipped: no layer before this one learns" in inspector.formula.value
     inspector.slider.value = 16
     assert "event 16 of 16" in inspector.header.value and inspector.stepper.step_done
 

@@ -421,13 +421,15 @@ class Inspector:
             if view.options.get("group", chosen) != chosen:
                 continue
             if view.kind == "note":
-                notes.append(f"<div><i>{html.escape(view.title)}: {html.escape(view.data)}</i></div>")
+                text = f"{view.title}: {view.data}"
+                notes.append(f"<div><i>{html.escape(text)}</i></div>")
             else:
                 tiles += [views.render(fig, view.title) for fig in views.view_figures(view)]
         tiles += [views.render(fig, title) for title, fig in side(chosen)]
         tiles.append(self._loss_curve())
         self._show_tiles(tiles)
-        self.details.value = "".join(notes) + details
+        self.formula.value += "".join(notes)  # above the pictures: why one is missing
+        self.details.value = details
         self._update_displays()
 
     def _event_views(self, event):

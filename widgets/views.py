@@ -413,6 +413,7 @@ def loss_figure(losses, penalties=()):
         ax.set_yticks([])
     else:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0.5, len(losses) + 0.5)
     ax.set_xlabel("step", fontsize=FONT)
     ax.tick_params(labelsize=FONT)
     return fig
