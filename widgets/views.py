@@ -412,8 +412,10 @@ def loss_figure(losses, penalties=()):
         ax.set_xticks([])
         ax.set_yticks([])
     else:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_xlim(0.5, len(losses) + 0.5)
+        if len(losses) < 6:
+            ax.set_xticks(range(1, len(losses) + 1))
     ax.set_xlabel("step", fontsize=FONT)
     ax.tick_params(labelsize=FONT)
     return fig
