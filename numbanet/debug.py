@@ -14,10 +14,12 @@ the replay reproduces every tensor bit for bit.
 import copy
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
 from numbanet import rng
+from numbanet.backend import to_host
 from numbanet.steps import StepProgram
 from numbanet.train import _as_loader, step_layers
 
@@ -45,20 +47,42 @@ class PlannedEvent:
 
 @dataclass
 class Anomaly:
-    """Where stepping stopped: which event, which tensor, what went wrong."""
+    """Where stepping stopped: which event, which tensor, what went wrong, and the limit.
+
+    kind: "NaN", "Inf", "exploding gradient" or "vanishing gradient".
+    value: the gradient's norm (NaN for a non-finite tensor); threshold: the limit it crossed
+    (the Stepper's ``explode`` or ``vanish``; None for a non-finite tensor).
+    count, size, first: how many values are non-finite, of how many, and the index of the first.
+    param: True when the tensor is one of the layer's params, as the step found it (checked at
+    the layer's forward, before its output): the weight is the cause, not a symptom.
+    """
 
     phase: str
     index: object
     name: str
     tensor: str
-    kind: str  # "NaN", "Inf", "exploding gradient" or "vanishing gradient"
+    kind: str
     value: float
+    threshold: Optional[float] = None
+    count: int = 0
+    size: int = 0
+    first: tuple = ()
+    param: bool = False
 
     def __str__(self):
         where = f"{self.phase} of {self.name}"
         if self.kind in ("NaN", "Inf"):
-            return f"{self.kind} in {self.tensor} at the {where}"
-        return f"{self.kind} at the {where}: |{self.tensor}| = {self.value:.3g}"
+            what = f"the param {self.tensor} (as the step found it)" if self.param else self.tensor
+            first = ", ".join(str(i) for i in self.first)
+            return (
+                f"{self.kind} in {what} at the {where}: {self.count:,} of {self.size:,} values "
+                f"not finite, the first at [{first}]"
+            )
+        limit, sign = ("explode", ">") if self.kind == "exploding gradient" else ("vanish", "<")
+        return (
+            f"{self.kind} at the {where}: ‖{self.tensor}‖ = {self.value:.3g} {sign} "
+            f"{limit} = {self.threshold:g}"
+        )
 
 
 class Stepper:
@@ -322,22 +346,33 @@ class Stepper:
         rng.generator().bit_generator.state = copy.deepcopy(saved["rng"])
 
     def _find_anomaly(self, event):
-        for tensor, value in event.tensors().items():
+        """The first thing wrong at ``event``: at a forward, the layer's own params first (a NaN
+        planted in a weight is named there, not at the outputs it spoils), then every tensor of
+        the event in order: NaN or Inf anywhere, a gradient norm above ``explode`` or (for a
+        param's gradient) below ``vanish``."""
+        tensors = event.tensors()
+        params = {}
+        if event.phase == "forward" and event.layer is not None:
+            params = {name: to_host(value) for name, value in event.layer.params.items()}
+        for tensor, value in [*params.items(), *tensors.items()]:
             if not np.issubdtype(value.dtype, np.floating) or value.size == 0:
                 continue
-            if not np.isfinite(value).all():
+            where = (event.phase, event.index, event.name, tensor)
+            finite = np.isfinite(value)
+            if not finite.all():
+                bad = np.flatnonzero(~finite)
                 kind = "NaN" if np.isnan(value).any() else "Inf"
-                return Anomaly(event.phase, event.index, event.name, tensor, kind, math.nan)
-            is_gradient = event.phase == "backward" and tensor.startswith("d")
-            norm = float(np.linalg.norm(value)) if is_gradient else None
-            if is_gradient and norm > self.explode:
+                first = tuple(int(i) for i in np.unravel_index(bad[0], value.shape))
                 return Anomaly(
-                    event.phase, event.index, event.name, tensor, "exploding gradient", norm
+                    *where, kind, math.nan, None, len(bad), value.size, first, tensor in params
                 )
-            if is_gradient and tensor != "dx" and norm < self.vanish:
-                return Anomaly(
-                    event.phase, event.index, event.name, tensor, "vanishing gradient", norm
-                )
+            if event.phase != "backward" or not tensor.startswith("d"):
+                continue
+            norm = float(np.linalg.norm(value))
+            if norm > self.explode:
+                return Anomaly(*where, "exploding gradient", norm, self.explode)
+            if tensor != "dx" and norm < self.vanish:
+                return Anomaly(*where, "vanishing gradient", norm, self.vanish)
         return None
 
 

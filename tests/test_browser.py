@@ -68,15 +68,18 @@ def test_clicking_step_in_the_browser_shows_the_next_layer(voila_url):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(voila_url, timeout=120_000)
-        page.get_by_text("numbanet inspector").wait_for(timeout=120_000)
-        step = page.get_by_role("button", name="step ▶")
+        live = page.locator(".widget-vbox.nn-inspector")  # not its static copy, hidden
+        live.get_by_text("numbanet inspector", exact=True).wait_for(timeout=120_000)
+        step = live.get_by_role("button", name="step ▶")
         step.click()
-        page.get_by_text("forward: 0: Flatten()").wait_for(timeout=30_000)
+        live.get_by_text("forward: 0: Flatten()").wait_for(timeout=30_000)
+        live.locator("button:disabled").first.wait_for(state="detached", timeout=30_000)
         step.click()
-        page.get_by_text("forward: 1: Linear(64→32)").wait_for(timeout=30_000)
-        current = page.locator(".nn-current")
+        live.get_by_text("forward: 1: Linear(64→32)").wait_for(timeout=30_000)
+        current = live.locator(".nn-current")
         assert "1: Linear(64→32)" in current.inner_text()
-        assert page.locator("img").count() >= 2  # the figures arrived as images
+        assert live.locator("img.nn-tile").count() >= 2  # the figures arrived as images
+        assert not page.locator("[id^=nn-snapshot-]").is_visible()  # hidden while live
         page.screenshot(path=str(ARTIFACTS / "inspector.png"), full_page=True)
         browser.close()
     assert (ARTIFACTS / "inspector.png").stat().st_size > 10_000

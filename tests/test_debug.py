@@ -92,22 +92,43 @@ def test_reset_returns_to_the_first_batch_and_initial_params():
     assert stepper.losses == [] and stepper.step_count == 0
 
 
-def test_a_planted_nan_stops_at_the_layer_whose_output_it_spoils():
+def test_a_nan_planted_in_a_weight_is_named_at_the_weight_not_at_the_output_it_spoils():
     stepper, model, _ = make_stepper()
-    model[3].params["weight"][0, 0] = np.nan
+    model[3].params["weight"][1, 2] = np.nan
     stepper.run_step()
     anomaly = stepper.anomaly
-    assert (anomaly.phase, anomaly.index, anomaly.tensor, anomaly.kind) == (
+    assert (anomaly.phase, anomaly.index, anomaly.tensor, anomaly.kind, anomaly.param) == (
         "forward",
         3,
-        "output",
+        "weight",
         "NaN",
+        True,
     )
-    assert str(anomaly) == "NaN in output at the forward of 3: Linear(32→16)"
+    assert str(anomaly) == (
+        "NaN in the param weight (as the step found it) at the forward of 3: Linear(32→16): "
+        "1 of 512 values not finite, the first at [1, 2]"
+    )
     assert stepper.position == 3
 
 
-def test_a_planted_exploding_gradient_stops_at_the_right_layer():
+def test_a_nan_in_the_data_stops_at_the_first_layer_naming_how_many_values_and_the_first():
+    nn.seed(0)
+    model = nn.models.mlp(64, (8,), 10)
+    train, _ = data.digits()
+    x = train.x[:16].copy()  # (N, 1, 8, 8) images
+    x[2, 0, 0, 5] = x[3, 0, 1, 7] = np.inf
+    stepper = nn.debug.Stepper(
+        model, nn.CrossEntropyLoss(), nn.optim.SGD(model, lr=0.1), (x, train.y[:16]),
+        batch_size=16, shuffle=False,
+    )  # fmt: skip
+    stepper.run_step()
+    assert str(stepper.anomaly) == (
+        "Inf in input at the forward of 0: Flatten(): 2 of 1,024 values not finite, the first "
+        "at [2, 0, 0, 5]"
+    )
+
+
+def test_a_planted_exploding_gradient_stops_at_the_right_layer_and_says_the_limit():
     stepper, model, _ = make_stepper()
     model[5].params["weight"] *= 1e5  # dx = dy W explodes at this layer's backward
     stepper.run_step()
@@ -118,7 +139,16 @@ def test_a_planted_exploding_gradient_stops_at_the_right_layer():
         "dx",
         "exploding gradient",
     )
-    assert anomaly.value > 1e3
+    assert anomaly.value > 1e3 and anomaly.threshold == 1e3
+    assert str(anomaly).endswith(f"‖dx‖ = {anomaly.value:.3g} > explode = 1000")
+
+
+def test_a_vanishing_gradient_says_the_limit_it_fell_under():
+    stepper, _, _ = make_stepper(vanish=1e3)  # every weight gradient is far below this
+    stepper.run_step()
+    anomaly = stepper.anomaly
+    assert anomaly.kind == "vanishing gradient" and anomaly.tensor == "dy"
+    assert str(anomaly).endswith("< vanish = 1000")
 
 
 def test_anomaly_checks_can_be_turned_off():

@@ -14,19 +14,22 @@ scalar = njit(inline="always", cache=True, error_model="numpy")
 
 @scalar
 def relu(x):
-    """max(x, 0)."""
-    return x if x > 0 else 0.0
+    """max(x, 0), NaN passing through as in IEEE arithmetic and torch: the test is written
+    ``x <= 0`` (false for NaN) so that a NaN reaching a ReLU stays NaN, and the anomaly check
+    downstream sees it, instead of turning into a harmless-looking 0."""
+    return 0.0 if x <= 0 else x
 
 
 @scalar
 def relu_grad(x):
-    """d relu / dx = 1 if x > 0 else 0 (torch's choice at x == 0: the subgradient 0)."""
-    return 1.0 if x > 0 else 0.0
+    """d relu / dx = 0 if x <= 0 else 1 (torch's choice at x == 0: the subgradient 0). For a
+    NaN x it is 1, as torch's ``threshold_backward``: dy passes on."""
+    return 0.0 if x <= 0 else 1.0
 
 
 @scalar
 def leaky_relu(x, slope):
-    """x if x > 0 else slope * x."""
+    """x if x > 0 else slope * x (NaN gives slope · NaN = NaN: it passes through)."""
     return x if x > 0 else slope * x
 
 

@@ -5,8 +5,10 @@ backward needs the input x (ReLU: the gradient depends on the sign of x) or the 
 (sigmoid, tanh, softmax: the derivative is cheapest written in terms of y).
 """
 
+import numpy as np
+
 from numbanet.kernels.scalar import GELU_FORMS
-from numbanet.layers.base import Layer
+from numbanet.layers.base import Layer, View
 
 
 class _Activation(Layer):
@@ -56,6 +58,19 @@ class ReLU(_Activation):
 
     kernel, saves = "relu", "x"
     formula = {"forward": "y = max(x, 0)", "backward": "dx = dy · [x > 0]"}
+
+    def views(self, phase, tensors):
+        """Beside the backward pass, the mask [x > 0] that dy goes through: dx = dy · mask
+        (1 where x is NaN too, as the kernel: a NaN passes on)."""
+        views = super().views(phase, tensors)
+        if phase == "backward" and "dy" in tensors:
+            x = self.backend.to_host(self.saved["x"])
+            mask = View("mask [x > 0]", (~(x <= 0)).astype(np.float32), options={"ylabel": "sample"})
+            views.insert(1, mask)
+            for view in views:
+                if view.title == "dx":
+                    view.title = "dx = dy · mask"
+        return views
 
 
 class LeakyReLU(_Activation):

@@ -35,12 +35,18 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 class View:
     """One picture of an event for the inspector: ``data`` (host arrays) and how to draw it.
 
-    kind: "tensor"    a heatmap of the first rows, or a grid of images for (N, C, H, W);
+    kind: "tensor"    images as images ((N, C, H, W), filters), a vector as a line, a matrix
+                      (or the first sample of a 3-D tensor) as a heatmap;
           "histogram" the distribution of the values;
           "states"    {title: (T, H)} heatmaps, units down and time steps across;
           "curves"    {label: (T,)} lines over the time steps (``options["log"]``: log scale);
-          "matrices"  (K, R, C): K heatmaps side by side (attention: heads × queries × keys).
-    options: hints for the drawing (axis labels, a log scale, tick labels).
+          "matrices"  (K, R, C): K heatmaps side by side (attention: heads × queries × keys);
+          "note"      a line of text (``data``: the text), e.g. why a tensor is absent.
+    options: hints for the drawing: "group" (the param or state the view belongs to: the
+    inspector shows one group at a time and a selector over them; views without a group are
+    always shown), "image" (a (N, T, F) batch drawn as N pictures of T × F, e.g. a digit read
+    row by row), "rows" (images down in a grid), "xlabel", "ylabel" ("sample" for a batch:
+    its first rows are shown), "labels" (tick labels), "log" (a log scale).
     """
 
     title: str
@@ -258,27 +264,42 @@ class Layer:
     def views(self, phase, tensors):
         """What the inspector draws beside this layer's "forward" or "backward" event: a list of
         ``View``s made from the event's host ``tensors`` (``event.tensors()``). This draws what
-        every layer has (input and output, the filters of a conv layer, histograms, gradients,
-        1-D state such as running statistics); a layer with more to show extends the list."""
+        every layer has: the batch in and out (a conv layer's feature maps as images), and for
+        each param its picture and histogram (a conv weight as its filters) and for each 1-D
+        state tensor (running statistics) its values, grouped by tensor (the inspector shows
+        one group at a time); backward, dy, dx and each param's gradient likewise. A layer
+        with more to show extends the list."""
+        batch = {"ylabel": "sample"}
         if phase == "forward":
-            params = {k: self.backend.to_host(v) for k, v in self.params.items()}
-            views = [View(name, value) for name, value in tensors.items()]
-            if params.get("weight") is not None and params["weight"].ndim == 4:
-                views.append(View("filters", params["weight"]))
+            views = [View(name, value, options=batch) for name, value in tensors.items()]
             if "output" in tensors:
                 views.append(View("output", tensors["output"], "histogram"))
-            views += [View(name, value, "histogram") for name, value in params.items()]
-            views += [
-                View(name.replace("_", " "), self.backend.to_host(value))
-                for name, value in self.state.items()
-                if value.ndim == 1
-            ]
+            for name, value in self.params.items():
+                value = self.backend.to_host(value)
+                title = f"{name}: filters (out × in)" if value.ndim == 4 else name
+                views += [
+                    View(title, value, options={"group": name, "rows": 8}),
+                    View(name, value, "histogram", {"group": name}),
+                ]
+            for name, value in self.state.items():
+                if value.ndim == 1:
+                    title = name.replace("_", " ")
+                    views.append(View(title, self.backend.to_host(value), options={"group": title}))
             return views
-        grads = [name for name in tensors if name not in ("dy", "dx")]
-        views = [View(name, tensors[name]) for name in ("dy", *grads[:1]) if name in tensors]
-        if grads or "dy" in tensors:
-            name = grads[0] if grads else "dy"
-            views.append(View(name, tensors[name], "histogram"))
+        if not tensors:
+            return [View("backward", "skipped: no layer before this one learns, so backprop "
+                         "needs no gradient here", "note")]  # fmt: skip
+        grads = [f"d{name}" for name in self.params if f"d{name}" in tensors]
+        views = [View(name, value, options=batch) for name, value in tensors.items()
+                 if name not in grads]  # fmt: skip
+        if "dx" not in tensors:
+            views.append(View("dx", "dx is not computed: no layer before this one learns, so "
+                              "backprop stops here", "note"))  # fmt: skip
+        for name in grads:
+            views += [
+                View(name, tensors[name], options={"group": name, "rows": 8}),
+                View(name, tensors[name], "histogram", {"group": name}),
+            ]
         return views
 
     def keep_for_views(self):

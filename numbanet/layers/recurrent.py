@@ -285,7 +285,16 @@ class _Recurrent(Layer):
         self.keep_step_grads = True
 
     def views(self, phase, tensors):
-        return super().views(phase, tensors) + (self.time_views(phase) if tensors else [])
+        """The common views, the input drawn as one picture per sequence (steps down, features
+        across: a digit read row by row looks like the digit), and the layer unrolled in
+        time."""
+        views = super().views(phase, tensors)
+        for view in views:
+            if phase == "forward" and view.title == "input" and np.ndim(view.data) == 3:
+                sequences = view.data if self.batch_first else view.data.transpose(1, 0, 2)
+                view.title = "input: each sequence, steps down × features across"
+                view.data, view.options = sequences, {"image": True}
+        return views + (self.time_views(phase) if tensors else [])
 
     def time_views(self, phase):
         """The layer unrolled in time: beside the forward pass, the top layer's states h_t (and
