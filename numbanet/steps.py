@@ -86,22 +86,21 @@ def update(optimizer, snapshot=False, model_name="model", part=""):
         )
 
 
-def train_step(model, loss_fn, optimizer, x, target, snapshot=False, penalty=True):
+def train_step(model, loss_fn, optimizer, x, target, snapshot=False):
     """One training step (forward, loss, backward, update) as a generator of ``Event``.
 
     x: the batch (N, ...); target: what ``loss_fn`` compares the output with.
     snapshot: keep what a person inspecting the step needs — a copy of each param before its
-    update (``tensors()["weight.before"]``) and the model's objective terms on the loss event
-    (``event.terms``: a VAE's KL); off by default, so that iterating the events costs little
-    more than the plain forward/backward/step.
-    penalty: measure the optimizer's L1/L2 penalty for the loss event (``event.penalty``; free
-    without l1/l2; ``fit`` turns it off and measures it once per epoch).
+    update (``tensors()["weight.before"]``), the optimizer's L1/L2 penalty of the weights and
+    the model's objective terms on the loss event (``event.penalty``, ``event.terms``: a VAE's
+    KL); off by default, so that iterating the events costs little more than the plain
+    forward/backward/step (``fit`` measures the penalty once per epoch instead).
     Returns (as the generator's value) the loss.
     """
     prediction = yield from forward(model, x)
     terms = model.objective_terms() if snapshot else None
     value, dy = yield from loss(
-        loss_fn, prediction, target, optimizer if penalty else None, terms=terms
+        loss_fn, prediction, target, optimizer if snapshot else None, terms=terms
     )
     yield from backward(model, dy)
     yield from update(optimizer, snapshot)

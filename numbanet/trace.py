@@ -25,8 +25,9 @@ class Event:
            layer's label at ``path``, made when first read).
     layer: the layer (the loss function for the loss); loss: the loss value (loss event only).
     penalty: the optimizer's L1/L2 penalty λ₁Σ|w| + λ₂/2 Σw² of the weights the loss was
-    computed with (loss event only; 0.0 without ``l1``/``l2``, at no cost; None in a step run
-    with ``penalty=False``, as ``fit`` runs them: it reports the penalty once per epoch).
+    computed with (loss event only, in a step run with ``snapshot=True`` as the Stepper runs it;
+    0.0 without ``l1``/``l2``; None without snapshots, as ``fit`` runs the step: it reports the
+    penalty once per epoch).
     ``loss`` stays the data loss, comparable with a validation loss; ``loss + penalty`` is what
     the update descends.
     path:  where the layer sits in its model, relative to the model ("2", "1.body.0"; "" for the

@@ -175,7 +175,7 @@ def fit(
             unit="batch",
         )
         for xb, yb in loader:
-            for event in train_step(model, loss_fn, optimizer, xb, yb, penalty=False):
+            for event in train_step(model, loss_fn, optimizer, xb, yb):
                 if event.phase == "loss":
                     total_loss += loss_fn.sample_total(event.loss, len(xb))
                     seen += len(xb)

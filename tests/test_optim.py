@@ -137,7 +137,7 @@ def test_train_step_reports_the_penalty_of_the_weights_at_that_step():
     reported, expected = [], []
     for _ in range(3):
         weights = model.state_dict()  # before the step: the weights its loss is computed with
-        events = list(nn.train_step(model, nn.CrossEntropyLoss(), optimizer, x, y))
+        events = list(nn.train_step(model, nn.CrossEntropyLoss(), optimizer, x, y, snapshot=True))
         (loss_event,) = [e for e in events if e.phase == "loss"]
         reported.append(loss_event.penalty)
         expected.append(numpy_penalty(weights, 1e-3, 1e-2))
@@ -146,7 +146,7 @@ def test_train_step_reports_the_penalty_of_the_weights_at_that_step():
     assert reported[0] != reported[2]  # the weights moved, and so did the penalty
     model.eval()  # no penalty given: 0.0, the loss alone
     (loss_event,) = [
-        e for e in nn.train_step(model, nn.CrossEntropyLoss(), nn.optim.SGD(model), x, y)
+        e for e in nn.train_step(model, nn.CrossEntropyLoss(), nn.optim.SGD(model), x, y, True)  # snapshot
         if e.phase == "loss"
     ]  # fmt: skip
     assert loss_event.penalty == 0.0 and loss_event.loss > 0
@@ -164,13 +164,13 @@ def test_gradient_of_loss_plus_penalty_matches_finite_differences_of_what_is_rep
 
     def reported_objective(state):
         model.load_state_dict(state)
-        for event in nn.train_step(model, loss_fn, optimizer, x, y):
+        for event in nn.train_step(model, loss_fn, optimizer, x, y, snapshot=True):
             if event.phase == "loss":
                 return event.loss + event.penalty  # leaves the step before its update
 
     start = model.state_dict()
     analytic = {}
-    for event in nn.train_step(model, loss_fn, optimizer, x, y):
+    for event in nn.train_step(model, loss_fn, optimizer, x, y, snapshot=True):
         if event.phase == "update":
             path = event.layer.path
             grads = {
