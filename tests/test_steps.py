@@ -139,6 +139,33 @@ def test_a_frozen_layer_passes_dx_and_keeps_its_grads():
     assert layer.backward(dy, need_dx=False) is None
 
 
+@pytest.mark.parametrize(
+    "make, x_shape, weight_kernel",
+    [
+        (lambda: nn.Linear(5, 3, activation="tanh"), (4, 5), "dense_backward"),
+        (lambda: nn.Conv2d(2, 3, 3, padding=1, activation="relu"), (2, 2, 6, 6), "conv2d_backward"),
+        (lambda: nn.Conv2d(2, 3, 3, stride=2), (2, 2, 7, 7), "conv2d_backward"),
+        (lambda: nn.MultiheadAttention(4, 2), (2, 3, 4), "dense_backward"),
+    ],
+    ids=["linear", "conv-padded-relu", "conv-strided", "attention"],
+)
+def test_a_frozen_layer_gives_the_same_dx_without_computing_its_weight_gradient(
+    make, x_shape, weight_kernel
+):
+    nn.seed(5)
+    layer = make().to(np.float64)
+    x = RNG.standard_normal(x_shape)
+    y = layer.forward(x)
+    dy = RNG.standard_normal(y.shape)
+    expected = layer.backward(dy).copy()
+    calls = []
+    layer.use_kernel(weight_kernel, lambda *args: calls.append(args))
+    layer.requires_grad_(False)
+    layer.forward(x)
+    np.testing.assert_allclose(layer.backward(dy), expected, rtol=1e-12, atol=1e-14)
+    assert calls == []  # the weight gradient's kernel never ran
+
+
 def gan_like_program(generator, critic, g_optimizer, loss_fn):
     """A generator feeding a frozen critic, written from the public parts: only the generator
     learns, the gradient reaching it through the critic."""

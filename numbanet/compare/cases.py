@@ -74,6 +74,11 @@ def conv2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, backward, activa
     return [x, W, b, *fused, *geometry, normal(rng, padded, dtype), cols, rows, y]
 
 
+def conv2d_input_grad_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, activation=None):
+    """``conv2d_backward``'s arguments less dW, db and need_dx."""
+    return conv2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil, True, activation)[:-3]
+
+
 def conv_transpose2d_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil):
     """x (N, C, H, W), W (C, O, K, K), b (O,), the geometry, rows (1, C, N·H·R), dcols
     (1, O·K·K, N·H·R), yp and y (N, O, OH, OW): a transposed convolution from C to O channels
@@ -106,6 +111,7 @@ def channel_sums_args(rng, dtype, n, c, h, w, o, k, stride, pad, dil):
 # the CPU's direct convolution (few filters) never writes cols, nor forward's wide rows'
 # unused columns, where the GPU's im2col + GEMM does.
 WORK_ARRAYS = {"conv2d_forward": ("cols", "rows"), "conv2d_backward": ("cols",),
+               "conv2d_input_grad": ("cols",),
                "conv_transpose2d_forward": ("rows", "dcols")}  # fmt: skip
 
 
@@ -157,6 +163,11 @@ def upsample_args(rng, dtype, n, c, h, w, scale, backward):
 def dense_backward_args(rng, dtype, n, i, j, need_dx):
     shapes = [(n, i), (j, i), (n, j), (n, i), (j, i), (j,)]  # x, W, dy, dx, dW, db
     return [normal(rng, s, dtype) for s in shapes] + [need_dx]
+
+
+def dense_input_grad_args(rng, dtype, n, i, j):
+    shapes = [(j, i), (n, j), (n, i)]  # W, dy, dx
+    return [normal(rng, s, dtype) for s in shapes]
 
 
 def arrays_args(rng, dtype, *shape, count, slope=False, saved=None):
@@ -476,6 +487,7 @@ CASES = {
     },
     "dense_backward": (P(dense_backward_args, need_dx=True), DENSE),
     "dense_backward[no dx]": (P(dense_backward_args, need_dx=False), DENSE),
+    "dense_input_grad": (dense_input_grad_args, DENSE),
     **{
         f"conv2d_{direction}{f'[{activation}]' if activation else ''}": (
             P(conv2d_args, backward=backward, activation=activation),
@@ -484,6 +496,7 @@ CASES = {
         for direction, backward in (("forward", False), ("backward", True))
         for activation in EPILOGUES
     },
+    "conv2d_input_grad[relu]": (P(conv2d_input_grad_args, activation="relu"), CONV),
     "conv_transpose2d_forward": (conv_transpose2d_args, CONV),
     "conv_transpose2d_bias_backward": (channel_sums_args, CONV),
     "max_pool2d_forward": (P(max_pool2d_args, geometry=POOL_2X2, backward=False), IMAGE),

@@ -32,9 +32,9 @@ from types import SimpleNamespace
 
 # family (its file in cpu/ and in cuda/): the kernels it exports on both devices
 FAMILIES = {
-    "dense": ("dense_forward", "dense_backward"),
+    "dense": ("dense_forward", "dense_backward", "dense_input_grad"),
     "conv": (
-        "conv2d_forward", "conv2d_backward", "conv_transpose2d_forward",
+        "conv2d_forward", "conv2d_backward", "conv2d_input_grad", "conv_transpose2d_forward",
         "conv_transpose2d_bias_backward",
     ),  # fmt: skip
     "pool": (

@@ -147,8 +147,8 @@ class MultiheadAttention(Layer):
         dy = self.as_grad(dy, shape).reshape(n * t, e)
         d_merged = self.buffer("d merged", (n * t, h * d))
         w_in, w_out = self.params["in_proj_weight"], self.params["out_proj.weight"]
-        k.dense_backward(merged, w_out, dy, d_merged, self.grads["out_proj.weight"],
-                         self._bias("out_proj.bias")[1], True)  # fmt: skip
+        self.dense_gradients(merged, w_out, dy, d_merged, self.grads["out_proj.weight"],
+                             self._bias("out_proj.bias")[1], True)  # fmt: skip
         d_out = self.buffer("d out", (1, n, h, t, d))
         k.heads_split_forward(d_merged.reshape(n, t, h * d), d_out)
         d_heads = self.buffer("d heads", (3, n, h, t, d))
@@ -166,8 +166,8 @@ class MultiheadAttention(Layer):
         d_qkv = self.buffer("d qkv", (n * t, 3 * h * d))
         k.heads_split_backward(d_heads, d_qkv.reshape(n, t, 3 * h * d))
         dx = self.buffer("dx", (n * t, e))
-        k.dense_backward(rows, w_in, d_qkv, dx, self.grads["in_proj_weight"],
-                         self._bias("in_proj_bias")[1], need_dx)  # fmt: skip
+        self.dense_gradients(rows, w_in, d_qkv, dx, self.grads["in_proj_weight"],
+                             self._bias("in_proj_bias")[1], need_dx)  # fmt: skip
         return dx.reshape(shape) if need_dx else None
 
     def views(self, phase, tensors):

@@ -500,6 +500,15 @@ class Layer:
             self.params["bias"] = b.astype(self.dtype)
             self.grads["bias"] = np.zeros_like(self.params["bias"])
 
+    def dense_gradients(self, x, weight, dy, dx, weight_grad, bias_grad, need_dx):
+        """A product y = x Wᵀ + b's backward (x: (N, I), weight: (J, I), dy: (N, J)):
+        ``dense_backward`` (dW, db, and dx if need_dx), or, while this layer is frozen, dx
+        alone (``dense_input_grad``): nobody wants a frozen layer's weight gradient."""
+        if not self.frozen:
+            self.kernels.dense_backward(x, weight, dy, dx, weight_grad, bias_grad, need_dx)
+        elif need_dx:
+            self.kernels.dense_input_grad(weight, dy, dx)
+
     def bias_and_grad(self, size=None):
         """The bias and its gradient buffer; without a bias, a zero vector (kernels add it) and
         a scratch buffer (kernels write it; nobody reads it) of ``size`` (default: the weight's

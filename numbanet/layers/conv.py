@@ -165,23 +165,13 @@ class Conv2d(FusedActivation, Layer):
         dy = self.as_grad(dy, y.shape)
         dx = self.buffer("dx", x.shape)
         cols, rows = self.work(x, y.shape[2])
-        self.kernels.conv2d_backward(
-            x,
-            xp,
-            self.params["weight"],
-            y,
-            *self.epilogue(),
-            dy,
-            *self.geometry(),
-            cols,
-            rows,
-            self.buffer("dcols", cols.shape),
-            self.padded("dxp", dx),
-            dx,
-            self.grads["weight"],
-            self.bias_and_grad()[1],
-            need_dx,
-        )
+        work = cols, rows, self.buffer("dcols", cols.shape), self.padded("dxp", dx), dx
+        inputs = x, xp, self.params["weight"], y, *self.epilogue(), dy, *self.geometry()
+        if not self.frozen:
+            grads = self.grads["weight"], self.bias_and_grad()[1]
+            self.kernels.conv2d_backward(*inputs, *work, *grads, need_dx)
+        elif need_dx:  # dx only: nobody wants a frozen layer's weight gradient
+            self.kernels.conv2d_input_grad(*inputs, *work)
         return dx if need_dx else None
 
     def config(self):

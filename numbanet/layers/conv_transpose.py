@@ -145,6 +145,8 @@ class ConvTranspose2d(Layer):
             dy, weight, self.zero_vector(self.in_channels), *no_activation, *geometry, dyp,
             cols, rows, dx,
         )  # fmt: skip
+        if self.frozen:  # dx only: nobody wants a frozen layer's weight gradient
+            return dx if need_dx else None
         # dW: that convolution's weight gradient, x the gradient of its output (its bias
         # gradient, Σ x, goes to a scratch vector)
         self.kernels.conv2d_backward(

@@ -70,15 +70,8 @@ class Linear(FusedActivation, Layer):
         if self.activation is not None:
             dy = self._through_activation(y, dy)
         dx = self.buffer("dx", x.shape)
-        self.kernels.dense_backward(
-            x,
-            self.params["weight"],
-            dy,
-            dx,
-            self.grads["weight"],
-            self.bias_and_grad()[1],
-            need_dx,
-        )
+        weight, grads = self.params["weight"], (self.grads["weight"], self.bias_and_grad()[1])
+        self.dense_gradients(x, weight, dy, dx, *grads, need_dx)
         return dx.reshape(x_shape) if need_dx else None
 
     def _through_activation(self, y, dy):

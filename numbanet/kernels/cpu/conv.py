@@ -470,30 +470,68 @@ def input_grad_chunk(part_rows, W, wide, stride_h, stride_w, pad_h, pad_w, dil_h
 
 @njit(cache=True, error_model="numpy")
 def backward_chunk(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w, dil_h,
-                   dil_w, cols, rows, dcols, dxp, dx, dW, product, db, need_dx):  # fmt: skip
-    """``conv2d_backward`` on one chunk of images, on one thread: dz as rows, this chunk's dW
-    and db added into the thread's partial sums dW: (O, C, KH, KW) and db: (O,) (product:
-    (O, C·KH·KW), scratch for the GEMM's result), and the chunk's dx if need_dx. x, xp, y, dy,
-    dxp, dx: the chunk's images; cols, rows, dcols: the thread's scratch, as in
+                   dil_w, cols, rows, dcols, dxp, dx, dW, product, db, need_dx,
+                   need_dw):  # fmt: skip
+    """``conv2d_backward`` on one chunk of images, on one thread: dz as rows, this chunk's db
+    and (if need_dw) dW added into the thread's partial sums db: (O,) and dW: (O, C, KH, KW)
+    (product: (O, C·KH·KW), scratch for the GEMM's result), and the chunk's dx if need_dx.
+    x, xp, y, dy, dxp, dx: the chunk's images; cols, rows, dcols: the thread's scratch, as in
     ``forward_chunk``."""
     o_size, oh_size, ow_size = dy.shape[1], dy.shape[2], dy.shape[3]
     kh_size, kw_size = W.shape[2], W.shape[3]
     wide, padded, part_rows = chunk_layout(x, xp, stride_h, stride_w, oh_size, ow_size, rows)
     images_to_rows(dy, y, activation, slope, part_rows, db)
-    if direct_conv(o_size, stride_h, stride_w):
-        conv_weight_grad_direct(padded, part_rows, dil_h, dil_w, oh_size, ow_size, dW)
-    else:
-        part_cols = chunk_cols(x, padded, wide, kh_size, kw_size, stride_h, stride_w, pad_h,
-                               pad_w, dil_h, dil_w, oh_size, ow_size, cols,
-                               part_rows.shape[1])  # fmt: skip
-        np.dot(part_rows, part_cols.T, product)
-        add_parts(product.reshape(1, -1), dW.reshape(-1))
+    if need_dw:
+        if direct_conv(o_size, stride_h, stride_w):
+            conv_weight_grad_direct(padded, part_rows, dil_h, dil_w, oh_size, ow_size, dW)
+        else:
+            part_cols = chunk_cols(x, padded, wide, kh_size, kw_size, stride_h, stride_w, pad_h,
+                                   pad_w, dil_h, dil_w, oh_size, ow_size, cols,
+                                   part_rows.shape[1])  # fmt: skip
+            np.dot(part_rows, part_cols.T, product)
+            add_parts(product.reshape(1, -1), dW.reshape(-1))
     if need_dx:
         input_grad_chunk(part_rows, W, wide, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
                          oh_size, ow_size, dcols, dxp, dx)  # fmt: skip
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
+def conv2d_gradients(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w,
+                     dil_h, dil_w, cols, rows, dcols, dxp, dx, dW, db, need_dx,
+                     need_dw):  # fmt: skip
+    """``conv2d_backward`` (need_dw) and ``conv2d_input_grad`` (not need_dw: dW is not
+    written, db is scratch): S threads take chunks of M images through ``backward_chunk``.
+    Each thread sums its chunks' dW and db apart; the S partial sums are added at the end
+    (``add_parts``: loops, not NumPy's sum over an axis or a broadcast +=, which in a compiled
+    kernel take seconds longer to compile)."""
+    n_size, o_size, oh_size, ow_size = dy.shape
+    slots = cols.shape[0]
+    width, chunk = chunk_geometry(xp if xp.size else x, stride_h == 1 and stride_w == 1,
+                                  oh_size, ow_size, rows[0])  # fmt: skip
+    c_size, kh_size, kw_size = W.shape[1], W.shape[2], W.shape[3]
+    # thread 0 sums into dW and db, the others into weight_sums and bias_sums, added at the end
+    partial_weights = slots - 1 if need_dw else 0
+    weight_sums = np.zeros((partial_weights, o_size, c_size, kh_size, kw_size), dW.dtype)
+    bias_sums = np.zeros((slots - 1, o_size), db.dtype)
+    products = np.empty((slots, o_size, c_size * kh_size * kw_size if need_dw else 0), dW.dtype)
+    if need_dw:
+        dW[:] = 0
+    db[:] = 0
+    for slot in prange(slots):
+        own_dW = dW if slot == 0 or not need_dw else weight_sums[slot - 1]
+        own_db = db if slot == 0 else bias_sums[slot - 1]
+        for first in range(slot * chunk, n_size, slots * chunk):
+            last = min(first + chunk, n_size)
+            backward_chunk(x[first:last], xp[first:last], W, y[first:last], activation, slope,
+                           dy[first:last], stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
+                           cols[slot], rows[slot], dcols[slot], dxp[first:last], dx[first:last],
+                           own_dW, products[slot], own_db, need_dx, need_dw)  # fmt: skip
+    if need_dw:
+        add_parts(weight_sums.reshape(slots - 1, -1), dW.reshape(-1))
+    add_parts(bias_sums, db)
+
+
+@njit(cache=True, error_model="numpy")
 def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w,
                     dil_h, dil_w, cols, rows, dcols, dxp, dx, dW, db, need_dx):  # fmt: skip
     """Gradients of y = f(W ⋆ x + b) given dy = ∂L/∂y, from forward's x, xp and y:
@@ -504,34 +542,24 @@ def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_
     dx = col2im(W2ᵀ · dz_rows)      (N, C, H, W), only if need_dx
     x: (N, C, H, W) and xp, its padded copy from forward (empty without one); W: (O, C, KH, KW),
     y, dy: (N, O, OH, OW); writes dW, db, dx and the scratch arrays cols, rows, dcols (as
-    forward's: S threads taking chunks of M images through ``backward_chunk``, cols rebuilt
-    from x chunk by chunk, or no cols at all for a direct convolution) and, with stride 1 and
-    padding, dxp: (N, C, Hp, Wp) (else an empty array). Each thread sums its chunks' dW and db
-    apart; the S partial sums are added at the end (``add_parts``: loops, not NumPy's sum over
-    an axis or a broadcast +=, which in a compiled kernel take seconds longer to compile).
+    forward's: S threads taking chunks of M images, ``conv2d_gradients``, cols rebuilt from x
+    chunk by chunk, or no cols at all for a direct convolution) and, with stride 1 and padding,
+    dxp: (N, C, Hp, Wp) (else an empty array).
     """
-    n_size, o_size, oh_size, ow_size = dy.shape
-    slots = cols.shape[0]
-    width, chunk = chunk_geometry(xp if xp.size else x, stride_h == 1 and stride_w == 1,
-                                  oh_size, ow_size, rows[0])  # fmt: skip
-    c_size, kh_size, kw_size = W.shape[1], W.shape[2], W.shape[3]
-    # thread 0 sums into dW and db, the others into weight_sums and bias_sums, added at the end
-    weight_sums = np.zeros((slots - 1, o_size, c_size, kh_size, kw_size), dW.dtype)
-    bias_sums = np.zeros((slots - 1, o_size), db.dtype)
-    products = np.empty((slots, o_size, c_size * kh_size * kw_size), dW.dtype)
-    dW[:] = 0
-    db[:] = 0
-    for slot in prange(slots):
-        own_dW = dW if slot == 0 else weight_sums[slot - 1]
-        own_db = db if slot == 0 else bias_sums[slot - 1]
-        for first in range(slot * chunk, n_size, slots * chunk):
-            last = min(first + chunk, n_size)
-            backward_chunk(x[first:last], xp[first:last], W, y[first:last], activation, slope,
-                           dy[first:last], stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
-                           cols[slot], rows[slot], dcols[slot], dxp[first:last], dx[first:last],
-                           own_dW, products[slot], own_db, need_dx)  # fmt: skip
-    add_parts(weight_sums.reshape(slots - 1, -1), dW.reshape(-1))
-    add_parts(bias_sums, db)
+    conv2d_gradients(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w,
+                     dil_h, dil_w, cols, rows, dcols, dxp, dx, dW, db, need_dx,
+                     True)  # fmt: skip
+
+
+@njit(cache=True, error_model="numpy")
+def conv2d_input_grad(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w,
+                      dil_h, dil_w, cols, rows, dcols, dxp, dx):  # fmt: skip
+    """dx = col2im(W2ᵀ · dz_rows) alone, dz = dy · f′(z): ``conv2d_backward`` without the
+    weight and bias gradients, for a frozen layer (``requires_grad_(False)``). Same arguments
+    as ``conv2d_backward`` less dW, db and need_dx; cols is not written."""
+    conv2d_gradients(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w,
+                     dil_h, dil_w, cols, rows, dcols, dxp, dx, W, np.empty(W.shape[0], W.dtype),
+                     True, False)  # fmt: skip
 
 
 # ----- the transposed convolution: the input gradient of a convolution as a layer ------------

@@ -40,6 +40,14 @@ def dense_backward(x, W, dy, dx, dW, db, need_dx):
         gemm(dy, W, dx)
 
 
+def dense_input_grad(W, dy, dx):
+    """dx = dy W: the input gradient alone, for a frozen layer (``requires_grad_(False)``),
+    whose weight gradient nobody wants. W: (J, I), dy: (N, J); writes dx: (N, I).
+    ``gemm`` itself, called from Python: a compiled one-line wrapper around it crashes when
+    Numba loads it back from its cache."""
+    gemm(dy, W, dx)
+
+
 # Matrix products. BLAS runs on one thread (``numbanet/runtime.py`` says why): these split a
 # product over Numba's threads, each part one single-threaded BLAS call, so that matrix products
 # and every other kernel share one pool of threads, at about the speed of OpenBLAS's own

@@ -224,6 +224,17 @@ def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_
         input_grad_into(rows, W, db, *geometry, dcols, dxp, dx)
 
 
+def conv2d_input_grad(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w,
+                      dil_h, dil_w, cols, rows, dcols, dxp, dx):  # fmt: skip
+    """dx = col2im(W2ᵀ · dz_rows) alone, dz = dy · f′ (from y): ``conv2d_backward`` without
+    the weight and bias gradients, for a frozen layer (``requires_grad_(False)``). Same
+    arguments as ``conv2d_backward`` less dW, db and need_dx; cols is not written."""
+    rows, dcols = rows[0], dcols[0]
+    geometry = (stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, dy.shape[2], dy.shape[3])
+    launch(images_to_rows, *launch_2d(*rows.shape), dy, y, activation, slope, rows)
+    input_grad_into(rows, W, W[0, 0, 0], *geometry, dcols, dxp, dx)
+
+
 # The transposed convolution (``kernels/cpu/conv.py`` explains it): forward is a convolution's
 # input gradient, from x laid out as that convolution's dz rows, plus the bias; its dx and dW
 # are a convolution's forward and weight gradient (``conv2d_forward``, ``conv2d_backward``).

@@ -130,3 +130,10 @@ def dense_backward(x, W, dy, dx, dW, db, need_dx):
     launch(column_sum, blocks, threads, dy, db)
     if need_dx:
         matmul(dy, W, db, False, False, False, dx)
+
+
+def dense_input_grad(W, dy, dx):
+    """dx = dy W: the input gradient alone, for a frozen layer (``requires_grad_(False)``),
+    whose weight gradient nobody wants. W: (J, I), dy: (N, J); writes dx: (N, I). One tiled
+    matrix product (W's first row stands in for its unread bias)."""
+    matmul(dy, W, W[0], False, False, False, dx)
