@@ -132,7 +132,7 @@ warmup_cosine_lr = Exercise(
     ),
 )
 
-DEPTH = 4
+DEPTH = 4  # layers of the graded sigmoid chain
 
 
 def _chain_inputs(rng):
