@@ -165,6 +165,28 @@ def gan_generator_backward(logits):
     return (1 / (1 + np.exp(-logits)) - 1) / len(logits)
 
 
+def init_scales(fan_in, fan_out):
+    return np.sqrt(6 / (fan_in + fan_out)), np.sqrt(2 / fan_in)
+
+
+def warmup_cosine_lr(epoch, epochs, warmup, lr):
+    if epoch < warmup:
+        return lr * (epoch + 1) / warmup
+    return lr * (1 + np.cos(np.pi * (epoch - warmup) / (epochs - warmup))) / 2
+
+
+def sigmoid_chain_backward(x, Ws, dy, transposed=False):
+    hs = [x]
+    for W in Ws:
+        hs.append(1 / (1 + np.exp(-hs[-1] @ W.T)))
+    dWs = []
+    for W, h_in, h in reversed(list(zip(Ws, hs, hs[1:]))):
+        dz = dy * h * (1 - h)
+        dWs.insert(0, h_in.T @ dz if transposed else dz.T @ h_in)
+        dy = dz @ W
+    return dWs
+
+
 RIGHT = {
     "sigmoid_backward": sigmoid_backward,
     "mse_backward": mse_backward,
@@ -192,6 +214,9 @@ RIGHT = {
     "reparameterize_backward": reparameterize_backward,
     "kl_backward": kl_backward,
     "gan_generator_backward": gan_generator_backward,
+    "init_scales": init_scales,
+    "warmup_cosine_lr": warmup_cosine_lr,
+    "sigmoid_chain_backward": sigmoid_chain_backward,
 }
 
 # ----- planted mistakes: (exercise, wrong answer, words the hint must hold) -----------------
@@ -286,11 +311,21 @@ WRONG = [
     ("kl_backward", lambda mu, logvar: (mu, (np.exp(logvar) - 1) / 2), "forgotten 1/N"),
     ("gan_generator_backward",
      lambda logits: -1 / (1 + np.exp(-logits)) / len(logits), "saturating loss"),
+    ("init_scales", lambda fan_in, fan_out: (np.sqrt(2 / (fan_in + fan_out)), np.sqrt(2 / fan_in)),
+     "not its standard deviation"),
+    ("init_scales", lambda fan_in, fan_out: (np.sqrt(6 / (fan_in + fan_out)), np.sqrt(1 / fan_in)),
+     "the 2 makes up for ReLU"),
+    ("warmup_cosine_lr", lambda e, epochs, warmup, lr: warmup_cosine_lr(e - 1, epochs, warmup, lr)
+     if e < warmup else warmup_cosine_lr(e, epochs, warmup, lr), "epochs count from 0"),
+    ("warmup_cosine_lr", lambda e, epochs, warmup, lr: warmup_cosine_lr(e + 1, epochs, warmup, lr)
+     if e >= warmup else warmup_cosine_lr(e, epochs, warmup, lr), "the cosine starts where"),
+    ("sigmoid_chain_backward",
+     lambda x, Ws, dy: sigmoid_chain_backward(x, Ws, dy, transposed=True), "dW is transposed"),
 ]  # fmt: skip
 
 
 def test_every_chapter_has_three_exercises_each_tested_both_ways():
-    for chapter in range(1, 9):
+    for chapter in range(1, 10):
         assert len(exercises.list(chapter)) >= 3, chapter
     assert set(RIGHT) == set(exercises.EXERCISES)
     assert {name for name, _, _ in WRONG} == set(exercises.EXERCISES)
@@ -524,3 +559,13 @@ def test_an_exercise_plugged_into_its_layer_gives_the_compiled_kernels_gradients
     np.testing.assert_allclose(my_dx, dx, rtol=1e-10, atol=1e-12)
     for key in grads:
         np.testing.assert_allclose(my_grads[key], grads[key], rtol=1e-10, atol=1e-12)
+
+
+def test_the_init_exercises_answer_is_the_engines_initialisation():
+    nn.seed(0)
+    xavier, kaiming = (
+        nn.Linear(784, 256, init=init).params["weight"] for init in ("xavier", "kaiming")
+    )
+    bound, std = exercises.dynamics._init_reference({"fan_in": 784, "fan_out": 256})
+    assert np.abs(xavier).max() <= bound and np.abs(xavier).max() > 0.999 * bound
+    assert abs(kaiming.std() / std - 1) < 0.01  # 200,704 draws: the std is known to ~0.2 %

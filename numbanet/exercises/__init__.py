@@ -21,6 +21,7 @@ from numbanet.exercises import (
     attention,
     backprop,
     cnn,
+    dynamics,
     generative,
     gpu,
     mlp,
@@ -31,7 +32,9 @@ from numbanet.exercises.grading import CheckResult, Dim3, Exercise, Mistake, gra
 
 EXERCISES = {
     exercise.name: exercise
-    for module in (mlp, backprop, gpu, cnn, regularisation, recurrent, attention, generative)
+    for module in (
+        mlp, backprop, gpu, cnn, regularisation, recurrent, attention, generative, dynamics
+    )
     for exercise in module.EXERCISES
 }
 
@@ -44,6 +47,7 @@ CHAPTERS = {
     6: "Recurrent networks",
     7: "Attention",
     8: "Generative models",
+    9: "Training dynamics",
 }
 
 
@@ -55,7 +59,7 @@ def exercise(name):
 
 
 def exercises(chapter=None):
-    """The exercises of ``chapter`` (1–8), or of every chapter, in order. Each shows as
+    """The exercises of ``chapter`` (1–9), or of every chapter, in order. Each shows as
     "01 linear_backward(x, W, dy) -> (dx, dW, db)" and has .task and .question."""
     return [e for e in EXERCISES.values() if chapter is None or e.chapter == chapter]
 
