@@ -309,7 +309,7 @@ class GanHistory:
         import matplotlib.pyplot as plt
 
         if not self.samples:
-            raise ValueError("GanHistory.plot_samples: no samples (fit_gan kept none: fixed_noise=0)")
+            raise ValueError("GanHistory.plot_samples: no samples (fit_gan with fixed_noise=0)")
         epochs = np.arange(self.epochs)
         if max_epochs is not None and max_epochs < len(epochs):
             epochs = np.unique(np.linspace(0, self.epochs - 1, max_epochs).round().astype(int))
