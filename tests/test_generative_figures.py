@@ -33,8 +33,10 @@ def test_image_grid_tiles_row_by_row_and_leaves_the_last_row_blank():
     assert grid.shape == (4, 9)
     assert grid[0, 0] == 1 and grid[1, 8] == 3 and grid[2, 3] == 5 and grid[3, 6] == 0
     np.testing.assert_array_equal(image_grid(images.reshape(5, 6)[:, :4], ncols=5)[:, 2:4], 2)
-    with pytest.raises(ValueError, match=r"image_grid: expected one-channel.*got shape \(5, 6\)"):
+    with pytest.raises(ValueError, match="image_grid: cannot make square images of 6 pixels"):
         image_grid(images.reshape(5, 6))
+    with pytest.raises(ValueError, match=r"image_grid: expected one-channel.*got shape \(5, 2, 2"):
+        image_grid(np.zeros((5, 2, 2, 3)))
 
 
 def test_plot_reconstructions_puts_inputs_above_their_reconstructions():

@@ -37,8 +37,11 @@ def as_images(x, who):
         return x[:, 0]
     if x.ndim == 3:
         return x
-    if x.ndim == 2 and square_side(x):
-        return x.reshape(len(x), square_side(x), square_side(x))
+    if x.ndim == 2:
+        side = square_side(x)
+        if not side:
+            raise ValueError(f"{who}: cannot make square images of {x.shape[1]} pixels")
+        return x.reshape(len(x), side, side)
     raise ValueError(
         f"{who}: expected one-channel images (N, 1, H, W), (N, H, W) or (N, H·W) with a square "
         f"H·W, got shape {x.shape}"
