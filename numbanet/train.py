@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from numbanet import metrics, rng
 from numbanet.backend import to_host
 from numbanet.data import DataLoader, Dataset
+from numbanet.data.plot import image_grid, square_side
 from numbanet.layers import Sequential
 from numbanet.losses import CrossEntropyLoss, MSELoss
 from numbanet.layers.base import drain
@@ -257,8 +258,9 @@ def fit_program(program, train_data, epochs=1, batch_size=64, shuffle=True, seed
 class GanHistory:
     """What ``fit_gan`` measured, one entry per epoch: D's loss (real → 1 plus fake → 0), G's
     loss (fake → 1), the mean D(x) on real images and D(G(z)) on fakes (probabilities, before
-    the updates), the seconds, and ``samples``: G's images of the same fixed noise at the end
-    of each epoch (eval mode), to watch them become digits."""
+    the updates), the seconds, and ``samples``: G's images of the same fixed noise
+    ``fixed_noise`` (K, latent_dim) at the end of each epoch (eval mode), to watch them become
+    digits (``plot_samples``)."""
 
     d_loss: list = field(default_factory=list)
     g_loss: list = field(default_factory=list)
@@ -266,6 +268,7 @@ class GanHistory:
     d_fake: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
     samples: list = field(default_factory=list)
+    fixed_noise: np.ndarray = None
 
     @property
     def epochs(self):
@@ -287,13 +290,35 @@ class GanHistory:
             ax.set_ylabel(label)
             ax.legend()
             ax.grid(alpha=0.3)
-        side = int(round(np.sqrt(self.samples[-1][0].size))) if self.samples else 0
-        if side and side * side == self.samples[-1][0].size:  # one-channel square images
-            images = self.samples[-1].reshape(-1, side, side)
-            rows = [np.hstack(images[i : i + 8]) for i in range(0, len(images) - 7, 8)]
-            axes[2].imshow(np.vstack(rows), cmap="gray")
+        if self.samples and square_side(self.samples[-1]):
+            axes[2].imshow(image_grid(self.samples[-1], ncols=8), cmap="gray")
             axes[2].set_title(f"G(fixed z) after epoch {self.epochs}")
         axes[2].axis("off")
+        fig.tight_layout()
+        return fig
+
+    def plot_samples(self, ncols=8, max_epochs=None):
+        """G's images of the fixed noise, one row per epoch (the first epochs at the top), so
+        the samples can be watched becoming digits — or collapsing onto a few.
+
+        ncols: how many of the fixed samples to show per epoch. max_epochs: show at most this
+        many epochs, spread evenly from the first to the last (default: all). The samples must
+        be one-channel square images ((K, 1, H, H), (K, H, H) or (K, H·H)). Returns the
+        matplotlib Figure (needs matplotlib).
+        """
+        import matplotlib.pyplot as plt
+
+        if not self.samples:
+            raise ValueError("GanHistory.plot_samples: no samples (fit_gan with fixed_noise=0)")
+        epochs = np.arange(self.epochs)
+        if max_epochs is not None and max_epochs < len(epochs):
+            epochs = np.unique(np.linspace(0, self.epochs - 1, max_epochs).round().astype(int))
+        fig, axes = plt.subplots(len(epochs), 1, figsize=(1.1 * ncols, 1.2 * len(epochs)),
+                                 squeeze=False)  # fmt: skip
+        for ax, epoch in zip(axes[:, 0], epochs):
+            ax.imshow(image_grid(self.samples[epoch][:ncols], ncols=ncols), cmap="gray")
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_ylabel(f"epoch {epoch + 1}", rotation=0, ha="right", va="center")
         fig.tight_layout()
         return fig
 
@@ -309,6 +334,7 @@ def fit_gan(
     latent_dim=None,
     seed=None,
     progress=True,
+    fixed_noise=16,
 ):
     """Train a GAN: ``gan_step`` over every batch of ``images`` for ``epochs`` passes.
 
@@ -317,6 +343,9 @@ def fit_gan(
     latent_dim: the size of the noise z (default: the generator's first layer's inputs).
     seed: the batch order and the noise. progress: a tqdm bar per epoch with D's and G's
     losses and the mean D(x) and D(G(z)). Returns a ``GanHistory``.
+    fixed_noise: the noise whose images G makes after every epoch, kept in
+    ``history.samples``: a count K (K vectors drawn once, after ``seed``), an array
+    (K, latent_dim) to compare runs on the same z, or 0 to keep none.
     """
     if latent_dim is None:
         first = next((layer for layer in generator.modules() if layer.params), None)
@@ -329,8 +358,7 @@ def fit_gan(
         images = (images, np.zeros(len(images), np.int64))
     loader = _as_loader(images, batch_size, True, seed, "fit_gan images")
     program = StepProgram.gan(generator, discriminator, g_optimizer, d_optimizer, latent_dim)
-    fixed_z = rng.generator().standard_normal((16, latent_dim)).astype(generator.dtype)
-    history = GanHistory()
+    history = GanHistory(fixed_noise=_fixed_noise(fixed_noise, latent_dim, generator.dtype))
     keys = ("d_loss", "g_loss", "d_real", "d_fake")
     for epoch in range(epochs):
         generator.train()
@@ -349,9 +377,25 @@ def fit_gan(
         for key in keys:
             getattr(history, key).append(sums[key] / max(seen, 1))
         history.seconds.append(time.perf_counter() - start)
-        history.samples.append(predict(generator, fixed_z))
+        if len(history.fixed_noise):
+            history.samples.append(predict(generator, history.fixed_noise))
         bar.close()
     return history
+
+
+def _fixed_noise(fixed_noise, latent_dim, dtype):
+    """fit_gan's fixed noise (K, latent_dim): drawn from numbanet's generator for a count K."""
+    if isinstance(fixed_noise, (int, np.integer)) and not isinstance(fixed_noise, bool):
+        if fixed_noise < 0:
+            raise ValueError(f"fit_gan: fixed_noise must be a count >= 0, got {fixed_noise}")
+        return rng.generator().standard_normal((fixed_noise, latent_dim)).astype(dtype)
+    noise = np.asarray(fixed_noise)
+    if noise.ndim != 2 or noise.shape[1] != latent_dim or noise.dtype.kind != "f":
+        raise ValueError(
+            f"fit_gan: fixed_noise must be a count or a float array (K, {latent_dim}), "
+            f"got {type(fixed_noise).__name__} of shape {noise.shape} and dtype {noise.dtype}"
+        )
+    return noise.astype(dtype)
 
 
 def _scheduled_lr(lr_schedule, epoch):

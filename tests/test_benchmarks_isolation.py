@@ -12,7 +12,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-@pytest.mark.parametrize("script", ["cnn", "rnn", "mlp", "vae", "transformer", "gpt"])
+@pytest.mark.parametrize("script", ["cnn", "rnn", "mlp", "vae", "gan", "transformer", "gpt"])
 def test_importing_a_speed_benchmark_does_not_import_numbanet(script):
     code = (
         f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r}); import {script}; "

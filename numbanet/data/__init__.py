@@ -12,7 +12,15 @@ from numbanet.data.datasets import (
     xor,
 )
 from numbanet.data.loader import DataLoader
-from numbanet.data.plot import plot_images
+from numbanet.data.plot import (
+    plot_codes,
+    plot_images,
+    plot_latent_walk,
+    plot_prior_samples,
+    plot_reconstructions,
+    vae_decode,
+    vae_encode,
+)
 from numbanet.data.text import CharVocab, sequence_windows, text_file, tiny_shakespeare
 
 __all__ = [
@@ -23,11 +31,17 @@ __all__ = [
     "digits",
     "fashion_mnist",
     "mnist",
+    "plot_codes",
     "plot_images",
+    "plot_latent_walk",
+    "plot_prior_samples",
+    "plot_reconstructions",
     "sequence_windows",
     "spirals",
     "standardize",
     "text_file",
     "tiny_shakespeare",
+    "vae_decode",
+    "vae_encode",
     "xor",
 ]
