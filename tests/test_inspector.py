@@ -677,3 +677,27 @@ def test_the_inspector_steps_through_a_gan_step_with_both_networks_drawn():
     inspector.buttons["back"].click()  # G's last update undone; D as it was after its update
     for key, value in discriminator.state_dict().items():
         np.testing.assert_array_equal(value, before[key])
+
+
+def test_attention_maps_of_a_character_model_carry_the_sequence_on_their_axes():
+    nn.seed(0)
+    vocab = nn.data.CharVocab("to be or not\n")
+    ids = vocab.encode("to be or not\nto be")
+    x = np.stack([ids[i : i + 6] for i in range(8)])
+    y = np.stack([ids[i + 1 : i + 7] for i in range(8)])
+    model = nn.models.gpt(len(vocab), 6, n_layer=1, n_head=2, n_embd=8)
+    inspector = Inspector(model, nn.CrossEntropyLoss(), nn.optim.SGD(model, lr=0.1), (x, y),
+                          batch_size=4, vocab=vocab)  # fmt: skip
+    stepper = inspector.stepper
+    stepper.step()
+    while not (isinstance(stepper.event.layer, nn.MultiheadAttention)
+               and stepper.event.phase == "forward"):  # fmt: skip
+        stepper.step()
+    shown, _, _ = inspector._event_views(stepper.event)
+    (maps,) = [view for view in shown if view.options.get("positions")]
+    first = stepper.batch[0][0]
+    marks = {" ": "␣", "\n": "⏎"}
+    assert maps.options["labels"] == [marks.get(c, c) for c in vocab.decode(first)]
+    assert np.shape(maps.data) == (2, 6, 6)  # heads × queries × keys
+    np.testing.assert_array_equal(np.triu(maps.data[0], 1), 0)  # the causal mask: no future
+    inspector.render()  # and the labelled maps draw

@@ -76,6 +76,9 @@ class Inspector:
     model, loss_fn, optimizer: what trains; data: (x, y) arrays, a Dataset or a DataLoader.
     program: instead of the first three, any ``numbanet.steps.StepProgram`` (a step over
     several models, a GAN's); every model it names is drawn, the active one marked.
+    vocab: for a model of token ids (N, T), its vocabulary (a ``CharVocab``, or a sequence of
+    the tokens' strings): views over the sequence positions (attention maps) then show the
+    first sequence's tokens on their axes.
     Other keyword arguments go to ``numbanet.debug.Stepper`` (batch_size, explode, vanish, ...).
     What each event shows comes from its layer (``layer.views``): a recurrent layer is drawn
     unrolled in time, a Dropout with its mask, a ReLU with the mask its gradient goes through.
@@ -83,9 +86,10 @@ class Inspector:
 
     def __init__(
         self, model=None, loss_fn=None, optimizer=None, data=None, batch_size=64, program=None,
-        **stepper_options,
+        vocab=None, **stepper_options,
     ):  # fmt: skip
         self.uid = uuid.uuid4().hex[:10]
+        self.vocab = vocab
         models = list(program.models.values()) if program is not None else [model]
         layers = [layer for each in models if each is not None for layer in each.modules()]
         for layer in layers:  # before the Stepper's first step, so that it compiles all
@@ -102,6 +106,21 @@ class Inspector:
         self.tiles = []  # the views.Tile of the pictures now shown
         self._build()
         self.render()
+
+    def _with_tokens(self, shown):
+        """``shown`` with the first input sequence's tokens as the tick labels of every view
+        over its positions (``options["positions"]``), when the inspector has a vocab and the
+        batch is token ids; whitespace drawn as ␣ and ⏎ so that every position has a mark."""
+        x = self.stepper.batch[0]
+        if self.vocab is None or not np.issubdtype(np.asarray(x).dtype, np.integer):
+            return shown
+        tokens = getattr(self.vocab, "chars", self.vocab)
+        for view in shown:
+            if view.options.get("positions"):
+                ids = np.asarray(x)[0][: np.shape(view.data)[-1]]
+                marks = {" ": "␣", "\n": "⏎", "\t": "⇥"}
+                view.options["labels"] = [marks.get(tokens[i], tokens[i]) for i in ids]
+        return shown
 
     def _build(self):
         button = {
@@ -446,10 +465,10 @@ class Inspector:
         model = self.program.models[event.model]
         flow = ("gradient flow", lambda: views.gradient_flow_figure(*self._grad_flow(event)))
         if event.phase == "forward":
-            return event.layer.views("forward", tensors), lambda chosen: [], ""
+            return self._with_tokens(event.layer.views("forward", tensors)), lambda c: [], ""
         if event.phase == "backward":
             return (
-                event.layer.views("backward", tensors),
+                self._with_tokens(event.layer.views("backward", tensors)),
                 lambda chosen: [(flow[0], flow[1]())] if model.learns() else [],
                 "",
             )

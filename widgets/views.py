@@ -236,9 +236,10 @@ def matrix_figure(title, a, options=None, width=340, height=270):
     heatmap(fig, ax, a, extent=options.get("extent"),
             colour_bar=(box[0] + box[2] + 8, top, 12, box[3]))  # fmt: skip
     labels = options.get("labels")
-    if labels is not None:
-        ax.set_xticks(range(len(labels)), labels, fontsize=FONT)
-        ax.set_yticks(range(len(labels)), labels, fontsize=FONT)
+    if labels is not None:  # at most 32 ticks a side, so that each stays readable
+        ticks = range(0, len(labels), -(-len(labels) // 32))
+        ax.set_xticks(ticks, [labels[i] for i in ticks], fontsize=FONT)
+        ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize=FONT)
     elif options.get("extent") is not None:
         ax.tick_params(labelsize=FONT)
         ax.locator_params(nbins=5)

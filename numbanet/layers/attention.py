@@ -176,8 +176,8 @@ class MultiheadAttention(Layer):
         views = super().views(phase, tensors)
         if phase == "forward" and "attention" in self.saved:
             weights = self.backend.to_host(self.saved["attention"])[0]
-            views.append(View("attention, head", weights, "matrices",
-                              {"xlabel": "key position", "ylabel": "query position"}))  # fmt: skip
+            options = {"xlabel": "key position", "ylabel": "query position", "positions": True}
+            views.append(View("attention, head", weights, "matrices", options))
         return views
 
     def config(self):

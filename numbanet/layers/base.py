@@ -46,7 +46,9 @@ class View:
     inspector shows one group at a time and a selector over them; views without a group are
     always shown), "image" (a (N, T, F) batch drawn as N pictures of T × F, e.g. a digit read
     row by row), "rows" (images down in a grid), "xlabel", "ylabel" ("sample" for a batch:
-    its first rows are shown), "labels" (tick labels), "log" (a log scale).
+    its first rows are shown), "labels" (tick labels), "log" (a log scale), "positions" (the
+    axes are the positions of the first input sequence: the inspector, given a ``vocab``,
+    writes that sequence's tokens on them).
     """
 
     title: str
