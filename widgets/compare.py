@@ -128,7 +128,11 @@ def geometry_figure(launch, shape, name):
     # one number per block, x fastest, as CUDA numbers them
     block_number = sum(block_ids[..., d] * math.prod(launch.blocks[:d]) for d in range(dims))
     grid = as_grid(block_number, -1)
-    fig.set_size_inches(min(max(0.4 * grid.shape[1], 4), 9), min(max(0.3 * grid.shape[0], 3), 8))
+    # cells wide enough for a 9-pt "(12, 15)" (2-D) or "127" (1-D), and the title's 9-pt lines
+    cell_width = 0.62 if dims == 2 else 0.42
+    fig.set_size_inches(
+        min(max(cell_width * grid.shape[1], 6.5), 12), min(max(0.3 * grid.shape[0] + 0.9, 3), 10)
+    )
     colours = np.ma.masked_less(grid, 0) % BLOCK_COLOURS  # masked: cells past a 1-D array's end
     ax.imshow(
         colours,
@@ -143,9 +147,10 @@ def geometry_figure(launch, shape, name):
         ax.add_collection(LineCollection(block_boundaries(grid), colors="black", linewidths=1.2))
     if block_number.size <= ANNOTATE:
         flat = thread_ids.reshape(-1, dims)
-        labels = np.array([",".join(map(str, t)) for t in flat]).reshape(block_number.shape)
-        for (r, c), label in np.ndenumerate(as_grid(labels, "")):
-            ax.text(c, r, label, ha="center", va="center", fontsize=6)
+        # an integer per thread, a tuple (x, y) in 2-D: "10,11" would read as a decimal
+        labels = np.array([str(t[0]) if dims == 1 else f"({', '.join(map(str, t))})" for t in flat])
+        for (r, c), label in np.ndenumerate(as_grid(labels.reshape(block_number.shape), "")):
+            ax.text(c, r, label, ha="center", va="center", fontsize=9)
     rows_per_thread = dims < len(shape)  # a row kernel: each thread owns a whole row
     work = shape[0] if dims == 1 else shape[0] * shape[1]
     threads = math.prod(launch.blocks) * math.prod(launch.threads)
@@ -154,7 +159,7 @@ def geometry_figure(launch, shape, name):
         f"colour = block, number = thread index{' (x, y)' if dims == 2 else ''}\n"
         f"{threads} threads for {work} {'rows' if rows_per_thread else 'elements'}: "
         f"{threads - work} fall outside and write nothing (the `if i < n` guard)",
-        fontsize=8,
+        fontsize=9,
     )
     return fig
 
