@@ -257,6 +257,8 @@ def mnist_gan(latent_dim=64):
         Flatten(), Linear(128 * 7 * 7, 1),
     )  # fmt: skip
     return generator, discriminator
+
+
 def seed_transformer(vocab_size, embed_dim=32, num_heads=2, ff_dim=32):
     """The course's Transformer as written in Keras: Embedding → TransformerBlock → Dense(vocab).
     The block: multi-head self-attention (Keras's ``MultiHeadAttention(num_heads,
