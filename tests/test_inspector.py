@@ -701,3 +701,7 @@ def test_attention_maps_of_a_character_model_carry_the_sequence_on_their_axes():
     assert np.shape(maps.data) == (2, 6, 6)  # heads × queries × keys
     np.testing.assert_array_equal(np.triu(maps.data[0], 1), 0)  # the causal mask: no future
     inspector.render()  # and the labelled maps draw
+    # the diagram draws the block as it is wired, so the attention event marks its own box
+    network = inspector._network_html(stepper.event)
+    box = network.split("3.block.0.body.1: MultiheadAttention")[0].rsplit("<div", 1)[1]
+    assert "#ffe08a" in box  # CURRENT

@@ -628,7 +628,7 @@ class Inspector:
         color = CURRENT if here else "#fff8dc" if within else "white"
         inner = "".join(
             self._box(model_name, f"{path}.{key}" if path else key, child, shapes, current)
-            for key, child in layer.named_children()
+            for key, child in layer.diagram_children()
         )
         index = path.split(".")[0] if path else "0"
         marks = " nn-current" if here and "." not in path else ""

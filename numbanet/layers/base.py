@@ -570,6 +570,12 @@ class Layer:
         "body" and "shortcut" in a Residual. The names make the ``state_dict`` keys."""
         return []
 
+    def diagram_children(self):
+        """(name, sub-layer) pairs as data flows through them, for the inspector's diagram: the
+        names continue the paths the layer's events carry. ``named_children`` unless a layer's
+        parts are wired by a block of its own (``TransformerEncoderLayer``)."""
+        return self.named_children()
+
     def children(self):
         """Sub-layers, in order."""
         return [child for _, child in self.named_children()]

@@ -73,6 +73,10 @@ class TransformerEncoderLayer(Layer):
                  "dropout2", "activation")  # fmt: skip
         return [(name, getattr(self, name)) for name in names]
 
+    def diagram_children(self):
+        """The wiring block's residual blocks and norms ("block.0", …), the paths of the events."""
+        return [(f"block.{key}", child) for key, child in self.block.named_children()]
+
     def named_modules(self, prefix=""):
         """This block, its parts (``named_children``), then the Sequential and Residual blocks
         that wire them (and the residuals' identity shortcuts), under "block…" prefixes: they
