@@ -33,6 +33,7 @@ from numbanet.gradcheck import gradcheck
 from numbanet.layers.base import View, param_key
 from numbanet.widgets import views
 
+WHITESPACE_MARKS = {" ": "␣", "\n": "⏎", "\t": "⇥"}  # a visible mark for every position
 CURRENT = "#ffe08a"  # the layer of the current event
 TOLERANCE = 1e-6  # the gradient check passes when every relative error is at most this
 SETTLE = 0.25  # seconds after long work during which clicks from the page are dropped
@@ -111,15 +112,14 @@ class Inspector:
         """``shown`` with the first input sequence's tokens as the tick labels of every view
         over its positions (``options["positions"]``), when the inspector has a vocab and the
         batch is token ids; whitespace drawn as ␣ and ⏎ so that every position has a mark."""
-        x = self.stepper.batch[0]
-        if self.vocab is None or not np.issubdtype(np.asarray(x).dtype, np.integer):
+        x = np.asarray(self.stepper.batch[0])
+        if self.vocab is None or not np.issubdtype(x.dtype, np.integer):
             return shown
         tokens = getattr(self.vocab, "chars", self.vocab)
+        marks = [WHITESPACE_MARKS.get(tokens[i], tokens[i]) for i in x[0]]
         for view in shown:
             if view.options.get("positions"):
-                ids = np.asarray(x)[0][: np.shape(view.data)[-1]]
-                marks = {" ": "␣", "\n": "⏎", "\t": "⇥"}
-                view.options["labels"] = [marks.get(tokens[i], tokens[i]) for i in ids]
+                view.options["labels"] = marks[: np.shape(view.data)[-1]]
         return shown
 
     def _build(self):
