@@ -88,3 +88,17 @@ def test_the_version_is_written_once():
     import numbanet
 
     assert numbanet.__version__ == version("numbanet") and numbanet.__version__.count(".") == 2
+
+
+def test_widgets_without_their_extra_name_the_extra_to_install():
+    # sys.modules[name] = None makes `import name` fail as if it were not installed
+    code = (
+        "import sys; sys.modules['ipywidgets'] = None\n"
+        "try:\n    import numbanet.widgets\n"
+        "except ModuleNotFoundError as error:\n    print(error.name, '|', error)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.startswith("ipywidgets |")
+    assert 'pip install "numbanet[widgets]"' in out
