@@ -76,8 +76,10 @@ def test_clicking_step_in_the_browser_shows_the_next_layer(voila_url):
         live.locator("button:disabled").first.wait_for(state="detached", timeout=30_000)
         step.click()
         live.get_by_text("forward: 1: Linear(64→32)").wait_for(timeout=30_000)
+        # The header and the diagram are separate widgets whose updates reach the page one
+        # after the other: wait (up to 30 s) for the diagram to mark the new layer.
         current = live.locator(".nn-current")
-        assert "1: Linear(64→32)" in current.inner_text()
+        sync_api.expect(current).to_contain_text("1: Linear(64→32)", timeout=30_000)
         assert live.locator("img.nn-tile").count() >= 2  # the figures arrived as images
         assert not page.locator("[id^=nn-snapshot-]").is_visible()  # hidden while live
         page.screenshot(path=str(ARTIFACTS / "inspector.png"), full_page=True)
