@@ -1,5 +1,5 @@
 """Fully connected (dense, linear) layer: y = f(x Wᵀ + b), f an optional fused activation, and
-the matrix products every CPU kernel uses (``gemm``, ``gemm_tn``)."""
+the matrix products every CPU kernel uses (``gemm``: a b, ``gemm_nt``: a bᵀ, ``gemm_tn``: aᵀ b)."""
 
 import numpy as np
 from numba import config, njit, prange
@@ -13,11 +13,11 @@ def dense_forward(x, W, b, activation, slope, y):
     ``scalar.EPILOGUES`` (0: none) with leaky ReLU's ``slope``.
 
     x: (N, I), W: (J, I), b: (J,); writes y: (N, J).
-    The product is ``gemm`` into y; then the bias is added row by row and f applied in
+    The product is ``gemm_nt`` into y; then the bias is added row by row and f applied in
     place by its own elementwise kernel. (One pass doing both, with the choice of f made per
     element, is slower: the branch keeps the loop from vectorizing.)
     """
-    gemm(x, W.T, y)
+    gemm_nt(x, W, y)
     for n in prange(y.shape[0]):
         y[n] += b
     if activation:
@@ -50,12 +50,16 @@ def dense_input_grad(W, dy, dx):
 
 # Matrix products. BLAS runs on one thread (``numbanet/runtime.py`` says why): these split a
 # product over Numba's threads, each part one single-threaded BLAS call, so that matrix products
-# and every other kernel share one pool of threads, at about the speed of OpenBLAS's own
-# threads. Each part packs all of b, so thin parts waste the packing: hence MIN_ROWS (figures:
-# benchmarks/RESULTS.md, "figures moved from docstrings").
-# (Convolutions split their batch over the threads instead: ``kernels/cpu/conv.py``.)
-MIN_ROWS = 16  # rows of c (gemm) or of the shared dimension (gemm_tn) per thread, at least
+# and every other kernel share one pool of threads. BLAS packs (copies into its own blocked
+# order) each operand of a call, so a part that reads all of one operand packs all of it: each
+# product is split along the dimension that makes the parts share the smaller operand. Thin
+# parts waste the packing: hence MIN_ROWS. A product too small to repay starting the threads
+# is one call on the calling thread (SMALL_PRODUCT). (Figures: benchmarks/RESULTS.md,
+# "figures moved from docstrings" and "Issue 24".) Convolutions split their batch over the
+# threads instead: ``kernels/cpu/conv.py``.
+MIN_ROWS = 16  # rows (or columns) of a split dimension per thread, at least
 POOL_SIZE = config.NUMBA_NUM_THREADS  # Numba's threads (the cores, unless NUMBA_NUM_THREADS)
+SMALL_PRODUCT = 2**18  # multiply-adds (M·N·K) under which a product is not split
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -78,13 +82,39 @@ def part_bounds(p, parts, size):
 @njit(parallel=True, cache=True, error_model="numpy")
 def gemm(a, b, c):
     """c = a b, the rows of c (and of a) split over the threads: c[rows] = a[rows] b, one BLAS
-    call each. a: (M, K) C-contiguous (its row blocks are), b: (K, N) C- or F-contiguous;
-    writes c: (M, N) C-contiguous."""
+    call each. a: (M, K), b: (K, N), both C-contiguous; writes c: (M, N) C-contiguous."""
+    if c.size * a.shape[1] < SMALL_PRODUCT:
+        np.dot(a, b, c)  # one call on this thread: starting the threads would cost more
+        return
     parts = parts_of(c.shape[0])
     for p in prange(parts):
         first, last = part_bounds(p, parts, c.shape[0])
         if first < last:
             np.dot(a[first:last], b, c[first:last])
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def gemm_nt(a, b, c):
+    """c = a bᵀ — a layer's forward, x Wᵀ — split over the threads along the longer side of c:
+    its rows (c[rows] = a[rows] bᵀ: the parts share b) or, when c is wider than tall (a small
+    batch), its columns (c[:, cols] = a b[cols]ᵀ: the parts share a, the smaller operand then;
+    each part's block is made in a scratch block of its own, as BLAS writes only whole rows,
+    and copied into c). a: (M, K), b: (N, K), both C-contiguous; writes c: (M, N)."""
+    m, n = c.shape
+    if m * n * a.shape[1] < SMALL_PRODUCT:
+        np.dot(a, b.T, c)
+        return
+    by_rows = m >= n
+    parts = parts_of(m if by_rows else n)
+    blocks = np.empty((0 if by_rows else parts, m * -(-n // parts)), c.dtype)
+    for p in prange(parts):
+        first, last = part_bounds(p, parts, m if by_rows else n)
+        if first < last and by_rows:
+            np.dot(a[first:last], b.T, c[first:last])
+        elif first < last:
+            block = blocks[p, : m * (last - first)].reshape(m, last - first)
+            np.dot(a, b[first:last].T, block)
+            c[:, first:last] = block
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -101,19 +131,35 @@ def gemm_rows(a, b, c, rows_per_call):
 @njit(parallel=True, cache=True, error_model="numpy")
 def gemm_tn(a, b, c):
     """c = aᵀ b — a weight gradient, Σ over the rows of a and b — split over the threads along
-    those rows: part p adds its rows' product into a partial sum, and the partial sums are added
-    up. a: (K, M), b: (K, N), both C-contiguous; writes c: (M, N). (The rows of aᵀ are columns
-    of a, which BLAS cannot take one block at a time without a copy.)"""
-    parts = parts_of(a.shape[0])
-    partial = np.empty((parts - 1, c.shape[0], c.shape[1]), c.dtype)
+    the shared rows when there are more of them than rows of c (a large batch): part p adds
+    its rows' product into a partial sum, and the partial sums are added up. Otherwise along
+    the rows of c: c[rows] = a[:, rows]ᵀ b, the parts sharing b, each copying its columns of
+    a into a block of its own first (BLAS takes a block of rows, not of columns, without a
+    copy). a: (K, M), b: (K, N), both C-contiguous; writes c: (M, N)."""
+    k, m = a.shape
+    if k * c.size < SMALL_PRODUCT:
+        np.dot(a.T, b, c)
+        return
+    by_rows = k < m
+    parts = parts_of(m if by_rows else k)
+    partial = np.empty((0 if by_rows else parts - 1, m, c.shape[1]), c.dtype)
+    columns = np.empty((parts if by_rows else 0, k * -(-m // parts)), a.dtype)
     for p in prange(parts):
-        first, last = part_bounds(p, parts, a.shape[0])
-        target = c if p == 0 else partial[p - 1]
-        if first < last:
-            np.dot(a[first:last].T, b[first:last], target)
+        if by_rows:
+            first, last = part_bounds(p, parts, m)
+            if first < last:
+                block = columns[p, : k * (last - first)].reshape(k, last - first)
+                block[:] = a[:, first:last]
+                np.dot(block.T, b, c[first:last])
         else:
-            target[:] = 0
-    add_parts(partial.reshape(parts - 1, -1), c.reshape(-1))
+            first, last = part_bounds(p, parts, k)
+            target = c if p == 0 else partial[p - 1]
+            if first < last:
+                np.dot(a[first:last].T, b[first:last], target)
+            else:
+                target[:] = 0
+    if not by_rows:
+        add_parts(partial.reshape(parts - 1, -1), c.reshape(-1))
 
 
 @njit(inline="always", cache=True, error_model="numpy")

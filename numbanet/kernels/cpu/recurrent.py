@@ -31,6 +31,7 @@ from numba import njit, prange
 from numbanet.kernels.cpu.dense import (
     column_sums,
     gemm,
+    gemm_nt,
     gemm_rows,
     gemm_tn,
     part_bounds,
@@ -334,7 +335,7 @@ def product_rows(W_hh):
 def input_projection(x, W_ih, gi):
     """gi[t] = x[t] W_ihᵀ for every step t: one GEMM over (T·N, I) (no x_t waits for a step)."""
     steps, batch = x.shape[0], x.shape[1]
-    gemm(x.reshape(steps * batch, -1), W_ih.T, gi.reshape(steps * batch, -1))
+    gemm_nt(x.reshape(steps * batch, -1), W_ih, gi.reshape(steps * batch, -1))
 
 
 @row
