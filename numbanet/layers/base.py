@@ -640,17 +640,18 @@ class Layer:
 
         Raises BackendError for a model with layers on both devices (moved in part).
         """
-        devices = {}
-        for layer in self.modules():
-            if not layer.children():  # containers hold no arrays of their own
+        leaves = [layer for layer in self.modules() if not layer.children()]  # containers
+        names = {layer.backend.name for layer in leaves}  # hold no arrays of their own
+        if len(names) > 1:  # the layers' names only now: the check runs at every step
+            devices = {}
+            for layer in leaves:
                 devices.setdefault(layer.backend.name, []).append(layer.name)
-        if len(devices) > 1:
             where = "; ".join(f"on {d}: {', '.join(names)}" for d, names in devices.items())
             raise BackendError(
                 f"{type(self).__name__}: the model is half on one device ({where}); move it "
                 f"whole with model.to('cpu') or model.to('cuda')"
             )
-        return next(iter(devices), self.backend.name)
+        return next(iter(names), self.backend.name)
 
     def to(self, target):
         """Move to a device ("cpu", "cuda") or convert to a dtype (np.float32, "float64").
