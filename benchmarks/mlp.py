@@ -5,6 +5,8 @@ plain NumPy implementation and PyTorch CPU (when installed), same run, same thre
     python benchmarks/mlp.py --record             # also append the table to RESULTS.md
                                                   # (numbanet-fused: mlp(fuse=True), each
                                                   # ReLU folded into its Linear)
+    python benchmarks/mlp.py --profile            # where numbanet's step spends its time
+                                                  # (batch 64 unless --batch-sizes says)
     python benchmarks/mlp.py --gpu --record       # numbanet on CUDA against its CPU backend
                                                   # and PyTorch on the GPU: batch 64, 1024, 8192
 
@@ -23,7 +25,7 @@ import sys
 import numpy as np
 
 import numpy_reference
-from harness import markdown_table, measure_all, numbanet_trainer, worker
+from harness import markdown_table, measure_all, numbanet_trainer, profile_step, worker
 from results import record
 
 
@@ -34,6 +36,17 @@ def numbanet_step(batch, threads, device="cpu", fuse=False):
     nn.seed(0)
     x, y = synthetic(batch)
     return numbanet_trainer(nn.models.mlp(fuse=fuse).to(device), x.reshape(batch, 1, 28, 28), y)
+
+
+def profile(batch, threads):
+    """Where numbanet's step spends its time, event by event, on ``threads`` threads as in the
+    speed runs."""
+    import numbanet as nn
+
+    nn.set_num_threads(threads)
+    nn.seed(0)
+    x, y = synthetic(batch)
+    profile_step(nn.models.mlp(), x.reshape(batch, 1, 28, 28), y)
 
 
 def numpy_step(batch, threads):
@@ -110,10 +123,13 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=2.0, help="per engine per round")
     parser.add_argument("--record", action="store_true", help="append the table to RESULTS.md")
+    parser.add_argument("--profile", action="store_true", help="time each event of the step")
     parser.add_argument("--worker", choices=sorted(ENGINES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(ENGINES, args.worker, int(args.batch_sizes), args.threads, args.seconds)
+    if args.profile:
+        return profile(int(args.batch_sizes or 64), args.threads)
     if args.gpu:
         engines = ["numbanet-cuda", "numbanet"] + (["pytorch-cuda"] if torch_has_gpu() else [])
         if "pytorch-cuda" not in engines:
