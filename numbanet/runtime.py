@@ -167,10 +167,11 @@ def start():
     """Put the BLAS Numba calls on one thread and find whether it has small-matrix kernels;
     only the first call does anything.
 
-    Deferred from import because it loads Numba, SciPy and threadpoolctl (most of a second),
-    which a script that only builds a model, or ``numbanet --help``, never needs. The first CPU
-    kernel table (``Backend.kernels``) runs it before any kernel, as do the functions here that
-    need it. BLAS's threads are set right after SciPy loads its BLAS, before any product runs.
+    Deferred from import because it loads SciPy's BLAS and threadpoolctl, as the kernel table
+    after it loads Numba: most of a second, which a script that only builds a model, or
+    ``numbanet --help``, never needs. The first CPU kernel table (``Backend.kernels``) runs it
+    before any kernel, as do the functions here that need it. BLAS's threads are set right
+    after SciPy loads its BLAS, before any product runs.
     """
     global _BLAS, _SMALL_PRODUCTS
     if _BLAS is not None:
