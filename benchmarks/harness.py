@@ -27,8 +27,8 @@ def worker(engines, engine, batch, threads, seconds):
     engine's thread pools or floating-point mode can slow another down)."""
     step = engines[engine](batch, threads)
     if not engine.startswith("numbanet") and "numbanet" in sys.modules:
-        # numbanet's import sets the process's OpenMP spin time and BLAS threads (runtime.py),
-        # which PyTorch shares (a sleeping policy slowed it by a third): the others run
+        # numbanet sets the process's OpenMP spin time at import and BLAS threads at its first
+        # kernel (runtime.py), which PyTorch shares (a sleeping policy slowed it by a third): the others run
         # without it.
         raise RuntimeError(f"{engine}: numbanet was imported in this engine's worker process")
     for _ in range(20):  # warm up: compile or load kernels, grow buffers, fill caches

@@ -1,8 +1,12 @@
-"""Start-up cost: `import numbanet`, and the first training step in a new process with a cold
-kernel cache (everything compiled) and with a warm one (compiled kernels loaded from disk).
+"""Start-up cost of each zoo model: `import numbanet`, and the first training step in a new
+process with a cold kernel cache (everything compiled) and with a warm one (compiled kernels
+loaded from disk).
 
-    python benchmarks/startup.py [--record]            # the seed MLP
-    python benchmarks/startup.py --model seed_cnn      # a zoo model for 28×28 images
+    python benchmarks/startup.py [--record]            # every model of numbanet/models.py
+    python benchmarks/startup.py --model seed_cnn      # one (repeatable)
+
+The step is ``numbanet.warmup``'s: the model's own loss on a synthetic batch shaped as its data
+(what ``numbanet warmup`` runs to fill the cache).
 """
 
 import argparse
@@ -13,50 +17,69 @@ import tempfile
 
 from results import record
 
+from numbanet.warmup import MODELS
+
 FIRST_STEP = """
-import time
+import sys, time
 t0 = time.perf_counter()
-import numpy as np
-import numbanet as nn
+import numbanet
 t1 = time.perf_counter()
-model = nn.models.MODEL()
-opt = nn.optim.Adam(model)
-x, y = np.random.rand(64, 1, 28, 28).astype(np.float32), np.arange(64) % 10
-for _ in nn.train_step(model, nn.CrossEntropyLoss(), opt, x, y, snapshot=False):
-    pass
+from numbanet.warmup import run_step
+run_step(sys.argv[1])
 t2 = time.perf_counter()
 print(t1 - t0, t2 - t1)
 """
+WARM_RUNS = 3
 
 
 def run(cache_dir, model):
+    """(seconds to import numbanet, seconds of the first step) in a new process whose Numba
+    cache is ``cache_dir``."""
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
-    script = FIRST_STEP.replace("MODEL", model)
     out = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
-    ).stdout.split()
-    return float(out[0]), float(out[1])
+        [sys.executable, "-c", FIRST_STEP, model], env=env, capture_output=True, text=True,
+        check=True,
+    ).stdout.split()  # fmt: skip
+    return float(out[-2]), float(out[-1])
+
+
+def measure(model):
+    """(import, cold first step, warm first step) in seconds, in a cache of the model's own:
+    the cold step compiles everything; import and warm step are the least of ``WARM_RUNS``."""
+    with tempfile.TemporaryDirectory() as cache:
+        _, cold_step = run(cache, model)
+        warm = [run(cache, model) for _ in range(WARM_RUNS)]
+    return min(w[0] for w in warm), cold_step, min(w[1] for w in warm)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--record", action="store_true", help="append the figures to RESULTS.md")
-    parser.add_argument("--model", default="mlp", choices=["mlp", "lenet5", "seed_cnn"])
+    parser.add_argument(
+        "--model", action="append", choices=["all", *MODELS], help="repeatable (default: all)"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as cache:
-        cold_import, cold_step = run(cache, args.model)
-        warm = [run(cache, args.model) for _ in range(3)]
-    warm_import = min(w[0] for w in warm)
-    warm_step = min(w[1] for w in warm)
+    models = MODELS if not args.model or "all" in args.model else args.model
     lines = [
-        f"| `import numbanet` | {warm_import:.2f} s |",
-        f"| first training step, cold kernel cache (compiles) | {cold_step:.2f} s |",
-        f"| first training step, warm kernel cache | {warm_step:.2f} s |",
+        "| model | `import numbanet` | cold first step | warm first step |",
+        "|---|---:|---:|---:|",
     ]
-    print("\n".join(lines))
+    for model in models:
+        figures = measure(model)
+        lines.append(f"| {model} | " + " | ".join(f"{s:.2f} s" for s in figures) + " |")
+        print(lines[-1], flush=True)
+    table = "\n".join(lines)
+    print(f"\n{table}")
     if args.record:
-        title = "Start-up" if args.model == "mlp" else f"Start-up, {args.model}"
-        record(title, "| what | time |\n|---|---:|\n" + "\n".join(lines))
+        method = (
+            f"Each model in new processes with a Numba cache of its own (NUMBA_CACHE_DIR, a new "
+            f"temporary folder): one process with the cache empty (cold: every kernel the step "
+            f"needs compiles), then {WARM_RUNS} with it filled, whose least `import numbanet` "
+            f"and first step are given. The step is `numbanet.warmup.run_step`'s (one training "
+            f"step on a synthetic batch shaped as the model's data); it includes loading Numba, "
+            f"SciPy's BLAS and the kernel modules, which `import numbanet` leaves to it."
+        )
+        record("Start-up, every zoo model", f"{table}\n\n{method}")
 
 
 if __name__ == "__main__":

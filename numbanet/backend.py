@@ -10,9 +10,12 @@ same names and arguments. Both tables are built from the one list of kernel fami
 ``numbanet.kernels.FAMILIES``.
 """
 
+import functools
+
 import numpy as np
 
-from numbanet.kernels import PLAN, device_table
+from numbanet import runtime
+from numbanet.kernels import FAMILIES, PLAN, device_table
 
 DEVICES = ("cpu", "cuda")
 
@@ -42,8 +45,24 @@ class Backend:
 
     def __init__(self, name):
         self.name = name
-        self.kernels = device_table(name)
-        self.plan = device_table(name, PLAN)
+
+    @functools.cached_property
+    def kernels(self):
+        """The device's kernel table, built on first use: building it loads Numba and every
+        kernel module, which ``import numbanet`` leaves for the first layer that runs."""
+        return self._table(FAMILIES)
+
+    @functools.cached_property
+    def plan(self):
+        """The device's plan (``numbanet.kernels.PLAN``), built on first use as ``kernels``."""
+        return self._table(PLAN)
+
+    def _table(self, families):
+        """``device_table`` of this device; on the CPU the runtime starts first
+        (``runtime.start``: BLAS on one thread before any kernel runs)."""
+        if self.name == "cpu":
+            runtime.start()
+        return device_table(self.name, families)
 
     def owns(self, array):
         """True if ``array`` lives on this device."""

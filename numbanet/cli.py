@@ -1,6 +1,7 @@
 """The ``numbanet`` command: ``numbanet train`` trains a model, ``numbanet compare`` runs the
 kernels on the CPU and on CUDA side by side, ``numbanet info`` describes the setup (versions,
-threads, the GPU, the kernel cache).
+threads, the GPU, the kernel cache), ``numbanet warmup`` compiles the zoo's kernels into the
+cache ahead of the first training step.
 
 Every option's value is checked before any work starts, the folder a result will be saved in
 included, so that no training is lost to a typo at its end: a bad value gets a one-line error
@@ -14,6 +15,8 @@ import platform
 import sys
 import time
 from pathlib import Path
+
+from numbanet.warmup import MODELS
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
 
@@ -254,6 +257,17 @@ def info(args):
     return 0
 
 
+def warmup(args):
+    from numbanet.warmup import warmup as run_warmup
+
+    seconds = run_warmup(args.model, progress=not args.no_progress)
+    width = max(len(name) for name in seconds)
+    for name, spent in seconds.items():
+        print(f"{name:<{width}}  {spent:.1f} s")
+    print(f"the kernels of {plural(len(seconds), 'model')} are in the cache: {describe_cache()}")
+    return 0
+
+
 DEFAULT_FAMILY = "dense"  # the matrix products: BLAS against the tiled shared-memory kernel
 
 
@@ -482,6 +496,23 @@ def parser():
     c.set_defaults(run=compare, check=check_compare, usage=c)
     i = commands.add_parser("info", help="versions, threads, CUDA and the kernel cache")
     i.set_defaults(run=info, check=lambda args: None, usage=i)
+    w = commands.add_parser(
+        "warmup",
+        help="compile the CPU kernels of zoo models into the kernel cache",
+        description="Runs one training step of each zoo model on a synthetic batch, so that "
+        "Numba's on-disk cache holds every CPU kernel its training needs and the first real "
+        "step loads them instead of compiling them (seconds to a minute a model). Run it once "
+        "after installing numbanet or changing a kernel.",
+    )
+    w.add_argument(
+        "--model",
+        action="append",
+        choices=MODELS,
+        help="a zoo model (repeatable; default: all of them, since a learner meets most in the "
+        "course and compiling them all takes a few minutes, once; --model mlp for one)",
+    )
+    w.add_argument("--no-progress", action="store_true", help="no progress bar")
+    w.set_defaults(run=warmup, check=lambda args: None, usage=w)
     return p
 
 

@@ -1,6 +1,9 @@
-"""How numbanet runs on the CPU: floating-point mode and threads, set up once at import.
+"""How numbanet runs on the CPU: floating-point mode and threads, set up once.
 
-Two decisions, made here so that training is fast by default (``numbanet info`` shows them):
+Two decisions, made here so that training is fast by default (``numbanet info`` shows them).
+What must precede every thread pool (the float mode, ``GOMP_SPINCOUNT``) happens at import;
+what needs Numba, SciPy's BLAS and threadpoolctl waits for ``start()``, which the first CPU
+kernel table runs, so that ``import numbanet`` stays quick.
 
 * **Subnormal floats are flushed to zero** (the x86 FTZ and DAZ bits, as
   ``torch.set_flush_denormal(True)``). After a few hundred Adam steps many weights and
@@ -33,9 +36,6 @@ import platform
 import sys
 
 os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # read once, when Numba loads OpenMP
-
-import numba  # noqa: E402  (after the environment it reads)
-from threadpoolctl import ThreadpoolController, threadpool_info  # noqa: E402
 
 _FTZ_DAZ = 0x8040  # MXCSR bits: flush-to-zero (15) and denormals-are-zero (6)
 _SUPPORTED = sys.platform == "linux" and platform.machine() == "x86_64"
@@ -71,6 +71,9 @@ def set_num_threads(n):
     products split over them too (BLAS itself stays on one thread)."""
     if n < 1:
         raise ValueError(f"set_num_threads: expected n >= 1, got {n}")
+    start()
+    import numba
+
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
@@ -80,6 +83,7 @@ def numba_blas():
     OpenBLAS (in ``scipy.libs``, which NumPy's own BLAS is not); a SciPy built against a shared
     BLAS (conda) uses that one, NumPy's too, and then every BLAS library is returned."""
     import scipy.linalg.cython_blas  # noqa: F401  (loads SciPy's BLAS, if not loaded yet)
+    from threadpoolctl import ThreadpoolController
 
     libraries = ThreadpoolController().select(user_api="blas").lib_controllers
     bundled = [
@@ -115,6 +119,7 @@ def small_product_rows(k, n):
     kernel: whole blocks of 8 rows (its kernel's block), as many as stay within
     SMALL_PRODUCT_SIZE. 0 — one call for all rows — where not even 8 rows fit or the BLAS has
     no such kernel (there, each call packs b, so fewer calls are better)."""
+    start()
     if not _SMALL_PRODUCTS:
         return 0
     return 8 * (SMALL_PRODUCT_SIZE // (8 * k * n))
@@ -128,6 +133,10 @@ def thread_info():
     "threads", and "kernels": whether numbanet's kernels call it (``numba_blas``). NumPy's
     wheel brings a BLAS of its own for NumPy's operators; numbanet leaves its threads alone.
     """
+    start()
+    import numba
+    from threadpoolctl import threadpool_info
+
     try:
         layer = numba.threading_layer()
     except ValueError:  # no parallel kernel has run yet, so no layer has been chosen
@@ -150,8 +159,28 @@ def thread_info():
     }
 
 
+_BLAS = None  # numba_blas(), once start() ran
+_SMALL_PRODUCTS = False  # has_small_products(_BLAS), once start() ran
+
+
+def start():
+    """Put the BLAS Numba calls on one thread and find whether it has small-matrix kernels;
+    only the first call does anything.
+
+    Deferred from import because it loads SciPy's BLAS and threadpoolctl, as the kernel table
+    after it loads Numba: most of a second, which a script that only builds a model, or
+    ``numbanet --help``, never needs. The first CPU kernel table (``Backend.kernels``) runs it
+    before any kernel, as do the functions here that need it. BLAS's threads are set right
+    after SciPy loads its BLAS, before any product runs.
+    """
+    global _BLAS, _SMALL_PRODUCTS
+    if _BLAS is not None:
+        return
+    blas = numba_blas()
+    for library in blas:
+        library.set_num_threads(1)
+    _SMALL_PRODUCTS = has_small_products(blas)
+    _BLAS = blas
+
+
 set_flush_denormal(True)
-_BLAS = numba_blas()
-for _library in _BLAS:
-    _library.set_num_threads(1)
-_SMALL_PRODUCTS = has_small_products(_BLAS)

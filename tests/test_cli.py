@@ -59,6 +59,20 @@ def test_info_names_versions_threads_cuda_and_cache(capsys):
     assert ", 1 thread: " in ours and "1 threads" not in out
 
 
+def test_warmup_runs_a_model_and_runs_again_in_a_new_process():
+    """The second run loads what the first compiled; its time is not asserted (a busy machine
+    would make that test fail for nothing), only that each run named the model and succeeded."""
+    for _ in range(2):
+        run = subprocess.run(
+            [sys.executable, "-m", "numbanet.cli", "warmup", "--model", "mlp", "--no-progress"],
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.startswith("mlp  ")
+        assert "the kernels of 1 model are in the cache" in run.stdout
+
+
 def test_console_script_rejects_bad_arguments():
     run = subprocess.run(
         [sys.executable, "-m", "numbanet.cli", "train", "--epochs", "0"],
@@ -98,6 +112,7 @@ def test_console_script_rejects_bad_arguments():
         (["train", "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
         (["compare", "--kernel", "nosuch"], "--kernel 'nosuch' matches no kernel "
          "(`numbanet compare --list` lists all "),
+        (["warmup", "--model", "resnet50"], "argument --model: invalid choice: 'resnet50'"),
         (["compare", "--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
         (["compare", "--size", "huge"], "argument --size: invalid choice: 'huge'"),
         (["compare", "--repeat", "0"], "argument --repeat: expected a whole number >= 1, got '0'"),

@@ -4,14 +4,31 @@ import subprocess
 import sys
 
 
+def new_python(code):
+    """What ``code`` prints when run by a new interpreter (the modules loaded are its own)."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+
+
 def test_import_loads_neither_ipywidgets_nor_matplotlib():
     code = (
         "import sys, numbanet; bad = [m for m in ('ipywidgets', 'matplotlib', 'sklearn', 'torch') "
         "if m in sys.modules]; print(bad)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
+    out = new_python(code)
+    assert out.strip() == "[]"
+
+
+def test_import_loads_no_compiler_no_blas_and_no_kernel():
+    """Numba, SciPy's BLAS and the kernel modules wait for the first kernel table
+    (``runtime.start``, ``Backend.kernels``): most of a second that ``import numbanet`` skips."""
+    code = (
+        "import numbanet, sys; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('numba', 'scipy', 'threadpoolctl', 'matplotlib') or "
+        "m.startswith('numbanet.kernels.cpu') or m.startswith('numbanet.kernels.cuda')))"
+    )
+    out = new_python(code)
     assert out.strip() == "[]"
 
 
@@ -97,8 +114,6 @@ def test_widgets_without_their_extra_name_the_extra_to_install():
         "try:\n    import numbanet.widgets\n"
         "except ModuleNotFoundError as error:\n    print(error.name, '|', error)"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
+    out = new_python(code)
     assert out.startswith("ipywidgets |")
     assert 'pip install "numbanet[widgets]"' in out

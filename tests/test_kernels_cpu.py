@@ -5,7 +5,7 @@ import pytest
 
 from numbanet.backend import get_backend
 from numbanet.kernels import FAMILIES, KernelTableError, device_table
-from numbanet.kernels.scalar import EPILOGUES as EPILOGUE_CODES
+from numbanet.kernels.codes import EPILOGUES as EPILOGUE_CODES
 from numbanet.kernels.scalar import gate_sigmoid, gate_tanh
 
 K = get_backend("cpu").kernels

@@ -12,7 +12,7 @@ from layer_contract import check_layer_contract
 from numbanet.backend import get_backend
 from numbanet.gradcheck import numeric_gradient
 from numbanet.kernels.cpu import recurrent
-from numbanet.kernels.scalar import EPILOGUES
+from numbanet.kernels.codes import EPILOGUES
 
 K = get_backend("cpu").kernels
 RNG = np.random.default_rng(0)

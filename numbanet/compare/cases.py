@@ -9,7 +9,7 @@ import functools
 
 import numpy as np
 
-from numbanet.kernels.scalar import EPILOGUES, GELU_FORMS
+from numbanet.kernels.codes import EPILOGUES, GELU_FORMS
 
 
 def normal(rng, shape, dtype):

@@ -6,7 +6,6 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from numbanet.exercises.engine import run_layer
 from numbanet.exercises.grading import Exercise, Mistake
-from numbanet.kernels.cpu.conv import im2col as engine_im2col
 from numbanet.layers import Conv2d, MaxPool2d
 
 CONV_CASES = ({"k": 3, "stride": 1, "padding": 0}, {"k": 2, "stride": 2, "padding": 1})
@@ -21,6 +20,8 @@ def _im2col_inputs(rng, k, stride, padding):
 
 
 def _engine_cols(x, k, stride, padding):
+    from numbanet.kernels.cpu.conv import im2col as engine_im2col  # compiles: when graded
+
     n, c, h, w = x.shape
     oh, ow = out_size(h, k, stride, padding), out_size(w, k, stride, padding)
     cols = np.zeros((c * k * k, n * oh * ow))

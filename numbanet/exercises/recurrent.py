@@ -5,7 +5,7 @@ import numpy as np
 
 from numbanet.exercises.engine import run_kernel, sigmoid
 from numbanet.exercises.grading import Exercise, Mistake
-from numbanet.kernels.scalar import TANH
+from numbanet.kernels.codes import TANH
 from numbanet.layers import Linear, Sequential
 from numbanet.optim import clip_grad_norm as engine_clip_grad_norm
 

@@ -1,7 +1,9 @@
 """Kernels: the math of every layer, loss and optimizer, one family per file.
 
 ``scalar.py`` holds the per-element math (relu, sigmoid, ...) written once; ``cpu/`` compiles
-the array kernels with Numba for the CPU, ``cuda/`` launches their twins on an NVIDIA GPU.
+the array kernels with Numba for the CPU, ``cuda/`` launches their twins on an NVIDIA GPU;
+``codes.py`` numbers the activations a kernel can apply, for layers that pass them. Only
+``codes.py`` and this file load without Numba: ``import numbanet`` imports nothing else here.
 
 **The kernel table.** ``FAMILIES`` below is the one list of every kernel: each family is a
 file, ``cpu/<family>.py`` and ``cuda/<family>.py``, and names the kernels that both files

@@ -9,6 +9,8 @@ import math
 import numpy as np
 from numba import njit
 
+from numbanet.kernels.codes import GELU_TANH, LEAKY_RELU, RELU, SIGMOID, TANH
+
 scalar = njit(inline="always", cache=True, error_model="numpy")
 
 
@@ -103,17 +105,10 @@ def tanh_float32(x):
     return odd_rational(x, TANH_CLAMP, TANH_P, TANH_Q)
 
 
-# The activations a dense kernel can apply to its output in the same pass (its "epilogue"),
-# by code: a kernel argument must be a number, not a function.
-NO_ACTIVATION, RELU, LEAKY_RELU, SIGMOID, TANH = range(5)
-EPILOGUES = {None: NO_ACTIVATION, "relu": RELU, "leaky_relu": LEAKY_RELU, "sigmoid": SIGMOID,
-             "tanh": TANH}  # fmt: skip
-
-
 @scalar
 def epilogue(z, kind, slope):
-    """The activation numbered ``kind`` in EPILOGUES applied to z (kind 0: z itself); slope is
-    leaky ReLU's."""
+    """The activation numbered ``kind`` in ``codes.EPILOGUES`` applied to z (kind 0: z itself);
+    slope is leaky ReLU's."""
     if kind == RELU:
         return relu(z)
     if kind == LEAKY_RELU:
@@ -127,9 +122,9 @@ def epilogue(z, kind, slope):
 
 @scalar
 def epilogue_grad(y, kind, slope):
-    """f′(z) of the activation numbered ``kind`` in EPILOGUES, from its output y = f(z) (what a
-    fused layer keeps): 1 or 0 for ReLU and 1 or slope for leaky ReLU (y > 0 exactly when
-    z > 0), y (1 − y) for sigmoid, 1 − y² for tanh, and 1 without an activation."""
+    """f′(z) of the activation numbered ``kind`` in ``codes.EPILOGUES``, from its output
+    y = f(z) (what a fused layer keeps): 1 or 0 for ReLU and 1 or slope for leaky ReLU (y > 0
+    exactly when z > 0), y (1 − y) for sigmoid, 1 − y² for tanh, and 1 without an activation."""
     if kind == RELU:
         return relu_grad(y)
     if kind == LEAKY_RELU:
@@ -142,9 +137,8 @@ def epilogue_grad(y, kind, slope):
 
 
 # GELU, x·Φ(x) with Φ the standard normal CDF, in torch's two forms: "none" uses erf, "tanh" the
-# approximation Φ(x) ≈ ½(1 + tanh(√(2/π)(x + 0.044715 x³))) of GPT-2 and BERT.
-GELU_NONE, GELU_TANH = 0, 1
-GELU_FORMS = {"none": GELU_NONE, "tanh": GELU_TANH}
+# approximation Φ(x) ≈ ½(1 + tanh(√(2/π)(x + 0.044715 x³))) of GPT-2 and BERT (the form's
+# code: ``codes.GELU_FORMS``).
 SQRT_HALF = math.sqrt(0.5)
 INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)

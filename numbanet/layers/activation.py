@@ -7,7 +7,7 @@ backward needs the input x (ReLU: the gradient depends on the sign of x) or the 
 
 import numpy as np
 
-from numbanet.kernels.scalar import GELU_FORMS
+from numbanet.kernels.codes import GELU_FORMS
 from numbanet.layers.base import Layer, View
 
 

@@ -1,6 +1,6 @@
 """An activation fused into the layer before it (its epilogue): y = f(z) in the layer's own pass."""
 
-from numbanet.kernels.scalar import EPILOGUES
+from numbanet.kernels.codes import EPILOGUES
 
 
 class FusedActivation:

@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from numbanet import rng
-from numbanet.kernels.scalar import EPILOGUES
+from numbanet.kernels.codes import EPILOGUES
 from numbanet.layers.base import Layer, View
 
 

@@ -8,9 +8,8 @@ import math
 
 from numba import njit, prange
 
+from numbanet.kernels.codes import NO_ACTIVATION, TANH
 from numbanet.kernels.scalar import (
-    NO_ACTIVATION,
-    TANH,
     epilogue,
     gelu,
     gelu_float32,
@@ -172,7 +171,7 @@ def log_softmax_backward(y, dy, dx):
 @njit(inline="always", cache=True, error_model="numpy")
 def activate(v, kind, slope):
     """v = f(v) in place on one thread, f the activation numbered ``kind`` in
-    ``scalar.EPILOGUES`` (the epilogue of a layer with a fused activation). v: (n,).
+    ``codes.EPILOGUES`` (the epilogue of a layer with a fused activation). v: (n,).
 
     Loops over the one array rather than calling the forward kernels with x and y the same:
     before a vectorized loop LLVM tests two arrays for overlap, and finding them the same runs

@@ -425,7 +425,7 @@ def forward_chunk(x, xp, W, b, activation, slope, stride_h, stride_w, pad_h, pad
 def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w,
                    xp, cols, rows, y):  # fmt: skip
     """y = f(W ⋆ x + b) (see the module docstring for the sum), f the activation numbered
-    ``activation`` in ``scalar.EPILOGUES`` (0: none) with leaky ReLU's ``slope``.
+    ``activation`` in ``codes.EPILOGUES`` (0: none) with leaky ReLU's ``slope``.
 
     x: (N, C, H, W), W: (O, C, KH, KW), b: (O,); pad_h/pad_w: zeros above/left of x (below
     and right follow from y's size); writes y: (N, O, OH, OW) and the scratch arrays

@@ -10,7 +10,7 @@ from numbanet.kernels.cpu.activation import activation_in_place
 @njit(parallel=True, cache=True, error_model="numpy")
 def dense_forward(x, W, b, activation, slope, y):
     """y[n, j] = f(Σᵢ x[n, i] W[j, i] + b[j]), f the activation numbered ``activation`` in
-    ``scalar.EPILOGUES`` (0: none) with leaky ReLU's ``slope``.
+    ``codes.EPILOGUES`` (0: none) with leaky ReLU's ``slope``.
 
     x: (N, I), W: (J, I), b: (J,); writes y: (N, J).
     The product is ``gemm_nt`` into y; then the bias is added row by row and f applied in

@@ -37,8 +37,8 @@ from numbanet.kernels.cpu.dense import (
     part_bounds,
     parts_of,
 )
+from numbanet.kernels.codes import TANH
 from numbanet.kernels.scalar import (
-    TANH,
     epilogue_grad,
     gate_tanh,
     gru_unit,
@@ -90,7 +90,7 @@ def rnn_forward_rows(gi, gh, b_ih, b_hh, activation, h):
 @njit(parallel=True, cache=True, error_model="numpy")
 def rnn_cell_forward(gi, gh, b_ih, b_hh, activation, slope, h):
     """Elman cell:  h = f(gi + gh + b_ih + b_hh),  f tanh or relu (numbered as in
-    ``scalar.EPILOGUES``).
+    ``codes.EPILOGUES``).
 
     gi: (N, H) input projection x_t W_ihᵀ, gh: (N, H) hidden projection h_{t−1} W_hhᵀ; b_ih,
     b_hh: (H,); writes h: (N, H). ``slope`` is unused by tanh and relu (the activation code's

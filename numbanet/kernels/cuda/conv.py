@@ -113,7 +113,7 @@ def col2im_wide(dcols, kh_size, kw_size, dil_h, dil_w, oh_size, ow_size, dxp):
 @cuda.jit
 def rows_to_images(rows, b, activation, slope, y):
     """y[n, o, oh, ow] = f(rows[o, (n·OH + oh)·R + ow] + b[o]), f the activation numbered
-    ``activation`` in ``scalar.EPILOGUES``, R the columns per output row. One thread per
+    ``activation`` in ``codes.EPILOGUES``, R the columns per output row. One thread per
     element of y."""
     i = cuda.grid(1)
     if i < y.size:
@@ -188,7 +188,7 @@ def conv2d_forward(x, W, b, activation, slope, stride_h, stride_w, pad_h, pad_w,
     and the scratch arrays cols: (1, C·KH·KW, N·OH·R), rows: (1, O, N·OH·R) and xp (the padded
     x with stride 1 and padding, else empty), as the CPU twin: im2col (the wide layout for
     stride 1), then rows = W2 · cols (W2 = W as (O, C·KH·KW)), then rows to NCHW with the bias
-    and the activation f (numbered as in ``scalar.EPILOGUES``). The whole batch in one pass:
+    and the activation f (numbered as in ``codes.EPILOGUES``). The whole batch in one pass:
     the GPU's work arrays hold all N images once (the CPU twin's, chunks of them per thread)."""
     cols, rows = cols[0], rows[0]
     o_size, oh_size, ow_size = y.shape[1], y.shape[2], y.shape[3]

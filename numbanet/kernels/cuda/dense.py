@@ -68,7 +68,7 @@ def matmul_kernel(dtype):
     @cuda.jit
     def matmul(a, b, bias, transpose_a, transpose_b, add_bias, activation, slope, c):
         """c[i, j] = f(Σₖ op(a)[i, k] op(b)[k, j] (+ bias[j] if add_bias)), op(m) = mᵀ if the
-        flag says so, f the activation numbered ``activation`` in ``scalar.EPILOGUES`` (0: none).
+        flag says so, f the activation numbered ``activation`` in ``codes.EPILOGUES`` (0: none).
         op(a): (M, K), op(b): (K, J), bias: (J,) (read only if add_bias); writes c: (M, J).
 
         One thread per element (i, j) of c, in TILE × TILE blocks, block (bx, by) owning the
@@ -107,7 +107,7 @@ def matmul(a, b, bias, transpose_a, transpose_b, add_bias, c, activation=0, slop
 
 def dense_forward(x, W, b, activation, slope, y):
     """y[n, j] = f(Σᵢ x[n, i] W[j, i] + b[j]), f the activation numbered ``activation`` in
-    ``scalar.EPILOGUES`` (0: none) with leaky ReLU's ``slope``.
+    ``codes.EPILOGUES`` (0: none) with leaky ReLU's ``slope``.
 
     x: (N, I), W: (J, I), b: (J,); writes y: (N, J).
     One tiled matrix product x·Wᵀ; the thread that owns y[n, j] adds the bias and applies f.

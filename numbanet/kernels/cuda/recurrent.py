@@ -46,7 +46,7 @@ def gate_input(gi, gh, b_ih, b_hh, n, k):
 
 @per_unit
 def rnn_cell_forward(gi, gh, b_ih, b_hh, activation, slope, h):
-    """h = f(gi + gh + b_ih + b_hh), f tanh or relu (numbered as in ``scalar.EPILOGUES``).
+    """h = f(gi + gh + b_ih + b_hh), f tanh or relu (numbered as in ``codes.EPILOGUES``).
     gi, gh: (N, H); b_ih, b_hh: (H,); writes h: (N, H). One thread per (n, j)."""
     j, n = cuda.grid(2)
     if n < h.shape[0] and j < h.shape[1]:
