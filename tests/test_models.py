@@ -79,3 +79,20 @@ def test_seed_cnn_learns_mnist_on_a_subset():
         progress=False,
     )
     assert nn.evaluate(model, (test.x[:2000], test.y[:2000])).accuracy > 0.89
+
+
+def test_warmup_has_a_training_step_for_every_zoo_model():
+    """``numbanet warmup`` and ``benchmarks/startup.py`` cover the zoo: a model added to
+    numbanet/models.py without a recipe in numbanet/warmup.py fails here (the building blocks
+    that are not models are named)."""
+    import inspect
+
+    from numbanet import warmup
+
+    blocks = {"then", "vgg_block", "basic_block"}
+    zoo = {
+        name
+        for name, function in inspect.getmembers(nn.models, inspect.isfunction)
+        if function.__module__ == nn.models.__name__ and name not in blocks
+    }
+    assert set(warmup.MODELS) == zoo
