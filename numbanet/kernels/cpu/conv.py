@@ -56,6 +56,7 @@ from numba import njit, prange, uint64
 
 from numbanet.kernels.cpu.activation import activate
 from numbanet.kernels.cpu.dense import add_parts
+from numbanet.kernels.cpu.elementwise import zero
 from numbanet.kernels.scalar import conv_inside, conv_source, epilogue_grad
 
 DIRECT_MAX_OUT = 8  # direct convolution up to this many filters (module docstring)
@@ -241,7 +242,7 @@ def conv_rows_direct(xp, W, dil_h, dil_w, oh_size, ow_size, rows):
     for n in range(n_size):
         for o in range(o_size):
             acc = rows[o, n * positions : n * positions + span]
-            acc[:] = 0
+            zero(acc)
             for c in range(c_size):
                 image = xp[n, c].reshape(-1)
                 for kh in range(kh_size):

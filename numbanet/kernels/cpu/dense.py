@@ -5,6 +5,7 @@ import numpy as np
 from numba import config, njit, prange
 
 from numbanet.kernels.cpu.activation import activation_in_place
+from numbanet.kernels.cpu.elementwise import zero
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -19,7 +20,9 @@ def dense_forward(x, W, b, activation, slope, y):
     """
     gemm_nt(x, W, y)
     for n in prange(y.shape[0]):
-        y[n] += b
+        row = y[n]
+        for j in range(row.shape[0]):  # a loop, not y[n] += b: see ``zero``
+            row[j] += b[j]
     if activation:
         activation_in_place(y.reshape(-1), activation, slope)
 
@@ -114,7 +117,9 @@ def gemm_nt(a, b, c):
         elif first < last:
             block = blocks[p, : m * (last - first)].reshape(m, last - first)
             np.dot(a, b[first:last].T, block)
-            c[:, first:last] = block
+            for i in range(m):  # loops, not c[:, first:last] = block: see ``zero``
+                for j in range(last - first):
+                    c[i, first + j] = block[i, j]
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -149,15 +154,17 @@ def gemm_tn(a, b, c):
             first, last = part_bounds(p, parts, m)
             if first < last:
                 block = columns[p, : k * (last - first)].reshape(k, last - first)
-                block[:] = a[:, first:last]
+                for row in range(k):  # loops, not a slice assignment: see ``zero``
+                    for i in range(last - first):
+                        block[row, i] = a[row, first + i]
                 np.dot(block.T, b, c[first:last])
         else:
             first, last = part_bounds(p, parts, k)
             target = c if p == 0 else partial[p - 1]
             if first < last:
                 np.dot(a[first:last].T, b[first:last], target)
-            else:
-                target[:] = 0
+            else:  # an empty part (fewer rows than parts): its partial sum is 0
+                zero(target.reshape(-1))
     if not by_rows:
         add_parts(partial.reshape(parts - 1, -1), c.reshape(-1))
 
@@ -185,7 +192,7 @@ def column_sums(a, total):
     """
     for b in prange((a.shape[1] + SUM_BLOCK - 1) // SUM_BLOCK):
         block = total[b * SUM_BLOCK : (b + 1) * SUM_BLOCK]
-        block[:] = 0
+        zero(block)
         for n in range(a.shape[0]):
             row = a[n, b * SUM_BLOCK : (b + 1) * SUM_BLOCK]
             for j in range(block.shape[0]):

@@ -3,6 +3,15 @@
 from numba import njit, prange
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def zero(a):
+    """a[i] = 0 for every element of a 1-D array: a loop, for the kernels' ``prange`` bodies,
+    where a slice assignment (``a[:] = 0``) becomes a nested parallel loop, which runs on one
+    thread anyway and costs seconds to compile (benchmarks/RESULTS.md, "Issue 24")."""
+    for i in range(a.shape[0]):
+        a[i] = 0
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def add(a, b, y):
     """y = a + b. a, b, y: (n,) flat views. A residual block's merge y = f(x) + shortcut(x),

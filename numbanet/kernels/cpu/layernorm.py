@@ -12,6 +12,7 @@ a sum in strict order is a chain of dependent adds that does not vectorize.
 from numba import njit, prange
 
 from numbanet.kernels.cpu.dense import SUM_BLOCK
+from numbanet.kernels.cpu.elementwise import zero
 from numbanet.kernels.scalar import layer_norm_row, layer_norm_row_grad, standardize
 
 
@@ -45,8 +46,8 @@ def layer_norm_backward(x, weight, mean, rstd, dy, dx, dweight, dbias, need_dx):
         # (indexing the arrays themselves does not: benchmarks/RESULTS.md, Transformer kernels)
         first, last = b * SUM_BLOCK, min((b + 1) * SUM_BLOCK, width)
         block_w, block_b = dweight[first:last], dbias[first:last]
-        block_w[:] = 0
-        block_b[:] = 0
+        zero(block_w)
+        zero(block_b)
         for r in range(x.shape[0]):
             x_row, dy_row = x[r, first:last], dy[r, first:last]
             for d in range(block_w.shape[0]):

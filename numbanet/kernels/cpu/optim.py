@@ -8,6 +8,7 @@ updated in float32 arithmetic, as torch does.
 from numba import float64, njit, prange
 
 from numbanet.kernels.cpu.dense import SUM_BLOCK
+from numbanet.kernels.cpu.elementwise import zero
 from numbanet.kernels.scalar import adam_update, sgd_update
 
 
@@ -91,7 +92,7 @@ def squared_norm_partials(grad, partial):
     for b in prange((stride + SUM_BLOCK - 1) // SUM_BLOCK):
         first, last = b * SUM_BLOCK, min((b + 1) * SUM_BLOCK, stride)
         block = partial[first:last]
-        block[:] = 0.0
+        zero(block)
         for start in range(first, n, stride):  # this block's columns of each row
             row = grad[start : min(start + last - first, n)]
             for k in range(row.shape[0]):

@@ -31,6 +31,7 @@ inputs, in row-major order of the outputs. The per-window math (``window_max``, 
 
 from numba import njit, prange
 
+from numbanet.kernels.cpu.elementwise import zero
 from numbanet.kernels.scalar import (
     plane_mean,
     pool_divisor,
@@ -110,7 +111,7 @@ def max_pool2d_backward(argmax, dy, dx):
         inputs = dx[plane * size : (plane + 1) * size]
         routes = argmax[plane * outputs : (plane + 1) * outputs]
         grads = dy[plane * outputs : (plane + 1) * outputs]
-        inputs[:] = 0
+        zero(inputs)
         for o in range(routes.shape[0]):  # in row-major order, as on the GPU
             inputs[routes[o]] += grads[o]
 
@@ -155,7 +156,7 @@ def avg_pool2d_forward(x, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w,
 def spread_plane(dy, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, count_include_pad,
                  dx):  # fmt: skip
     """dx = 0, then each output's dy / divisor added over its window: (OH, OW) -> (H, W)."""
-    dx[:] = 0
+    zero(dx.reshape(-1))
     inside = pad_h == 0 and pad_w == 0  # windows need no clipping (see ``avg_pool_plane``)
     for i in range(dy.shape[0]):
         h0, h1 = window_span(i, kernel_h, stride_h, pad_h, dx.shape[0])
