@@ -641,8 +641,8 @@ class Layer:
         Raises BackendError for a model with layers on both devices (moved in part).
         """
         leaves = [layer for layer in self.modules() if not layer.children()]  # containers
-        names = {layer.backend.name for layer in leaves}  # hold no arrays of their own
-        if len(names) > 1:  # the layers' names only now: the check runs at every step
+        used = {layer.backend.name for layer in leaves}  # hold no arrays of their own
+        if len(used) > 1:  # the layers' names only now: the check runs at every step
             devices = {}
             for layer in leaves:
                 devices.setdefault(layer.backend.name, []).append(layer.name)
@@ -651,7 +651,7 @@ class Layer:
                 f"{type(self).__name__}: the model is half on one device ({where}); move it "
                 f"whole with model.to('cpu') or model.to('cuda')"
             )
-        return next(iter(names), self.backend.name)
+        return next(iter(used), self.backend.name)
 
     def to(self, target):
         """Move to a device ("cpu", "cuda") or convert to a dtype (np.float32, "float64").
