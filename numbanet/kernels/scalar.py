@@ -7,7 +7,9 @@ call overhead; the CUDA backend compiles the same functions as device functions.
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic, overload
 
 from numbanet.kernels.codes import GELU_TANH, LEAKY_RELU, RELU, SIGMOID, TANH
 
@@ -178,8 +180,42 @@ ERF_Q = tuple(
     for c in (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
               -7.37332916720468e-03, -1.42647390514189e-02)
 )  # fmt: skip
-EXP_TERMS = tuple(1 / math.factorial(k) for k in range(8))  # Taylor coefficients of e^u
-EXP_SQUARINGS = 8
+
+# e^z for float32 (``exp_nonpositive``): ln 2 in two parts (Cody and Waite), the high one with
+# few enough bits that n·LN2_HI is exact for every n used, and the Taylor coefficients of e^r.
+LOG2_E = np.float32(1.4426950408889634)
+LN2_HI = np.float32(0.693359375)
+LN2_LO = np.float32(-2.12194440e-4)
+EXP_TERMS = tuple(np.float32(1 / math.factorial(k)) for k in range(7))
+EXP_CLAMP = np.float32(-87.0)  # e^−87 ≈ 1.6e-38, just above float32's smallest normal number
+
+
+def power_of_two(n):
+    """2ⁿ as a float32, for a whole number n (a float32) in [−126, 127]. Compiled, it is the
+    float whose exponent bits are n + 127 and whose mantissa bits are 0, made with integer
+    operations on its bits (``float32_with_exponent``: it vectorizes, where ``math.ldexp``
+    calls libm once per element); this Python body runs under ``NUMBA_DISABLE_JIT``."""
+    return np.float32(math.ldexp(1.0, int(n)))
+
+
+@intrinsic
+def float32_with_exponent(typingctx, n):
+    """The compiled ``power_of_two``: the bits (n + 127) << 23 read as a float32."""
+    if n != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        int32 = ir.IntType(32)
+        exponent = builder.add(builder.fptosi(args[0], int32), ir.Constant(int32, 127))
+        return builder.bitcast(builder.shl(exponent, ir.Constant(int32, 23)), ir.FloatType())
+
+    return types.float32(types.float32), codegen
+
+
+@overload(power_of_two, inline="always")
+def power_of_two_compiled(n):
+    if n == types.float32:
+        return lambda n: float32_with_exponent(n)
 
 
 @scalar
@@ -191,23 +227,25 @@ def erf_float32(x):
 
 @scalar
 def exp_nonpositive(z):
-    """e^z for z <= 0 without calling exp, so a loop of it vectorizes (libm's exp is called once
-    per element): e^z = (e^(z/256))^256, the inner one by its Taylor series to u⁷ (|u| <= 0.32
-    with z clamped at −80, where e^z is 0 to float32), then squared 8 times; in float64, which
-    keeps it within 6e-8 of e^z relatively: for float32 kernels."""
-    u = max(np.float64(z), -80.0) / 2.0**EXP_SQUARINGS
-    e = EXP_TERMS[7]
-    for k in range(6, -1, -1):
-        e = e * u + EXP_TERMS[k]
-    for _ in range(EXP_SQUARINGS):
-        e = e * e
-    return e
+    """e^z for float32 z <= 0 without calling exp, so a loop of it vectorizes (libm's exp is
+    called once per element): e^z = 2ⁿ · e^r with n = round(z / ln 2) and r = z − n ln 2, so
+    |r| <= ln 2 / 2; e^r by its Taylor series to r⁶, 2ⁿ from its bits (``power_of_two``). z is
+    clamped at −87, below which e^z is 0 to float32 (its subnormals aside). Within 3e-7 of e^z
+    relatively: for float32 kernels."""
+    z = max(np.float32(z), EXP_CLAMP)
+    n = np.floor(z * LOG2_E + np.float32(0.5))
+    r = z - n * LN2_HI - n * LN2_LO  # in two parts: n·LN2_HI is exact, so r keeps its digits
+    e = EXP_TERMS[6]
+    for k in range(5, -1, -1):
+        e = e * r + EXP_TERMS[k]
+    return e * power_of_two(n)
 
 
 @scalar
 def gaussian_float32(x):
     """e^(−x²/2) through ``exp_nonpositive`` (vectorizes)."""
-    return exp_nonpositive(-0.5 * np.float64(x) * np.float64(x))
+    x = np.float32(x)
+    return exp_nonpositive(np.float32(-0.5) * x * x)
 
 
 @scalar
