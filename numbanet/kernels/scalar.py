@@ -10,10 +10,24 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
+from numba.np import numpy_support
 
 from numbanet.kernels.codes import GELU_TANH, LEAKY_RELU, RELU, SIGMOID, TANH
 
 scalar = njit(inline="always", cache=True, error_model="numpy")
+
+
+def as_type_of(value, like):
+    """``value`` as a number of ``like``'s type: ``as_type_of(1, x)`` is a float32 1 for a
+    float32 x. A number written in a formula (the 1 of 1 − β) is a float64 to Numba, and one
+    float64 turns a float32 formula into float64 arithmetic, at half the vector width."""
+    return type(like)(value)
+
+
+@overload(as_type_of, inline="always")
+def as_type_of_compiled(value, like):
+    scalar_type = numpy_support.as_dtype(like).type
+    return lambda value, like: scalar_type(value)
 
 
 @scalar
@@ -316,7 +330,7 @@ def sgd_update(p, g, b, lr, momentum, dampening, nesterov, weight_decay, first_s
     """
     g = g + weight_decay * p
     if momentum != 0:
-        b = g if first_step else momentum * b + (1 - dampening) * g
+        b = g if first_step else momentum * b + (as_type_of(1, p) - dampening) * g
         g = g + momentum * b if nesterov else b
     return p - lr * g, b
 
@@ -329,13 +343,15 @@ def adam_update(
     AdamW: p ← p (1 - lr·wd)           Adam: g = g + wd·p
     m ← m + (1 - β₁)(g - m)             v ← β₂ v + (1 - β₂) g²
     p ← p - step_size · m / (√v / bias_correction2_sqrt + ε)
+    In the params' dtype throughout (``as_type_of``), as torch computes a float32 update.
     """
+    one = as_type_of(1, p)
     if decoupled:
-        p = p * (1 - lr * weight_decay)
+        p = p * (one - lr * weight_decay)
     else:
         g = g + weight_decay * p
-    m = m + (1 - beta1) * (g - m)
-    v = beta2 * v + (1 - beta2) * g * g
+    m = m + (one - beta1) * (g - m)
+    v = beta2 * v + (one - beta2) * g * g
     return p - step_size * m / (math.sqrt(v) / bias_correction2_sqrt + eps), m, v
 
 
