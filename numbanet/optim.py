@@ -319,29 +319,28 @@ def clip_grad_norm(model, max_norm):
     gradients of recurrent networks. Returns ``total``, the norm before clipping (a float).
     Kernels: ``squared_norm_partials`` (partial sums, added up on the host) and
     ``scale_in_place``; on the GPU, the partial sums are the only copy to the host (one per
-    layer), and the gradients never leave the device.
+    step), and the gradients never leave the device.
     """
     if not isinstance(model, Layer):
         raise TypeError(f"clip_grad_norm: expected a model (a Layer), got {type(model).__name__}")
     if not max_norm >= 0:
         raise ValueError(f"clip_grad_norm: max_norm must be >= 0, got {max_norm}")
-    layers = [layer for layer in model.modules() if layer.grads]
-    squares = 0.0
-    for layer in layers:
-        partial = layer.buffer(
-            "grad norm partial sums", (len(layer.grads), NORM_PARTIAL_SUMS), np.float64
-        )
-        counts = [min(grad.size, NORM_PARTIAL_SUMS) for grad in layer.grads.values()]
-        for row, (grad, count) in enumerate(zip(layer.grads.values(), counts)):
-            layer.kernels.squared_norm_partials(grad.reshape(-1), partial[row, :count])
-        sums = to_host(partial)
-        squares += sum(float(sums[row, :count].sum()) for row, count in enumerate(counts))
+    grads = [
+        (layer.kernels, grad.reshape(-1))
+        for layer in model.modules()
+        for grad in layer.grads.values()
+    ]
+    # every grad's partial sums in one buffer, read back (from the GPU: one copy) and added up
+    # at once; a grad shorter than NORM_PARTIAL_SUMS leaves the rest of its row 0
+    partial = model.buffer("grad norm partial sums", (len(grads), NORM_PARTIAL_SUMS), np.float64)
+    for row, (kernels, grad) in enumerate(grads):
+        kernels.squared_norm_partials(grad, partial[row])
+    squares = float(to_host(partial).sum()) if grads else 0.0
     total = math.sqrt(squares)
     clip_coef = max_norm / (total + 1e-6)
     if clip_coef < 1:
-        for layer in layers:
-            for grad in layer.grads.values():
-                layer.kernels.scale_in_place(grad.reshape(-1), grad.dtype.type(clip_coef))
+        for kernels, grad in grads:
+            kernels.scale_in_place(grad, grad.dtype.type(clip_coef))
     return total
 
 
