@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from numbanet.warmup import MODELS
+from numbanet.warmup import warmup as compile_models
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
 
@@ -258,9 +259,7 @@ def info(args):
 
 
 def warmup(args):
-    from numbanet.warmup import warmup as run_warmup
-
-    seconds = run_warmup(args.model, progress=not args.no_progress)
+    seconds = compile_models(args.model, progress=not args.no_progress)
     width = max(len(name) for name in seconds)
     for name, spent in seconds.items():
         print(f"{name:<{width}}  {spent:.1f} s")

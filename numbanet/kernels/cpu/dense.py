@@ -5,7 +5,7 @@ import numpy as np
 from numba import config, njit, prange
 
 from numbanet.kernels.cpu.activation import activation_in_place
-from numbanet.kernels.cpu.elementwise import zero
+from numbanet.kernels.cpu.elementwise import copy, zero
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -112,14 +112,13 @@ def gemm_nt(a, b, c):
     blocks = np.empty((0 if by_rows else parts, m * -(-n // parts)), c.dtype)
     for p in prange(parts):
         first, last = part_bounds(p, parts, m if by_rows else n)
-        if first < last and by_rows:
-            np.dot(a[first:last], b.T, c[first:last])
-        elif first < last:
-            block = blocks[p, : m * (last - first)].reshape(m, last - first)
-            np.dot(a, b[first:last].T, block)
-            for i in range(m):  # loops, not c[:, first:last] = block: see ``zero``
-                for j in range(last - first):
-                    c[i, first + j] = block[i, j]
+        if first < last:
+            if by_rows:
+                np.dot(a[first:last], b.T, c[first:last])
+            else:
+                block = blocks[p, : m * (last - first)].reshape(m, last - first)
+                np.dot(a, b[first:last].T, block)
+                copy(block, c[:, first:last])
 
 
 @njit(inline="always", cache=True, error_model="numpy")
@@ -154,9 +153,7 @@ def gemm_tn(a, b, c):
             first, last = part_bounds(p, parts, m)
             if first < last:
                 block = columns[p, : k * (last - first)].reshape(k, last - first)
-                for row in range(k):  # loops, not a slice assignment: see ``zero``
-                    for i in range(last - first):
-                        block[row, i] = a[row, first + i]
+                copy(a[:, first:last], block)
                 np.dot(block.T, b, c[first:last])
         else:
             first, last = part_bounds(p, parts, k)

@@ -12,6 +12,15 @@ def zero(a):
         a[i] = 0
 
 
+@njit(inline="always", cache=True, error_model="numpy")
+def copy(source, target):
+    """target[i, j] = source[i, j] for two 2-D arrays of one shape (either may be a block of
+    columns of a wider array): loops, for ``prange`` bodies, as ``zero``."""
+    for i in range(target.shape[0]):
+        for j in range(target.shape[1]):
+            target[i, j] = source[i, j]
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def add(a, b, y):
     """y = a + b. a, b, y: (n,) flat views. A residual block's merge y = f(x) + shortcut(x),
