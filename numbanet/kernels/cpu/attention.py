@@ -87,7 +87,7 @@ def attention_softmax_forward(s, scale, causal, p):
     of them, or with ``causal`` only j <= i (p[b, i, j > i] = 0). Fused per row
     (``scalar.masked_softmax_row``): its max, its exponentials and their sum, then the division,
     in one visit of the row; float32 takes e^z from ``scalar.exp_nonpositive`` (vectorizes, within
-    6e-8), float64 from libm. s, p: (B, T, T); scale > 0 (1/√D). Writes p. One prange iteration
+    3e-7), float64 from libm. s, p: (B, T, T); scale > 0 (1/√D). Writes p. One prange iteration
     per row (b, i). The rows' sums may be reassociated (fastmath "reassoc": they vectorize).
     """
     rows, fast_exp = s.shape[1], s.itemsize == 4
