@@ -331,7 +331,8 @@ def clip_grad_norm(model, max_norm):
         for grad in layer.grads.values()
     ]
     # every grad's partial sums in one buffer, read back (from the GPU: one copy) and added up
-    # at once; a grad shorter than NORM_PARTIAL_SUMS leaves the rest of its row 0
+    # at once; for a grad shorter than NORM_PARTIAL_SUMS the kernel writes 0 to the partial
+    # sums past its length (sums over no elements), so every row is whole
     partial = model.buffer("grad norm partial sums", (len(grads), NORM_PARTIAL_SUMS), np.float64)
     for row, (kernels, grad) in enumerate(grads):
         kernels.squared_norm_partials(grad, partial[row])
