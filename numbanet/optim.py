@@ -39,6 +39,7 @@ class Optimizer:
         self.lr, self.l1, self.l2 = float(lr), float(l1), float(l2)
         self.state = {}  # param key ("0.weight") -> {"step": int, state arrays}
         self._keys = {}  # (layer, param name) -> its key in ``state``, fixed when first seen
+        self._placed = {}  # param key -> the backend its state was last moved to (``update``)
         self._scalars = (None, ())  # (dtype and values, the values as scalars): ``scalars``
         self._learn_keys()
 
@@ -80,7 +81,9 @@ class Optimizer:
             state = self.state.get(key)
             if state is None:
                 state = self.state[key] = self.init_state(layer, param)
-            self._follow_param(state, layer.backend)
+            if self._placed.get(key) is not layer.backend:  # new state, or the model moved
+                self._follow_param(state, layer.backend)
+                self._placed[key] = layer.backend
             state["step"] += 1
             self.update_param(
                 layer.kernels, param.reshape(-1), grad.reshape(-1), state, param.dtype.type,
@@ -163,6 +166,7 @@ class Optimizer:
                     )
         for name, value in saved["config"].items():
             setattr(self, name, tuple(value) if isinstance(value, list) else value)
+        self._placed.clear()
         self.state = {
             key: {
                 name: (

@@ -209,6 +209,7 @@ class Layer:
         self.accumulate_grads = False  # zero_grad(): backward adds into grads
         self._grads_swapped = False
         self._buffers = {}
+        self._places = {}  # path -> (index, depth) of the layer's events there (``event``)
 
     # ----- the contract ---------------------------------------------------------------------
     def forward(self, x):
@@ -250,17 +251,17 @@ class Layer:
 
     def event(self, phase, path, context, tensors):
         """An Event of this layer at ``path`` (its index: the model's layer it belongs to)."""
-        head = path.split(".", 1)[0]
-        return Event(
-            phase,
-            int(head) if head.isdigit() else 0,
-            None,  # the name, made from the layer and path when first read
-            self,
-            _tensors=tensors,
-            path=path,
-            depth=path.count("."),
-            **(context or {}),
-        )
+        place = self._places.get(path)
+        if place is None:  # (index, depth) of a path, worked out once: a step makes many events
+            head = path.split(".", 1)[0]
+            place = self._places[path] = (int(head) if head.isdigit() else 0, path.count("."))
+        index, depth = place
+        # positional, name None (made from the layer and path when first read): the cheapest call
+        event = Event(phase, index, None, self, None, tensors, None, path, depth)
+        if context is not None:
+            for field_name, value in context.items():  # the model's name, the part of the step
+                setattr(event, field_name, value)
+        return event
 
     # ----- what the inspector shows ------------------------------------------------------------
     def views(self, phase, tensors):
@@ -596,9 +597,9 @@ class Layer:
             yield from child.named_modules(param_key(prefix, name))
 
     def modules(self):
-        """This layer and every layer inside it, depth first."""
-        for _, layer in self.named_modules():
-            yield layer
+        """This layer and every layer inside it, depth first, as a list (``named_modules``
+        without the prefixes)."""
+        return [layer for _, layer in self.named_modules()]
 
     def named_params(self):
         """(key, array) for every param, with torch's state_dict keys ("0.weight")."""
@@ -642,7 +643,7 @@ class Layer:
         """
         leaves = [layer for layer in self.modules() if not layer.children()]  # containers
         used = {layer.backend.name for layer in leaves}  # hold no arrays of their own
-        if len(used) > 1:  # the layers' names only now: the check runs at every step
+        if len(used) > 1:  # the layers' names only now: the check runs at every forward
             devices = {}
             for layer in leaves:
                 devices.setdefault(layer.backend.name, []).append(layer.name)

@@ -41,6 +41,9 @@ class Sequential(Layer):
     def named_children(self):
         return [(str(index), layer) for index, layer in enumerate(self.layers)]
 
+    def children(self):
+        return list(self.layers)  # what named_children gives, without making the names
+
     def forward(self, x):
         return drain(self.forward_events(x))
 
