@@ -629,9 +629,28 @@ def gru_unit_grad(r, z, new, gh_n, h_prev, dh):
     return da_r, da_z, da_n, da_n * r, dh * z
 
 
-# Rows of layer normalisation and of attention's softmax: one row is one CPU iteration and one
-# GPU thread, so the row's math is written once here (the CUDA kernels compile the Python
-# bodies, ``.py_func``, as device functions, as for pooling). Sums run in float64.
+# Rows of softmax, layer normalisation and attention's softmax: one row is one CPU iteration and
+# one GPU thread, so the row's math is written once here (the CUDA kernels compile the Python
+# bodies, ``.py_func``, as device functions, as for pooling). Sums run in float64 unless said.
+
+
+@scalar
+def softmax_row(x, y):
+    """y = softmax(x) for one row, returning log Σₖ e^x_k. Subtracting m = max x first keeps
+    every exponent <= 0, so nothing overflows: log Σ e^x = m + log Σ e^(x - m). The sum in the
+    row's dtype.
+    Loops, not x.max() and y /= total: array methods do not exist on the GPU, and on the CPU,
+    inside a parallel loop, each becomes a loop of its own that costs a second to compile."""
+    m = x[0]
+    for c in range(1, x.shape[0]):
+        m = max(m, x[c])
+    total = y.dtype.type(0)
+    for c in range(x.shape[0]):
+        y[c] = math.exp(x[c] - m)
+        total += y[c]
+    for c in range(x.shape[0]):
+        y[c] /= total
+    return m + math.log(total)
 
 
 @scalar

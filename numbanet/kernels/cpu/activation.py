@@ -20,6 +20,7 @@ from numbanet.kernels.scalar import (
     relu,
     relu_grad,
     sigmoid,
+    softmax_row,
     tanh,
     tanh_float32,
 )
@@ -112,20 +113,6 @@ def gelu_backward(x, form, dy, dx):
             dx[i] = dy[i] * gelu_grad(x[i], form)
 
 
-@njit(inline="always", cache=True, error_model="numpy")
-def softmax_row(x, y):
-    """y = softmax(x) for one row, returning log Σₖ e^x_k. Subtracting m = max x first keeps
-    every exponent <= 0, so nothing overflows: log Σ e^x = m + log Σ e^(x - m).
-    """
-    m = x.max()
-    total = x.dtype.type(0)
-    for c in range(x.shape[0]):
-        y[c] = math.exp(x[c] - m)
-        total += y[c]
-    y /= total
-    return m + math.log(total)
-
-
 @njit(parallel=True, cache=True, error_model="numpy")
 def softmax_forward(x, y):
     """y[r, c] = e^x[r, c] / Σₖ e^x[r, k]. x, y: (R, C); one iteration per row."""
@@ -163,7 +150,9 @@ def log_softmax_backward(y, dy, dx):
     y, dy, dx: (R, C); one iteration per row.
     """
     for r in prange(y.shape[0]):
-        total = dy[r].sum()
+        total = dy.dtype.type(0)  # a loop, not dy[r].sum(): see ``scalar.softmax_row``
+        for c in range(y.shape[1]):
+            total += dy[r, c]
         for c in range(y.shape[1]):
             dx[r, c] = dy[r, c] - math.exp(y[r, c]) * total
 

@@ -10,7 +10,7 @@ import math
 
 from numba import cuda
 
-from numbanet.kernels.cuda.launch import grid_1d
+from numbanet.kernels.cuda.launch import device, grid_1d
 from numbanet.kernels.scalar import (
     gelu,
     gelu_grad,
@@ -21,6 +21,7 @@ from numbanet.kernels.scalar import (
     sigmoid,
     tanh,
 )
+from numbanet.kernels.scalar import softmax_row as scalar_softmax_row
 
 
 @grid_1d
@@ -107,22 +108,7 @@ def gelu_backward(x, form, dy, dx):
         dx[i] = dy[i] * gelu_grad(x[i], form)
 
 
-@cuda.jit(device=True)
-def softmax_row(x, y):
-    """y = softmax(x) for one row, returning log Σₖ e^x_k. Subtracting m = max x first keeps
-    every exponent <= 0, so nothing overflows: log Σ e^x = m + log Σ e^(x - m).
-    The loops are written out because array methods (x.max(), y /= s) do not exist on the GPU.
-    """
-    m = x[0]
-    for c in range(1, x.shape[0]):
-        m = max(m, x[c])
-    total = y.dtype.type(0)
-    for c in range(x.shape[0]):
-        y[c] = math.exp(x[c] - m)
-        total += y[c]
-    for c in range(x.shape[0]):
-        y[c] /= total
-    return m + math.log(total)
+softmax_row = device(scalar_softmax_row)
 
 
 @grid_1d
