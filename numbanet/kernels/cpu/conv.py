@@ -532,7 +532,12 @@ def conv2d_gradients(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad
     add_parts(bias_sums, db)
 
 
-@njit(cache=True, error_model="numpy")
+# conv2d_backward and conv2d_input_grad call conv2d_gradients from Python: compiled, each would
+# link all of conv2d_gradients' machine code (the chunk functions, their products and copies)
+# into its own and optimize it once more, seconds of a model's first step for a call that
+# passes its arguments on (benchmarks/RESULTS.md, "Issue 24, third pass").
+
+
 def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w,
                     dil_h, dil_w, cols, rows, dcols, dxp, dx, dW, db, need_dx):  # fmt: skip
     """Gradients of y = f(W ⋆ x + b) given dy = ∂L/∂y, from forward's x, xp and y:
@@ -552,7 +557,6 @@ def conv2d_backward(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_
                      True)  # fmt: skip
 
 
-@njit(cache=True, error_model="numpy")
 def conv2d_input_grad(x, xp, W, y, activation, slope, dy, stride_h, stride_w, pad_h, pad_w,
                       dil_h, dil_w, cols, rows, dcols, dxp, dx):  # fmt: skip
     """dx = col2im(W2ᵀ · dz_rows) alone, dz = dy · f′(z): ``conv2d_backward`` without the
