@@ -41,7 +41,7 @@ def sample(model, vocab, prompt, length, temperature=1.0, seed=None, top_k=None)
     was_training = model.training
     model.eval()
     try:
-        layers = list(model.modules())
+        layers = model.modules()
         if any(isinstance(layer, MultiheadAttention) for layer in layers):
             positions = [m.num_positions for m in layers if isinstance(m, PositionalEmbedding)]
             ids = _sample_with_context(

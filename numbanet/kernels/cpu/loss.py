@@ -6,11 +6,11 @@ rows (or elements) and 1 for a sum. Every prediction is (N, D) here (the loss pa
 
 from numba import njit, prange
 
-from numbanet.kernels.cpu.activation import softmax_row
 from numbanet.kernels.scalar import (
     binary_cross_entropy,
     binary_cross_entropy_grad,
     sigmoid,
+    softmax_row,
     softplus_neg_abs,
 )
 

@@ -19,9 +19,9 @@ from numbanet.kernels.scalar import (
     relu,
     relu_grad,
     sigmoid,
+    softmax_row as scalar_softmax_row,
     tanh,
 )
-from numbanet.kernels.scalar import softmax_row as scalar_softmax_row
 
 
 @grid_1d
