@@ -9,7 +9,6 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from numbanet import metrics, rng
 from numbanet.backend import to_host
@@ -34,6 +33,16 @@ def _as_loader(data, batch_size, shuffle, seed, what):
         x, y = data
         return DataLoader(x, y, batch_size=batch_size, shuffle=shuffle, seed=seed)
     raise TypeError(f"{what}: expected a DataLoader or an (x, y) pair, got {type(data).__name__}")
+
+
+def epoch_bar(epoch, epochs, batches, progress):
+    """A tqdm bar for one epoch of ``batches`` batches, shown only if ``progress``; the caller
+    updates it by hand. tqdm (asyncio with it) is imported at the first bar, not by
+    ``import numbanet``: tens of ms that a script which never fits would pay."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=batches, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress,
+                unit="batch")  # fmt: skip
 
 
 def _count_correct(loss_fn, output, target):
@@ -168,13 +177,7 @@ def fit(
         terms = TermTotals()
         # updated by hand, not wrapped around the loader: iterating a bar closes it at the end,
         # before the epoch's summary (penalty, validation) could be shown on it
-        bar = tqdm(
-            total=len(loader),
-            desc=f"epoch {epoch + 1}/{epochs}",
-            disable=not progress,
-            leave=True,
-            unit="batch",
-        )
+        bar = epoch_bar(epoch, epochs, len(loader), progress)
         for xb, yb in loader:
             for event in train_step(model, loss_fn, optimizer, xb, yb):
                 if event.phase == "loss":
@@ -235,8 +238,7 @@ def fit_program(program, train_data, epochs=1, batch_size=64, shuffle=True, seed
             model.train()
         start = time.perf_counter()
         sums, seen = {}, 0
-        bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress,
-                   unit="batch")  # fmt: skip
+        bar = epoch_bar(epoch, epochs, len(loader), progress)
         for batch in loader:
             size = len(batch[0])
             for event in program.run(*batch):
@@ -365,8 +367,7 @@ def fit_gan(
         discriminator.train()
         start = time.perf_counter()
         sums, seen = dict.fromkeys(keys, 0.0), 0
-        bar = tqdm(total=len(loader), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress,
-                   unit="batch")  # fmt: skip
+        bar = epoch_bar(epoch, epochs, len(loader), progress)
         for xb, _ in loader:
             result = drain(program.run(xb))
             for key in keys:

@@ -4,6 +4,7 @@ import gzip
 import io
 import os
 import shutil
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -139,7 +140,7 @@ def test_download_moves_a_checked_file_into_place(tmp_path, monkeypatch):
     body = Path(DATA, "mnist", file).read_bytes()
     urls = []
     monkeypatch.setattr(
-        datasets.urllib.request,
+        urllib.request,
         "urlopen",
         lambda url, timeout: urls.append(url) or FakeResponse(body),
     )
@@ -155,7 +156,7 @@ def test_failed_download_leaves_no_file_and_says_what_to_do(tmp_path, monkeypatc
             raise OSError("connection refused")
         return FakeResponse(b"not the labels")  # the second mirror answers with the wrong bytes
 
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
     with pytest.raises(data.DataError) as caught:
         _ensure_file("mnist", tmp_path, "t10k-labels-idx1-ubyte.gz", download=True)
     message = str(caught.value)

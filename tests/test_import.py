@@ -20,6 +20,17 @@ def test_import_loads_neither_ipywidgets_nor_matplotlib():
     assert out.strip() == "[]"
 
 
+def test_import_loads_no_progress_bar_and_no_network_module():
+    """tqdm (with asyncio) and urllib's HTTP stack wait for the first progress bar or download:
+    tens of ms of every ``import numbanet`` otherwise."""
+    code = (
+        "import sys, numbanet; print([m for m in ('tqdm', 'asyncio', 'http.client', "
+        "'urllib.request') if m in sys.modules])"
+    )
+    out = new_python(code)
+    assert out.strip() == "[]"
+
+
 def test_import_loads_no_compiler_no_blas_and_no_kernel():
     """Numba, SciPy's BLAS and the kernel modules wait for the first kernel table
     (``runtime.start``, ``Backend.kernels``): most of a second that ``import numbanet`` skips."""

@@ -7,11 +7,9 @@ Images come as float32 (N, 1, H, W) in [0, 1] and labels as int64 (N,), ready fo
 import functools
 import gzip
 import hashlib
-import http.client
 import importlib.util
 import os
 import tempfile
-import urllib.request
 from pathlib import Path
 from typing import NamedTuple
 
@@ -254,6 +252,11 @@ def _ensure_file(name, directory, file, download):
 
 def _download(name, directory, file, expected):
     """Fetch ``file`` from the first mirror that answers, into place only once its MD5 matches."""
+    # imported here, as the progress bar: the network modules cost tens of ms of every
+    # `import numbanet`, and most runs find their files on disk
+    import http.client
+    import urllib.request
+
     from tqdm.auto import tqdm
 
     directory.mkdir(parents=True, exist_ok=True)
