@@ -20,5 +20,8 @@ def setup():
     # A matplotlib installed without its STIX fonts logs one line per missing font at the first
     # formula drawn (a log axis's 10⁻²): noise in a saved notebook, and DejaVu draws it well.
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
-    print("The first call of each layer compiles its kernels (a few seconds, cached afterwards).")
+    print(
+        "The first call of each layer compiles its kernels: seconds to a minute, once, then they "
+        "load from Numba's cache (`numbanet warmup` compiles them ahead)."
+    )
     return FAST
